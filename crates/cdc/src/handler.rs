@@ -1,0 +1,275 @@
+//! The two Lambda handlers as plain library functions: a batch in, a report out whose
+//! [`BatchReport::response`] is the partial-batch response Lambda expects.
+//!
+//! A record that can never succeed is dead-lettered with its reason and acknowledged. A
+//! failure that may pass (an engine or store that is down) is reported as a batch item
+//! failure at the first record it affects, so Lambda redelivers that record and every
+//! later one of the shard. Records after it may already have been applied; that is
+//! harmless, because every sink is idempotent by sequence number.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use cloudpf_lake::{LakeFailure, LakeWriter, LocalDirSink, ObjectSink};
+use cloudpf_model::{Change, Product, Purchase, SeqNo, TenantId};
+use cloudpf_search::{ApplyOutcome, SearchEngine, SearchError, TantivyEngine, Versioned};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::sinks::dlq::{DeadLetter, DeadLetters};
+use crate::sinks::index::{by_tenant, versioned};
+use crate::source::{Batch, Incoming};
+use crate::transform::{TableItem, decode};
+
+/// Everything a handler writes to, built once per process (per Lambda container).
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    search: Arc<dyn SearchEngine>,
+    lake: LakeWriter,
+    dead_letters: DeadLetters,
+}
+
+impl Pipeline {
+    /// Lake objects and dead letters share one object sink (`lake/…`, `dlq/…`).
+    pub fn new(search: Arc<dyn SearchEngine>, sink: Arc<dyn ObjectSink>) -> Self {
+        Self {
+            search,
+            lake: LakeWriter::new(sink.clone()),
+            dead_letters: DeadLetters::new(sink),
+        }
+    }
+
+    /// The embedded defaults: Tantivy under `<dir>/index`, lake and dead letters under `<dir>`.
+    pub fn local(data_dir: &Path) -> Self {
+        Self::new(
+            Arc::new(TantivyEngine::new(data_dir)),
+            Arc::new(LocalDirSink::new(data_dir)),
+        )
+    }
+
+    pub fn search(&self) -> &Arc<dyn SearchEngine> {
+        &self.search
+    }
+
+    pub fn lake(&self) -> &LakeWriter {
+        &self.lake
+    }
+}
+
+/// One of the two tables, with the sinks its changes go to.
+#[async_trait]
+pub trait Table: TableItem + Clone {
+    const NAME: &'static str;
+
+    async fn index(
+        engine: &dyn SearchEngine,
+        tenant: &TenantId,
+        changes: Vec<Versioned<Self>>,
+    ) -> Result<ApplyOutcome, SearchError>;
+
+    async fn write_lake(
+        lake: &LakeWriter,
+        source: &str,
+        changes: &[Change<Self>],
+    ) -> Result<usize, LakeFailure>;
+}
+
+#[async_trait]
+impl Table for Product {
+    const NAME: &'static str = "products";
+
+    async fn index(
+        engine: &dyn SearchEngine,
+        tenant: &TenantId,
+        changes: Vec<Versioned<Self>>,
+    ) -> Result<ApplyOutcome, SearchError> {
+        engine.apply_products(tenant, changes).await
+    }
+
+    async fn write_lake(
+        lake: &LakeWriter,
+        source: &str,
+        changes: &[Change<Self>],
+    ) -> Result<usize, LakeFailure> {
+        lake.write_products(source, changes).await
+    }
+}
+
+#[async_trait]
+impl Table for Purchase {
+    const NAME: &'static str = "purchases";
+
+    async fn index(
+        engine: &dyn SearchEngine,
+        tenant: &TenantId,
+        changes: Vec<Versioned<Self>>,
+    ) -> Result<ApplyOutcome, SearchError> {
+        engine.apply_purchases(tenant, changes).await
+    }
+
+    async fn write_lake(
+        lake: &LakeWriter,
+        source: &str,
+        changes: &[Change<Self>],
+    ) -> Result<usize, LakeFailure> {
+        lake.write_purchases(source, changes).await
+    }
+}
+
+/// What one batch did; logged as one line, and turned into Lambda's response.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct BatchReport {
+    pub table: &'static str,
+    pub records: usize,
+    pub applied: usize,
+    pub stale: usize,
+    pub dead_lettered: usize,
+    pub lake_objects: usize,
+    pub first_seq: Option<String>,
+    pub last_seq: Option<String>,
+    /// The sequence number Lambda must redeliver from; `None` when all is durable.
+    pub failed_from: Option<String>,
+}
+
+impl BatchReport {
+    /// The partial-batch response: empty, or the one record to resume from.
+    pub fn response(&self) -> DynamoDbEventResponse {
+        let mut response = DynamoDbEventResponse::default();
+        if let Some(seq) = &self.failed_from {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(seq.clone());
+            response.batch_item_failures.push(failure);
+        }
+        response
+    }
+}
+
+/// Tracks the earliest record (by position in the batch) that failed transiently.
+#[derive(Debug, Default)]
+struct FirstFailure(Option<usize>);
+
+impl FirstFailure {
+    fn at(&mut self, position: usize) {
+        self.0 = Some(self.0.map_or(position, |p| p.min(position)));
+    }
+}
+
+/// Runs one batch of `T`'s table through transform and sinks.
+pub async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport {
+    let source = batch.source().to_owned();
+    let mut report = BatchReport {
+        table: T::NAME,
+        records: batch.len(),
+        first_seq: batch
+            .records
+            .first()
+            .and_then(|r| r.sequence_number())
+            .map(str::to_owned),
+        last_seq: batch
+            .records
+            .last()
+            .and_then(|r| r.sequence_number())
+            .map(str::to_owned),
+        ..BatchReport::default()
+    };
+    let mut failed = FirstFailure::default();
+    let mut changes: Vec<Change<T>> = Vec::new();
+    let mut positions: Vec<usize> = Vec::new();
+
+    for (position, incoming) in batch.records.iter().enumerate() {
+        let rejected = match incoming {
+            Incoming::Record(record) => match decode::<T>(record) {
+                Ok(change) => {
+                    changes.push(change);
+                    positions.push(position);
+                    continue;
+                }
+                Err(reason) => (serde_json::to_value(record).unwrap_or(Value::Null), reason),
+            },
+            Incoming::Undecodable { raw, reason } => (raw.clone(), reason.clone()),
+        };
+        let (record, reason) = rejected;
+        let letter = DeadLetter {
+            table: T::NAME,
+            reason: &reason,
+            sequence_number: incoming.sequence_number(),
+            record: &record,
+        };
+        match ctx.dead_letters.write(&letter).await {
+            Ok(key) => {
+                tracing::warn!(table = T::NAME, seq = ?letter.sequence_number, %reason, dead_letter = %key, "record dead-lettered");
+                report.dead_lettered += 1;
+            }
+            Err(e) => {
+                tracing::error!(table = T::NAME, error = %e, "dead letter not written; record will be retried");
+                failed.at(position);
+            }
+        }
+    }
+
+    let position_of = |seq: &SeqNo| {
+        changes
+            .iter()
+            .position(|c| &c.seq == seq)
+            .map(|i| positions[i])
+    };
+
+    for (tenant, tenant_changes) in by_tenant(&changes) {
+        let docs = tenant_changes.iter().map(|c| versioned(c)).collect();
+        match T::index(ctx.search.as_ref(), &tenant, docs).await {
+            Ok(outcome) => {
+                report.applied += outcome.applied;
+                report.stale += outcome.stale;
+            }
+            Err(e) => {
+                tracing::error!(table = T::NAME, %tenant, error = %e, "indexing failed; records will be retried");
+                if let Some(p) = tenant_changes.first().and_then(|c| position_of(&c.seq)) {
+                    failed.at(p);
+                }
+            }
+        }
+    }
+
+    match T::write_lake(&ctx.lake, &source, &changes).await {
+        Ok(n) => report.lake_objects = n,
+        Err(f) => {
+            tracing::error!(table = T::NAME, error = %f, "lake write failed; records will be retried");
+            failed.at(position_of(&f.first_seq).unwrap_or(0));
+        }
+    }
+
+    if let Some(p) = failed.0 {
+        // Lambda matches the identifier against the record's own SequenceNumber text.
+        report.failed_from = Some(
+            batch.records[p]
+                .sequence_number()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    tracing::info!(
+        table = report.table,
+        records = report.records,
+        applied = report.applied,
+        stale = report.stale,
+        dead_lettered = report.dead_lettered,
+        lake_objects = report.lake_objects,
+        first_seq = report.first_seq.as_deref().unwrap_or(""),
+        last_seq = report.last_seq.as_deref().unwrap_or(""),
+        failed_from = report.failed_from.as_deref().unwrap_or(""),
+        "batch processed"
+    );
+    report
+}
+
+/// The `products` table's handler.
+pub async fn handle_products(batch: Batch, ctx: &Pipeline) -> BatchReport {
+    handle_batch::<Product>(batch, ctx).await
+}
+
+/// The `purchases` table's handler.
+pub async fn handle_purchases(batch: Batch, ctx: &Pipeline) -> BatchReport {
+    handle_batch::<Purchase>(batch, ctx).await
+}

@@ -1,0 +1,16 @@
+//! The CDC pipeline, in the words of a stream processor:
+//!
+//! - [`source`]: Lambda `DynamoDbEvent` batches (or the same JSON from a file or the
+//!   poller), decoded record by record so one bad record cannot sink a batch;
+//! - [`transform`]: stream record → typed [`Change`](cloudpf_model::Change), or a
+//!   rejection with the reason;
+//! - [`sinks`]: the search index, the lake and the dead letters;
+//! - [`handler`]: the Lambda handlers, `event in, partial-batch response out`.
+
+pub mod handler;
+pub mod sinks;
+pub mod source;
+pub mod transform;
+
+pub use handler::{BatchReport, Pipeline, Table, handle_batch, handle_products, handle_purchases};
+pub use source::{Batch, Incoming};

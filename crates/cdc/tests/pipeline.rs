@@ -1,0 +1,673 @@
+//! The CDC pipeline end to end on the embedded defaults: Lambda events in, Tantivy index,
+//! lake objects and dead letters out.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use cloudpf_cdc::source::events::StreamWriter;
+use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
+use cloudpf_lake::{LocalDirSink, ObjectKey, ObjectSink, SinkError};
+use cloudpf_model::{AttrValue, Money, Op, PurchaseStatus};
+use cloudpf_search::{Entity, TantivyEngine};
+use common::*;
+
+#[tokio::test]
+async fn the_documented_aws_example_event_decodes_and_is_dead_lettered_for_lacking_a_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = fixture("aws-example-dynamodb-event.json");
+    assert_eq!(batch.len(), 2);
+    assert!(
+        batch
+            .records
+            .iter()
+            .all(|r| matches!(r, cloudpf_cdc::Incoming::Record(_)))
+    );
+    assert_eq!(
+        batch.records[0].sequence_number(),
+        Some("1405400000000002063282832")
+    );
+
+    let report = handle_products(batch, &local(dir.path())).await;
+    assert_eq!(report.dead_lettered, 2);
+    assert_eq!(
+        report.failed_from, None,
+        "a record that can never succeed must not block the stream"
+    );
+    let letters = lake_objects(dir.path(), "dlq/products/").await;
+    assert_eq!(
+        letters.len(),
+        1,
+        "both records share a sequence number, so one dead letter"
+    );
+    let letter: serde_json::Value = serde_json::from_str(&letters[0].1).unwrap();
+    assert_eq!(letter["reason"], "keys: no tenant_id");
+    assert_eq!(
+        letter["record"]["dynamodb"]["NewImage"]["asdf1"]["B"],
+        "AAEqQQ=="
+    );
+    assert!(lake_objects(dir.path(), "lake/").await.is_empty());
+}
+
+#[tokio::test]
+async fn every_dynamodb_attribute_type_decodes_exactly_into_index_and_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = local(dir.path());
+    let report = handle_products(fixture("products-all-attribute-types.json"), &pipeline).await;
+    assert_eq!((report.applied, report.dead_lettered), (1, 0), "{report:?}");
+
+    let stored = pipeline
+        .search()
+        .get_product(&tenant("acme"), "p-types")
+        .await
+        .unwrap()
+        .unwrap();
+    let p = stored.doc;
+    assert_eq!(
+        p.price,
+        Money::parse("1234567890123456789.123456789").unwrap()
+    );
+    assert_eq!(p.tags, vec!["one", "two"]);
+    assert_eq!(
+        p.created_at.to_string(),
+        "2025-11-23T09:00:00Z",
+        "times are normalised to UTC"
+    );
+    let a = &p.attributes;
+    let num = |s: &str| AttrValue::Number(s.to_owned());
+    assert_eq!(a["s"], AttrValue::String("text".into()));
+    assert_eq!(a["n_int"], num("-17"));
+    assert_eq!(a["n_38"], num("12345678901234567890123456789012345678"));
+    assert_eq!(a["n_frac"], num("0.1000000000000000000000000000000000001"));
+    assert_eq!(a["n_exp"], num("1.5E+100"));
+    assert_eq!(a["b"], AttrValue::Binary(vec![0, 1, 42, 65]));
+    assert_eq!(
+        a["ss"],
+        AttrValue::List(vec![
+            AttrValue::String("a".into()),
+            AttrValue::String("b".into())
+        ])
+    );
+    assert_eq!(
+        a["ns"],
+        AttrValue::List(vec![
+            num("1"),
+            num("2.5"),
+            num("98765432109876543210987654321098765432")
+        ])
+    );
+    assert_eq!(
+        a["bs"],
+        AttrValue::List(vec![
+            AttrValue::Binary(vec![0, 1, 42, 65]),
+            AttrValue::Binary(vec![65, 42, 1, 0])
+        ])
+    );
+    assert_eq!(
+        a["l"],
+        AttrValue::List(vec![
+            AttrValue::String("x".into()),
+            num("3.14159265358979323846264338327950288"),
+            AttrValue::Bool(false),
+            AttrValue::Null
+        ])
+    );
+    let AttrValue::Map(m) = &a["m"] else {
+        panic!("m is a map")
+    };
+    let AttrValue::Map(inner) = &m["inner"] else {
+        panic!("inner is a map")
+    };
+    assert_eq!(inner["deep"], num("0.5"));
+    assert_eq!(a["null"], AttrValue::Null);
+    assert_eq!(a["bool"], AttrValue::Bool(true));
+
+    // The lake's plain JSON keeps every digit: numbers are written as their exact text.
+    let objects = lake_objects(
+        dir.path(),
+        "lake/products/json/tenant_id=acme/dt=2025-11-23/",
+    )
+    .await;
+    assert_eq!(objects.len(), 1);
+    let line = &objects[0].1;
+    assert!(
+        line.contains(r#""n_38":12345678901234567890123456789012345678"#),
+        "{line}"
+    );
+    assert!(
+        line.contains(r#""price":"1234567890123456789.123456789""#),
+        "{line}"
+    );
+    assert!(line.contains(r#""b":"AAEqQQ==""#), "{line}");
+    assert!(line.contains(r#""n_exp":1.5E+100"#), "{line}");
+}
+
+/// One record of `json` with `NewImage` replaced, keys kept.
+fn with_new_image(new_image: serde_json::Value, keys: serde_json::Value) -> Batch {
+    let record = serde_json::json!({
+        "eventID": "1", "eventName": "INSERT", "eventSource": "aws:dynamodb", "awsRegion": "eu-west-1",
+        "eventSourceARN": "arn:aws:dynamodb:eu-west-1:1:table/products/stream/x",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1763888400, "Keys": keys, "NewImage": new_image,
+            "SequenceNumber": "900", "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"
+        }
+    });
+    Batch::from_json(serde_json::json!({ "Records": [record] })).expect("a batch")
+}
+
+fn good_image() -> serde_json::Value {
+    serde_json::json!({
+        "tenant_id": {"S": "acme"}, "product_id": {"S": "p-1"}, "name": {"S": "Lamp"},
+        "category": {"S": "Home"}, "price": {"N": "10.00"}, "currency": {"S": "EUR"},
+        "created_at": {"S": "2025-11-23T09:00:00Z"}
+    })
+}
+
+fn keys(tenant: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({ "tenant_id": tenant, "product_id": {"S": "p-1"} })
+}
+
+#[tokio::test]
+async fn malformed_records_are_dead_lettered_with_a_reason_and_never_indexed() {
+    let cases: Vec<(&str, Batch)> = vec![
+        (
+            "new image: price: \"abc\" is not an exact decimal amount of at most 28 digits",
+            {
+                let mut img = good_image();
+                img["price"] = serde_json::json!({"S": "abc"});
+                with_new_image(img, keys(serde_json::json!({"S": "acme"})))
+            },
+        ),
+        (
+            "new image: price: invalid type: boolean `true`, expected money",
+            {
+                let mut img = good_image();
+                img["price"] = serde_json::json!({"BOOL": true});
+                with_new_image(img, keys(serde_json::json!({"S": "acme"})))
+            },
+        ),
+        ("new image: missing field `name`", {
+            let mut img = good_image();
+            img.as_object_mut().unwrap().remove("name");
+            with_new_image(img, keys(serde_json::json!({"S": "acme"})))
+        }),
+        ("new image: stock: ", {
+            let mut img = good_image();
+            img["stock"] = serde_json::json!({"S": "many"});
+            with_new_image(img, keys(serde_json::json!({"S": "acme"})))
+        }),
+        (
+            "new image: created_at: \"yesterday\" is not an RFC 3339 timestamp",
+            {
+                let mut img = good_image();
+                img["created_at"] = serde_json::json!({"S": "yesterday"});
+                with_new_image(img, keys(serde_json::json!({"S": "acme"})))
+            },
+        ),
+        (
+            "keys: invalid tenant_id: tenant id may only contain lowercase letters, digits and '-' (found '.')",
+            { with_new_image(good_image(), keys(serde_json::json!({"S": "../etc"}))) },
+        ),
+        (
+            "keys: tenant_id must be a string",
+            with_new_image(good_image(), keys(serde_json::json!({"N": "5"}))),
+        ),
+        (
+            "new image: tenant_id/product_id differ from the record keys",
+            {
+                let mut img = good_image();
+                img["tenant_id"] = serde_json::json!({"S": "other"});
+                with_new_image(img, keys(serde_json::json!({"S": "acme"})))
+            },
+        ),
+        ("not a DynamoDB stream record", {
+            let mut img = good_image();
+            img["price"] = serde_json::json!({"N": 10});
+            with_new_image(img, keys(serde_json::json!({"S": "acme"})))
+        }),
+    ];
+    for (expected, batch) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = local(dir.path());
+        let report = handle_products(batch, &pipeline).await;
+        assert_eq!(
+            (
+                report.dead_lettered,
+                report.applied,
+                report.failed_from.as_deref()
+            ),
+            (1, 0, None),
+            "{expected}"
+        );
+        let letters = lake_objects(dir.path(), "dlq/products/").await;
+        assert_eq!(letters.len(), 1, "{expected}");
+        assert_eq!(letters[0].0, "dlq/products/900.json");
+        let letter: serde_json::Value = serde_json::from_str(&letters[0].1).unwrap();
+        let reason = letter["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with(expected),
+            "expected {expected:?}, got {reason:?}"
+        );
+        assert!(
+            letter["record"]["dynamodb"].is_object(),
+            "the whole record is kept"
+        );
+        assert_eq!(
+            pipeline
+                .search()
+                .count(&tenant("acme"), Entity::Products)
+                .await
+                .unwrap(),
+            0
+        );
+        assert!(
+            lake_objects(dir.path(), "lake/").await.is_empty(),
+            "{expected}"
+        );
+        assert!(!dir.path().join("etc").exists() && !dir.path().join("index/etc").exists());
+    }
+}
+
+#[tokio::test]
+async fn insert_then_modify_then_remove_leaves_the_right_index_and_lake_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = local(dir.path());
+    let batch = fixture("products-lifecycle.json");
+    let mut records = batch.records.into_iter();
+    let acme = tenant("acme");
+
+    let report = handle_products(
+        Batch {
+            records: vec![records.next().unwrap()],
+        },
+        &pipeline,
+    )
+    .await;
+    assert_eq!(report.applied, 1);
+    let p = pipeline
+        .search()
+        .get_product(&acme, "p-100")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.doc.price.to_string(), "129.90");
+    assert_eq!(p.seq.as_str(), "111100000000000000001");
+
+    handle_products(
+        Batch {
+            records: vec![records.next().unwrap()],
+        },
+        &pipeline,
+    )
+    .await;
+    let p = pipeline
+        .search()
+        .get_product(&acme, "p-100")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (p.doc.price.to_string(), p.doc.stock),
+        ("99.95".to_owned(), 40)
+    );
+    assert_eq!(
+        pipeline
+            .search()
+            .count(&acme, Entity::Products)
+            .await
+            .unwrap(),
+        1
+    );
+
+    handle_products(
+        Batch {
+            records: vec![records.next().unwrap()],
+        },
+        &pipeline,
+    )
+    .await;
+    assert_eq!(
+        pipeline.search().get_product(&acme, "p-100").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        pipeline
+            .search()
+            .count(&acme, Entity::Products)
+            .await
+            .unwrap(),
+        0
+    );
+
+    // The lake keeps the whole history: three changes, in order, one object per batch.
+    let objects = lake_objects(dir.path(), "lake/products/json/tenant_id=acme/").await;
+    assert_eq!(objects.len(), 3);
+    let lines: Vec<_> = objects.iter().flat_map(|(_, t)| json_lines(t)).collect();
+    let ops: Vec<_> = lines.iter().map(|l| l["op"].as_str().unwrap()).collect();
+    assert_eq!(ops, ["INSERT", "MODIFY", "REMOVE"]);
+    assert_eq!(lines[1]["old_image"]["price"], "129.90");
+    assert_eq!(lines[1]["new_image"]["price"], "99.95");
+    assert_eq!(lines[2]["new_image"], serde_json::Value::Null);
+    assert_eq!(lines[2]["old_image"]["price"], "99.95");
+    assert_eq!(
+        lines[2]["keys"],
+        serde_json::json!({"tenant_id": "acme", "product_id": "p-100"})
+    );
+    assert_eq!(lines[0]["event_time"], "2025-11-23T09:00:00Z");
+    assert!(objects.iter().all(|(k, _)| k.contains("/dt=2025-11-23/")));
+}
+
+#[tokio::test]
+async fn purchases_land_as_csv_rows_per_line_item_and_as_a_change_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = local(dir.path());
+    let mut stream = StreamWriter::new("purchases");
+    let placed = purchase(
+        "acme",
+        "o-1",
+        "2025-11-22T23:30:00-02:00",
+        &[("p-1", 2, "19.99"), ("p-2", 1, "5.01")],
+    );
+    let mut cancelled = placed.clone();
+    cancelled.status = PurchaseStatus::Cancelled;
+    let records = vec![
+        purchase_record(
+            &mut stream,
+            Op::Insert,
+            Some(&placed),
+            None,
+            "2025-11-23T01:30:00Z",
+        ),
+        purchase_record(
+            &mut stream,
+            Op::Modify,
+            Some(&cancelled),
+            Some(&placed),
+            "2025-11-23T02:00:00Z",
+        ),
+    ];
+    let report = handle_purchases(batch(records), &pipeline).await;
+    assert_eq!((report.applied, report.failed_from), (1 + 1, None));
+
+    // created_at is 2025-11-23T01:30Z in UTC: the business date partitions the purchase.
+    let csv = lake_objects(dir.path(), "lake/purchases/csv/").await;
+    assert_eq!(csv.len(), 1);
+    assert!(
+        csv[0]
+            .0
+            .starts_with("lake/purchases/csv/tenant_id=acme/dt=2025-11-23/"),
+        "{}",
+        csv[0].0
+    );
+    let header = csv[0].1.lines().next().unwrap();
+    assert_eq!(header, cloudpf_lake::encode::PURCHASE_CSV_COLUMNS.join(","));
+    let rows = csv_rows(&csv[0].1);
+    assert_eq!(rows.len(), 4, "two line items times two changes");
+    let col = |name: &str| {
+        cloudpf_lake::encode::PURCHASE_CSV_COLUMNS
+            .iter()
+            .position(|c| *c == name)
+            .unwrap()
+    };
+    assert_eq!(&rows[0][col("line_total")], "39.98");
+    assert_eq!(&rows[0][col("total_amount")], "44.99");
+    assert_eq!(&rows[0][col("status")], "paid");
+    assert_eq!(&rows[3][col("status")], "cancelled");
+    assert_eq!(&rows[3][col("op")], "MODIFY");
+    assert_eq!(&rows[0][col("created_at")], "2025-11-23T01:30:00Z");
+
+    let stored = pipeline
+        .search()
+        .get_purchase(&tenant("acme"), "o-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.doc.status, PurchaseStatus::Cancelled);
+    let json = lake_objects(
+        dir.path(),
+        "lake/purchases/json/tenant_id=acme/dt=2025-11-23/",
+    )
+    .await;
+    assert_eq!(json_lines(&json[0].1).len(), 2);
+}
+
+#[tokio::test]
+async fn replaying_a_batch_changes_neither_the_index_nor_the_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = local(dir.path());
+    let first = handle_products(fixture("products-lifecycle.json"), &pipeline).await;
+    assert_eq!((first.applied, first.stale), (3, 0));
+    let lake_before = snapshot_files(&dir.path().join("lake"));
+    let doc_before = pipeline
+        .search()
+        .get_product(&tenant("acme"), "p-100")
+        .await
+        .unwrap();
+
+    let again = handle_products(fixture("products-lifecycle.json"), &pipeline).await;
+    assert_eq!(
+        (again.applied, again.stale, again.failed_from),
+        (0, 3, None)
+    );
+    assert_eq!(
+        snapshot_files(&dir.path().join("lake")),
+        lake_before,
+        "same objects, same bytes"
+    );
+    assert_eq!(
+        pipeline
+            .search()
+            .get_product(&tenant("acme"), "p-100")
+            .await
+            .unwrap(),
+        doc_before
+    );
+
+    // A fresh process (a new Lambda container) sees the same versions on disk.
+    drop(pipeline);
+    let restarted = local(dir.path());
+    let third = handle_products(fixture("products-lifecycle.json"), &restarted).await;
+    assert_eq!((third.applied, third.stale), (0, 3));
+}
+
+#[tokio::test]
+async fn an_older_sequence_number_delivered_after_a_newer_one_does_not_overwrite_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = local(dir.path());
+    let mut stream = StreamWriter::new("products");
+    let v1 = product("acme", "p-1", "Camping Stove", "30.00");
+    let mut v2 = v1.clone();
+    v2.price = Money::parse("35.00").unwrap();
+    let old = product_record(
+        &mut stream,
+        Op::Insert,
+        Some(&v1),
+        None,
+        "2025-11-23T09:00:00Z",
+    );
+    let new = product_record(
+        &mut stream,
+        Op::Modify,
+        Some(&v2),
+        Some(&v1),
+        "2025-11-23T09:01:00Z",
+    );
+    let remove = product_record(
+        &mut stream,
+        Op::Remove,
+        None,
+        Some(&v2),
+        "2025-11-23T09:02:00Z",
+    );
+
+    handle_products(batch(vec![new.clone()]), &pipeline).await;
+    let late = handle_products(batch(vec![old.clone()]), &pipeline).await;
+    assert_eq!((late.applied, late.stale), (0, 1));
+    let p = pipeline
+        .search()
+        .get_product(&tenant("acme"), "p-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.doc.price.to_string(), "35.00");
+
+    // A delete is remembered too: a late upsert cannot resurrect the product.
+    handle_products(batch(vec![remove]), &pipeline).await;
+    let late = handle_products(batch(vec![old, new]), &pipeline).await;
+    assert_eq!((late.applied, late.stale), (0, 2));
+    assert_eq!(
+        pipeline
+            .search()
+            .get_product(&tenant("acme"), "p-1")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn one_tenants_records_never_reach_another_tenants_index_or_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = local(dir.path());
+    let mut stream = StreamWriter::new("products");
+    let a = product("shop-a", "same-id", "Alpine Tent", "100.00");
+    let b = product("shop-b", "same-id", "Beach Umbrella", "20.00");
+    let records = vec![
+        product_record(
+            &mut stream,
+            Op::Insert,
+            Some(&a),
+            None,
+            "2025-11-23T09:00:00Z",
+        ),
+        product_record(
+            &mut stream,
+            Op::Insert,
+            Some(&b),
+            None,
+            "2025-11-23T09:00:00Z",
+        ),
+    ];
+    handle_products(batch(records), &pipeline).await;
+    let search = pipeline.search();
+    let got_a = search
+        .get_product(&tenant("shop-a"), "same-id")
+        .await
+        .unwrap()
+        .unwrap();
+    let got_b = search
+        .get_product(&tenant("shop-b"), "same-id")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got_a.doc.name.as_str(), got_b.doc.name.as_str()),
+        ("Alpine Tent", "Beach Umbrella")
+    );
+    assert_eq!(
+        search
+            .count(&tenant("shop-a"), Entity::Products)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        search
+            .count(&tenant("shop-c"), Entity::Products)
+            .await
+            .unwrap(),
+        0
+    );
+
+    for (t, other) in [("shop-a", "Beach"), ("shop-b", "Alpine")] {
+        let objects = lake_objects(dir.path(), &format!("lake/products/json/tenant_id={t}/")).await;
+        assert_eq!(objects.len(), 1);
+        assert!(
+            !objects[0].1.contains(other),
+            "{t}'s partition holds another tenant's record"
+        );
+    }
+    let mut index_dirs: Vec<_> = std::fs::read_dir(dir.path().join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    index_dirs.sort();
+    assert_eq!(index_dirs, ["shop-a", "shop-b"]);
+}
+
+/// A sink that fails every put while `down` is set, like S3 during an outage.
+#[derive(Debug)]
+struct FlakySink {
+    inner: LocalDirSink,
+    down: AtomicBool,
+}
+
+#[async_trait]
+impl ObjectSink for FlakySink {
+    async fn put(&self, key: &ObjectKey, body: Vec<u8>) -> Result<(), SinkError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(SinkError::Unavailable("connection reset".into()));
+        }
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>, SinkError> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, SinkError> {
+        self.inner.list(prefix).await
+    }
+}
+
+#[tokio::test]
+async fn a_lake_outage_fails_the_batch_from_its_first_record_and_a_retry_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(FlakySink {
+        inner: LocalDirSink::new(dir.path()),
+        down: AtomicBool::new(true),
+    });
+    let pipeline = Pipeline::new(Arc::new(TantivyEngine::new(dir.path())), sink.clone());
+
+    let report = handle_products(fixture("products-lifecycle.json"), &pipeline).await;
+    assert_eq!(report.failed_from.as_deref(), Some("111100000000000000001"));
+    let response = serde_json::to_value(report.response()).unwrap();
+    assert_eq!(
+        response,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "111100000000000000001"}]})
+    );
+    assert!(lake_objects(dir.path(), "lake/").await.is_empty());
+
+    sink.down.store(false, Ordering::SeqCst);
+    let retry = handle_products(fixture("products-lifecycle.json"), &pipeline).await;
+    assert_eq!(retry.failed_from, None);
+    assert_eq!(
+        serde_json::to_value(retry.response()).unwrap(),
+        serde_json::json!({"batchItemFailures": []})
+    );
+    assert_eq!(lake_objects(dir.path(), "lake/products/").await.len(), 1);
+    assert_eq!(
+        pipeline
+            .search()
+            .get_product(&tenant("acme"), "p-100")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_dead_letter_that_cannot_be_written_is_retried_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(FlakySink {
+        inner: LocalDirSink::new(dir.path()),
+        down: AtomicBool::new(true),
+    });
+    let pipeline = Pipeline::new(Arc::new(TantivyEngine::new(dir.path())), sink);
+    let report = handle_products(fixture("aws-example-dynamodb-event.json"), &pipeline).await;
+    assert_eq!(report.dead_lettered, 0);
+    assert_eq!(
+        report.failed_from.as_deref(),
+        Some("1405400000000002063282832")
+    );
+}

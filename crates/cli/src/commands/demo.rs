@@ -1,0 +1,221 @@
+//! `cloudpf demo`: demo shops, their change history as Lambda events through the real
+//! handlers, and the shops' API keys.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use chrono::{DurationRound, TimeDelta, Utc};
+use cloudpf_cdc::{Batch, BatchReport, Pipeline, handle_products, handle_purchases};
+use cloudpf_lake::{Dataset, LocalDirSink, ObjectSink};
+use cloudpf_model::TenantId;
+use cloudpf_search::Entity;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+const TENANT_NAMES: &[&str] = &["alpine-outfitters", "harbor-home", "pixel-gadgets"];
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Data directory (indexes, lake, dead letters, keys).
+    #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Number of demo shops.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub tenants: u16,
+    /// Products per shop.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub products: u32,
+    /// Purchases per shop.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub purchases: u32,
+    /// Seed of the generator: the same seed on the same day gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// The demo shops' API keys in plain text, for local use only (`demo-keys.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoKeys {
+    pub search_key: String,
+    pub admin_key: String,
+}
+
+pub fn tenant_ids(count: u16) -> anyhow::Result<Vec<TenantId>> {
+    (0..usize::from(count))
+        .map(|i| {
+            let name = TENANT_NAMES
+                .get(i)
+                .map(|s| (*s).to_owned())
+                .unwrap_or_else(|| format!("shop-{}", i + 1));
+            TenantId::parse(&name).map_err(anyhow::Error::from)
+        })
+        .collect()
+}
+
+fn random_key(prefix: &str) -> anyhow::Result<String> {
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for API keys: {e}"))?;
+    Ok(format!("{prefix}{}", hex::encode(bytes)))
+}
+
+/// Keys from an earlier run are kept, so re-running the demo does not invalidate them.
+pub fn load_or_create_keys(
+    path: &Path,
+    tenants: &[TenantId],
+) -> anyhow::Result<BTreeMap<String, DemoKeys>> {
+    let mut keys: BTreeMap<String, DemoKeys> = match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a keys file", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    for t in tenants {
+        if !keys.contains_key(t.as_str()) {
+            keys.insert(
+                t.to_string(),
+                DemoKeys {
+                    search_key: random_key("cpfs_")?,
+                    admin_key: random_key("cpfa_")?,
+                },
+            );
+        }
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(&keys)?)?;
+    Ok(keys)
+}
+
+fn progress(total: usize) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg:9} [{bar:40}] {pos}/{len} batches ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+#[derive(Debug, Default)]
+struct Totals {
+    records: usize,
+    applied: usize,
+    dead_lettered: usize,
+    lake_objects: usize,
+}
+
+impl Totals {
+    fn add(&mut self, r: &BatchReport) {
+        self.records += r.records;
+        self.applied += r.applied;
+        self.dead_lettered += r.dead_lettered;
+        self.lake_objects += r.lake_objects;
+    }
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let dir = &args.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tenants = tenant_ids(args.tenants)?;
+    // Anchor on the hour, so two runs within it generate identical history.
+    let now = Utc::now().duration_trunc(TimeDelta::hours(1))?;
+    let history = cloudpf_demo::generate_history(
+        args.seed,
+        &tenants,
+        args.products as usize,
+        args.purchases as usize,
+        now,
+    );
+
+    let pipeline = Pipeline::local(dir);
+    let events_dir = dir.join("events");
+    let mut totals = Totals::default();
+    for (table, batches) in [
+        ("products", &history.product_batches),
+        ("purchases", &history.purchase_batches),
+    ] {
+        let table_dir = events_dir.join(table);
+        std::fs::create_dir_all(&table_dir)?;
+        let bar = progress(batches.len());
+        bar.set_message(table);
+        for (i, event) in batches.iter().enumerate() {
+            // Through JSON and back, exactly as Lambda hands the event to the handler;
+            // the file is kept for `cloudpf replay`.
+            let json = serde_json::to_vec(event)?;
+            std::fs::write(table_dir.join(format!("{:06}.json", i + 1)), &json)?;
+            let batch = Batch::from_slice(&json)?;
+            let report = match table {
+                "products" => handle_products(batch, &pipeline).await,
+                _ => handle_purchases(batch, &pipeline).await,
+            };
+            if let Some(seq) = &report.failed_from {
+                bar.abandon();
+                bail!(
+                    "{table} batch {} failed from sequence number {seq}; see the log",
+                    i + 1
+                );
+            }
+            totals.add(&report);
+            bar.inc(1);
+        }
+        bar.finish();
+    }
+
+    let keys = load_or_create_keys(&dir.join("demo-keys.json"), &tenants)?;
+    print_summary(dir, &tenants, &pipeline, &totals, &keys).await
+}
+
+async fn print_summary(
+    dir: &Path,
+    tenants: &[TenantId],
+    pipeline: &Pipeline,
+    totals: &Totals,
+    keys: &BTreeMap<String, DemoKeys>,
+) -> anyhow::Result<()> {
+    let sink = LocalDirSink::new(dir);
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "\ncloudpf demo: {} stream records, {} applied, {} dead-lettered, {} lake objects written",
+        totals.records, totals.applied, totals.dead_lettered, totals.lake_objects
+    )?;
+    writeln!(
+        out,
+        "{:<20} {:>9} {:>10} {:>12}",
+        "tenant", "products", "purchases", "lake objects"
+    )?;
+    for t in tenants {
+        let products = pipeline.search().count(t, Entity::Products).await?;
+        let purchases = pipeline.search().count(t, Entity::Purchases).await?;
+        let mut objects = 0;
+        for ds in Dataset::ALL {
+            objects += sink.list(&ds.tenant_prefix(t)).await?.len();
+        }
+        writeln!(
+            out,
+            "{:<20} {products:>9} {purchases:>10} {objects:>12}",
+            t.as_str()
+        )?;
+    }
+    let dead = sink.list("dlq/").await?.len();
+    writeln!(out, "\ndata directory: {}", dir.display())?;
+    writeln!(out, "  index/   Tantivy indexes, one per tenant and entity")?;
+    writeln!(
+        out,
+        "  lake/    gzipped CSV and JSON partitions (the S3 layout)"
+    )?;
+    writeln!(
+        out,
+        "  dlq/     {dead} dead letter(s), one JSON file per rejected record"
+    )?;
+    writeln!(
+        out,
+        "  events/  the Lambda events fed through the handlers (try `cloudpf replay`)"
+    )?;
+    writeln!(
+        out,
+        "  demo-keys.json  API keys of {} demo tenant(s)",
+        keys.len()
+    )?;
+    Ok(())
+}

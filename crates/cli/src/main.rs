@@ -1,0 +1,40 @@
+//! `cloudpf`: the one command-line entry point.
+
+mod commands;
+mod telemetry;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cloudpf",
+    version,
+    about = "Multi-tenant CDC search: DynamoDB Streams → search index + lake"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = telemetry::LogFormat::Text, env = "CLOUDPF_LOG_FORMAT")]
+    log_format: telemetry::LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate demo shops and feed their change history through the CDC handlers.
+    Demo(commands::demo::DemoArgs),
+    /// Feed a saved Lambda DynamoDB event file through a table's handler.
+    Replay(commands::replay::ReplayArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let quiet_default = matches!(cli.command, Command::Demo(_));
+    telemetry::init(cli.log_format, if quiet_default { "warn" } else { "info" });
+    match cli.command {
+        Command::Demo(args) => commands::demo::run(args).await,
+        Command::Replay(args) => commands::replay::run(args).await,
+    }
+}

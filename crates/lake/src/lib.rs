@@ -1,0 +1,19 @@
+//! The lake: where every change lands as gzipped CSV and JSON Lines objects, partitioned
+//! by tenant and date for Athena.
+//!
+//! - [`sink`]: the [`ObjectSink`] trait and its object keys;
+//! - [`local`]: the local-directory sink (the default; the S3 sink lives with the AWS code);
+//! - [`layout`]: which key each object gets (`lake/<table>/<format>/tenant_id=<t>/dt=<d>/…`);
+//! - [`encode`]: the CSV and JSON Lines encodings;
+//! - [`writer`]: groups a batch of changes into partitions and writes one object each.
+
+pub mod encode;
+pub mod layout;
+pub mod local;
+pub mod sink;
+pub mod writer;
+
+pub use layout::Dataset;
+pub use local::LocalDirSink;
+pub use sink::{ObjectKey, ObjectSink, SinkError};
+pub use writer::{LakeFailure, LakeWriter};

@@ -1,0 +1,22 @@
+//! Domain types shared by every cloudpf component: validated tenant ids, products and
+//! purchases as they live in DynamoDB, exact money, stream sequence numbers, and the
+//! decoding of DynamoDB items into those types.
+
+pub mod attr;
+pub mod change;
+pub mod dynamo;
+pub mod money;
+pub mod product;
+pub mod purchase;
+pub mod seq;
+pub mod tenant;
+pub mod time;
+
+pub use attr::AttrValue;
+pub use change::{Change, Op};
+pub use money::{Currency, Money};
+pub use product::Product;
+pub use purchase::{LineItem, Purchase, PurchaseStatus};
+pub use seq::SeqNo;
+pub use tenant::{TenantId, TenantIdError};
+pub use time::Timestamp;

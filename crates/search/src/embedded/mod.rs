@@ -1,0 +1,373 @@
+//! The embedded search engine: one Tantivy index per tenant per entity, on disk under
+//! `<data-dir>/index/<tenant>/<entity>-v<schema version>/`.
+//!
+//! Writes: one commit per applied batch, after which this process's reader is reloaded
+//! at once; readers in other processes pick the commit up through Tantivy's
+//! `OnCommitWithDelay` file watch. Tantivy work is blocking, so it runs on the blocking
+//! thread pool, never on the async workers.
+
+pub mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use cloudpf_model::{Product, Purchase, SeqNo, TenantId, dynamo};
+use serde::de::DeserializeOwned;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::query::TermQuery;
+use tantivy::schema::{IndexRecordOption, Schema, Value};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+
+use crate::engine::{
+    ApplyOutcome, DocChange, Entity, SearchEngine, SearchError, Stored, Versioned,
+};
+use schema::{CommonFields, LIVE, ProductFields, PurchaseFields, SCHEMA_VERSION};
+
+/// Memory for one index writer. Tantivy's floor is 15 MB per indexing thread; one thread
+/// per index keeps a many-tenant process small, and CDC batches are small anyway.
+const WRITER_MEMORY: usize = 32_000_000;
+
+/// The embedded Tantivy engine over a data directory.
+#[derive(Debug)]
+pub struct TantivyEngine {
+    root: PathBuf,
+    open: Mutex<HashMap<(TenantId, Entity), Arc<TenantIndex>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fields {
+    Products(ProductFields),
+    Purchases(PurchaseFields),
+}
+
+impl Fields {
+    fn common(&self) -> &CommonFields {
+        match self {
+            Fields::Products(f) => &f.common,
+            Fields::Purchases(f) => &f.common,
+        }
+    }
+}
+
+pub(crate) struct TenantIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<Option<IndexWriter>>,
+    fields: Fields,
+}
+
+impl std::fmt::Debug for TenantIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantIndex")
+            .field("fields", &self.fields)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> SearchError {
+    SearchError::Unavailable(e.to_string())
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind; keep serving it.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl TantivyEngine {
+    /// An engine over `<data_dir>/index`. Nothing is opened or created until used.
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            root: data_dir.join("index"),
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn dir(&self, tenant: &TenantId, entity: Entity) -> PathBuf {
+        self.root
+            .join(tenant.as_str())
+            .join(format!("{entity}-v{SCHEMA_VERSION}"))
+    }
+
+    /// The tenant's index; `None` when it does not exist and `create` is false, so that
+    /// reading an unknown tenant never creates directories.
+    pub(crate) fn index(
+        &self,
+        tenant: &TenantId,
+        entity: Entity,
+        create: bool,
+    ) -> Result<Option<Arc<TenantIndex>>, SearchError> {
+        let mut open = lock(&self.open);
+        if let Some(ix) = open.get(&(tenant.clone(), entity)) {
+            return Ok(Some(ix.clone()));
+        }
+        let dir = self.dir(tenant, entity);
+        if !create && !dir.join("meta.json").exists() {
+            return Ok(None);
+        }
+        std::fs::create_dir_all(&dir).map_err(unavailable)?;
+        let (schema, fields) = match entity {
+            Entity::Products => {
+                let (s, f) = ProductFields::build();
+                (s, Fields::Products(f))
+            }
+            Entity::Purchases => {
+                let (s, f) = PurchaseFields::build();
+                (s, Fields::Purchases(f))
+            }
+        };
+        let index = open_index(&dir, schema)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()
+            .map_err(unavailable)?;
+        let ix = Arc::new(TenantIndex {
+            index,
+            reader,
+            writer: Mutex::new(None),
+            fields,
+        });
+        open.insert((tenant.clone(), entity), ix.clone());
+        Ok(Some(ix))
+    }
+
+    async fn apply<T, F>(
+        &self,
+        tenant: &TenantId,
+        entity: Entity,
+        changes: Vec<Versioned<T>>,
+        to_doc: F,
+    ) -> Result<ApplyOutcome, SearchError>
+    where
+        T: Send + 'static,
+        F: Fn(&Fields, &T, &str) -> Result<TantivyDocument, SearchError> + Send + 'static,
+    {
+        if changes.is_empty() {
+            return Ok(ApplyOutcome::default());
+        }
+        let Some(ix) = self.index(tenant, entity, true)? else {
+            return Err(unavailable("index could not be created"));
+        };
+        tokio::task::spawn_blocking(move || ix.apply(changes, to_doc))
+            .await
+            .map_err(unavailable)?
+    }
+
+    async fn get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        tenant: &TenantId,
+        entity: Entity,
+        key: &str,
+    ) -> Result<Option<Stored<T>>, SearchError> {
+        let Some(ix) = self.index(tenant, entity, false)? else {
+            return Ok(None);
+        };
+        let key = key.to_owned();
+        tokio::task::spawn_blocking(move || ix.get(&key))
+            .await
+            .map_err(unavailable)?
+    }
+}
+
+fn open_index(dir: &Path, schema: Schema) -> Result<Index, SearchError> {
+    let directory = MmapDirectory::open(dir).map_err(unavailable)?;
+    let index = Index::open_or_create(directory, schema.clone()).map_err(unavailable)?;
+    if index.schema() != schema {
+        return Err(SearchError::Corrupt(format!(
+            "{} holds a different schema than version {SCHEMA_VERSION}",
+            dir.display()
+        )));
+    }
+    schema::register_analyzers(&index);
+    Ok(index)
+}
+
+impl TenantIndex {
+    /// The stored sequence number and document of `key`, live or tombstone.
+    fn lookup(
+        &self,
+        searcher: &Searcher,
+        key: &str,
+    ) -> Result<Option<TantivyDocument>, SearchError> {
+        let common = self.fields.common();
+        let query = TermQuery::new(
+            Term::from_field_text(common.key, key),
+            IndexRecordOption::Basic,
+        );
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(1).order_by_score())
+            .map_err(unavailable)?;
+        match top.first() {
+            Some((_, addr)) => Ok(Some(searcher.doc(*addr).map_err(unavailable)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn stored_seq(&self, doc: &TantivyDocument) -> Result<SeqNo, SearchError> {
+        let text = doc
+            .get_first(self.fields.common().seq)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| SearchError::Corrupt("document without a sequence number".into()))?;
+        SeqNo::parse(text).map_err(SearchError::Corrupt)
+    }
+
+    fn apply<T, F>(
+        &self,
+        changes: Vec<Versioned<T>>,
+        to_doc: F,
+    ) -> Result<ApplyOutcome, SearchError>
+    where
+        F: Fn(&Fields, &T, &str) -> Result<TantivyDocument, SearchError>,
+    {
+        let common = *self.fields.common();
+        let mut writer_slot = lock(&self.writer);
+        if writer_slot.is_none() {
+            let writer = self
+                .index
+                .writer_with_num_threads(1, WRITER_MEMORY)
+                .map_err(unavailable)?;
+            *writer_slot = Some(writer);
+        }
+        let Some(writer) = writer_slot.as_mut() else {
+            return Err(unavailable("index writer missing"));
+        };
+        // The reader of this process is reloaded after each of its commits, and only this
+        // writer (it holds the directory lock) commits, so it shows every committed seq.
+        let searcher = self.reader.searcher();
+        let mut current: HashMap<String, SeqNo> = HashMap::new();
+        let mut outcome = ApplyOutcome::default();
+        for change in changes {
+            let known = match current.get(&change.key) {
+                Some(seq) => Some(seq.clone()),
+                None => match self.lookup(&searcher, &change.key)? {
+                    Some(doc) => Some(self.stored_seq(&doc)?),
+                    None => None,
+                },
+            };
+            if known.as_ref().is_some_and(|k| *k >= change.seq) {
+                outcome.stale += 1;
+                continue;
+            }
+            let seq = change.seq.padded();
+            let doc = match &change.change {
+                DocChange::Upsert(value) => to_doc(&self.fields, value, &seq)?,
+                DocChange::Delete => common.tombstone(&change.key, &seq),
+            };
+            writer.delete_term(Term::from_field_text(common.key, &change.key));
+            writer.add_document(doc).map_err(unavailable)?;
+            current.insert(change.key, change.seq);
+            outcome.applied += 1;
+        }
+        if outcome.applied > 0 {
+            if let Err(e) = writer.commit() {
+                // Drop what this batch staged so a retry starts from the committed state.
+                let _ = writer.rollback();
+                return Err(unavailable(e));
+            }
+            self.reader.reload().map_err(unavailable)?;
+        }
+        Ok(outcome)
+    }
+
+    fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Stored<T>>, SearchError> {
+        let searcher = self.reader.searcher();
+        let Some(doc) = self.lookup(&searcher, key)? else {
+            return Ok(None);
+        };
+        let Some(source) = doc
+            .get_first(self.fields.common().source)
+            .and_then(|v| v.as_str())
+        else {
+            return Ok(None); // a tombstone
+        };
+        let item: serde_dynamo::Item =
+            serde_json::from_str(source).map_err(|e| SearchError::Corrupt(e.to_string()))?;
+        let value = dynamo::from_item(item).map_err(|e| SearchError::Corrupt(e.to_string()))?;
+        Ok(Some(Stored {
+            doc: value,
+            seq: self.stored_seq(&doc)?,
+        }))
+    }
+
+    fn count_live(&self) -> Result<u64, SearchError> {
+        let query = TermQuery::new(
+            Term::from_field_text(self.fields.common().state, LIVE),
+            IndexRecordOption::Basic,
+        );
+        let n = self
+            .reader
+            .searcher()
+            .search(&query, &Count)
+            .map_err(unavailable)?;
+        Ok(n as u64)
+    }
+}
+
+fn doc_error(e: serde_json::Error) -> SearchError {
+    SearchError::Corrupt(format!("document does not serialize: {e}"))
+}
+
+#[async_trait]
+impl SearchEngine for TantivyEngine {
+    async fn apply_products(
+        &self,
+        tenant: &TenantId,
+        changes: Vec<Versioned<Product>>,
+    ) -> Result<ApplyOutcome, SearchError> {
+        self.apply(
+            tenant,
+            Entity::Products,
+            changes,
+            |fields, p: &Product, seq| match fields {
+                Fields::Products(f) => f.document(p, seq).map_err(doc_error),
+                Fields::Purchases(_) => Err(SearchError::Corrupt("products index expected".into())),
+            },
+        )
+        .await
+    }
+
+    async fn apply_purchases(
+        &self,
+        tenant: &TenantId,
+        changes: Vec<Versioned<Purchase>>,
+    ) -> Result<ApplyOutcome, SearchError> {
+        self.apply(
+            tenant,
+            Entity::Purchases,
+            changes,
+            |fields, p: &Purchase, seq| match fields {
+                Fields::Purchases(f) => f.document(p, seq).map_err(doc_error),
+                Fields::Products(_) => Err(SearchError::Corrupt("purchases index expected".into())),
+            },
+        )
+        .await
+    }
+
+    async fn get_product(
+        &self,
+        tenant: &TenantId,
+        product_id: &str,
+    ) -> Result<Option<Stored<Product>>, SearchError> {
+        self.get(tenant, Entity::Products, product_id).await
+    }
+
+    async fn get_purchase(
+        &self,
+        tenant: &TenantId,
+        purchase_id: &str,
+    ) -> Result<Option<Stored<Purchase>>, SearchError> {
+        self.get(tenant, Entity::Purchases, purchase_id).await
+    }
+
+    async fn count(&self, tenant: &TenantId, entity: Entity) -> Result<u64, SearchError> {
+        let Some(ix) = self.index(tenant, entity, false)? else {
+            return Ok(0);
+        };
+        tokio::task::spawn_blocking(move || ix.count_live())
+            .await
+            .map_err(unavailable)?
+    }
+}

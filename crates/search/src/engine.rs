@@ -1,0 +1,114 @@
+//! The search engine trait and the types it speaks.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use cloudpf_model::{Product, Purchase, SeqNo, TenantId};
+
+/// What kind of document an index holds. Each tenant has one index per entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Entity {
+    Products,
+    Purchases,
+}
+
+impl Entity {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Entity::Products => "products",
+            Entity::Purchases => "purchases",
+        }
+    }
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A change to one document, stamped with the stream sequence number it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub key: String,
+    pub seq: SeqNo,
+    pub change: DocChange<T>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DocChange<T> {
+    Upsert(T),
+    Delete,
+}
+
+/// A document as the index holds it, with the sequence number that wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored<T> {
+    pub doc: T,
+    pub seq: SeqNo,
+}
+
+/// What applying a batch did. `stale` counts changes ignored because the index already
+/// held the same or a newer sequence number for their key (replays, duplicates,
+/// out-of-order delivery).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    pub applied: usize,
+    pub stale: usize,
+}
+
+impl std::ops::AddAssign for ApplyOutcome {
+    fn add_assign(&mut self, rhs: Self) {
+        self.applied += rhs.applied;
+        self.stale += rhs.stale;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The engine could not be reached or failed to write; retrying may succeed.
+    #[error("search engine unavailable: {0}")]
+    Unavailable(String),
+    /// The engine's stored data is not what this version of cloudpf wrote.
+    #[error("search index is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl SearchError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SearchError::Unavailable(_))
+    }
+}
+
+/// One search backend. Writes are idempotent and order-safe per key: a change whose
+/// sequence number is not newer than the indexed one is a no-op, so replaying a batch
+/// never changes the result.
+#[async_trait]
+pub trait SearchEngine: Send + Sync + fmt::Debug {
+    async fn apply_products(
+        &self,
+        tenant: &TenantId,
+        changes: Vec<Versioned<Product>>,
+    ) -> Result<ApplyOutcome, SearchError>;
+
+    async fn apply_purchases(
+        &self,
+        tenant: &TenantId,
+        changes: Vec<Versioned<Purchase>>,
+    ) -> Result<ApplyOutcome, SearchError>;
+
+    async fn get_product(
+        &self,
+        tenant: &TenantId,
+        product_id: &str,
+    ) -> Result<Option<Stored<Product>>, SearchError>;
+
+    async fn get_purchase(
+        &self,
+        tenant: &TenantId,
+        purchase_id: &str,
+    ) -> Result<Option<Stored<Purchase>>, SearchError>;
+
+    /// Live (not deleted) documents of the entity for the tenant.
+    async fn count(&self, tenant: &TenantId, entity: Entity) -> Result<u64, SearchError>;
+}
