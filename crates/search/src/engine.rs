@@ -5,6 +5,8 @@ use std::fmt;
 use async_trait::async_trait;
 use cloudpf_model::{Product, Purchase, SeqNo, TenantId};
 
+use crate::query::{ProductQuery, ProductResults, PurchaseQuery, PurchaseResults, Suggestion};
+
 /// What kind of document an index holds. Each tenant has one index per entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Entity {
@@ -111,4 +113,28 @@ pub trait SearchEngine: Send + Sync + fmt::Debug {
 
     /// Live (not deleted) documents of the entity for the tenant.
     async fn count(&self, tenant: &TenantId, entity: Entity) -> Result<u64, SearchError>;
+
+    /// Active products matching the query, with facets and highlights. A tenant without
+    /// an index has no products.
+    async fn search_products(
+        &self,
+        tenant: &TenantId,
+        query: &ProductQuery,
+    ) -> Result<ProductResults, SearchError>;
+
+    /// Up to `size` product names completing `prefix`, best first: exact prefix matches
+    /// before typo matches, a match at the start of a name before one inside it, then
+    /// by units sold.
+    async fn autocomplete(
+        &self,
+        tenant: &TenantId,
+        prefix: &str,
+        size: usize,
+    ) -> Result<Vec<Suggestion>, SearchError>;
+
+    async fn search_purchases(
+        &self,
+        tenant: &TenantId,
+        query: &PurchaseQuery,
+    ) -> Result<PurchaseResults, SearchError>;
 }

@@ -4,6 +4,13 @@
 
 pub mod embedded;
 pub mod engine;
+pub mod query;
+#[doc(hidden)]
+pub mod suite;
 
 pub use embedded::TantivyEngine;
 pub use engine::{ApplyOutcome, DocChange, Entity, SearchEngine, SearchError, Stored, Versioned};
+pub use query::{
+    FacetCount, Facets, Highlights, ProductHit, ProductQuery, ProductResults, ProductSort,
+    PurchaseQuery, PurchaseResults, Suggestion, auto_fuzziness,
+};

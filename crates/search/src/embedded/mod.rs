@@ -7,6 +7,9 @@
 //! thread pool, never on the async workers.
 
 pub mod schema;
+mod search;
+pub mod suggest;
+mod text;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,17 +27,30 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDo
 use crate::engine::{
     ApplyOutcome, DocChange, Entity, SearchEngine, SearchError, Stored, Versioned,
 };
+use crate::query::{ProductQuery, ProductResults, PurchaseQuery, PurchaseResults, Suggestion};
 use schema::{CommonFields, LIVE, ProductFields, PurchaseFields, SCHEMA_VERSION};
+use suggest::Suggester;
+use text::Automata;
 
 /// Memory for one index writer. Tantivy's floor is 15 MB per indexing thread; one thread
 /// per index keeps a many-tenant process small, and CDC batches are small anyway.
 const WRITER_MEMORY: usize = 32_000_000;
 
-/// The embedded Tantivy engine over a data directory.
-#[derive(Debug)]
+/// The embedded Tantivy engine over a data directory. Cheap to clone; clones share
+/// open indexes and autocomplete state.
+#[derive(Debug, Clone)]
 pub struct TantivyEngine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     root: PathBuf,
     open: Mutex<HashMap<(TenantId, Entity), Arc<TenantIndex>>>,
+    automata: Automata,
+    suggesters: Mutex<HashMap<TenantId, Arc<Suggester>>>,
+    /// Serialises suggester builds, so a burst of requests builds once.
+    building: Mutex<()>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -80,11 +96,52 @@ impl TantivyEngine {
     /// An engine over `<data_dir>/index`. Nothing is opened or created until used.
     pub fn new(data_dir: &Path) -> Self {
         Self {
-            root: data_dir.join("index"),
-            open: Mutex::new(HashMap::new()),
+            inner: Arc::new(Inner {
+                root: data_dir.join("index"),
+                open: Mutex::new(HashMap::new()),
+                automata: Automata::default(),
+                suggesters: Mutex::new(HashMap::new()),
+                building: Mutex::new(()),
+            }),
         }
     }
 
+    /// Closes every index writer, releasing the directory locks so that another process
+    /// (`cloudpf replay`, the stream poller) can write; this process keeps reading and
+    /// sees their commits. A later write here reopens the writer.
+    pub fn release_writers(&self) {
+        for ix in lock(&self.inner.open).values() {
+            lock(&ix.writer).take();
+        }
+    }
+
+    /// Rebuilds the autocomplete of every tenant whose indexes changed since it was
+    /// built. Serving processes call this every few hundred milliseconds, so that the
+    /// requests themselves rarely pay for a rebuild.
+    pub async fn refresh_suggesters(&self) -> Result<(), SearchError> {
+        self.blocking(|inner| {
+            let tenants: Vec<TenantId> = lock(&inner.suggesters).keys().cloned().collect();
+            for tenant in tenants {
+                inner.suggester(&tenant)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn blocking<R, F>(&self, f: F) -> Result<R, SearchError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Inner) -> Result<R, SearchError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(unavailable)?
+    }
+}
+
+impl Inner {
     fn dir(&self, tenant: &TenantId, entity: Entity) -> PathBuf {
         self.root
             .join(tenant.as_str())
@@ -93,7 +150,7 @@ impl TantivyEngine {
 
     /// The tenant's index; `None` when it does not exist and `create` is false, so that
     /// reading an unknown tenant never creates directories.
-    pub(crate) fn index(
+    fn index(
         &self,
         tenant: &TenantId,
         entity: Entity,
@@ -134,42 +191,67 @@ impl TantivyEngine {
         Ok(Some(ix))
     }
 
-    async fn apply<T, F>(
-        &self,
-        tenant: &TenantId,
-        entity: Entity,
-        changes: Vec<Versioned<T>>,
-        to_doc: F,
-    ) -> Result<ApplyOutcome, SearchError>
-    where
-        T: Send + 'static,
-        F: Fn(&Fields, &T, &str) -> Result<TantivyDocument, SearchError> + Send + 'static,
-    {
-        if changes.is_empty() {
-            return Ok(ApplyOutcome::default());
-        }
-        let Some(ix) = self.index(tenant, entity, true)? else {
-            return Err(unavailable("index could not be created"));
-        };
-        tokio::task::spawn_blocking(move || ix.apply(changes, to_doc))
-            .await
-            .map_err(unavailable)?
-    }
-
-    async fn get<T: DeserializeOwned + Send + 'static>(
-        &self,
-        tenant: &TenantId,
-        entity: Entity,
-        key: &str,
-    ) -> Result<Option<Stored<T>>, SearchError> {
-        let Some(ix) = self.index(tenant, entity, false)? else {
+    /// The tenant's autocomplete, rebuilt first if either index changed since.
+    fn suggester(&self, tenant: &TenantId) -> Result<Option<Arc<Suggester>>, SearchError> {
+        let Some(products) = self.index(tenant, Entity::Products, false)? else {
             return Ok(None);
         };
-        let key = key.to_owned();
-        tokio::task::spawn_blocking(move || ix.get(&key))
-            .await
-            .map_err(unavailable)?
+        let purchases = self.index(tenant, Entity::Purchases, false)?;
+        let product_searcher = products.reader.searcher();
+        let purchase_searcher = purchases.as_ref().map(|p| p.reader.searcher());
+        let built_from = (
+            product_searcher.generation().generation_id(),
+            purchase_searcher
+                .as_ref()
+                .map_or(0, |s| s.generation().generation_id()),
+        );
+        let cached = || {
+            lock(&self.suggesters)
+                .get(tenant)
+                .filter(|s| s.built_from() == built_from)
+                .cloned()
+        };
+        if let Some(s) = cached() {
+            return Ok(Some(s));
+        }
+        let _building = lock(&self.building);
+        if let Some(s) = cached() {
+            return Ok(Some(s));
+        }
+        let sold = match (&purchases, &purchase_searcher) {
+            (Some(ix), Some(searcher)) => suggest::units_sold(searcher, ix.fields.common())?,
+            _ => HashMap::new(),
+        };
+        let analyzer = products.analyzer()?;
+        let suggester = Arc::new(Suggester::build(
+            &analyzer,
+            &product_searcher,
+            products.fields.common(),
+            &sold,
+            built_from,
+        )?);
+        lock(&self.suggesters).insert(tenant.clone(), suggester.clone());
+        Ok(Some(suggester))
     }
+}
+
+fn apply_changes<T, F>(
+    inner: &Inner,
+    tenant: &TenantId,
+    entity: Entity,
+    changes: Vec<Versioned<T>>,
+    to_doc: F,
+) -> Result<ApplyOutcome, SearchError>
+where
+    F: Fn(&Fields, &T, &str) -> Result<TantivyDocument, SearchError>,
+{
+    if changes.is_empty() {
+        return Ok(ApplyOutcome::default());
+    }
+    let Some(ix) = inner.index(tenant, entity, true)? else {
+        return Err(unavailable("index could not be created"));
+    };
+    ix.apply(changes, to_doc)
 }
 
 fn open_index(dir: &Path, schema: Schema) -> Result<Index, SearchError> {
@@ -186,6 +268,14 @@ fn open_index(dir: &Path, schema: Schema) -> Result<Index, SearchError> {
 }
 
 impl TenantIndex {
+    /// The analyzer of the full-text fields, to treat query text like indexed text.
+    fn analyzer(&self) -> Result<tantivy::tokenizer::TextAnalyzer, SearchError> {
+        self.index
+            .tokenizers()
+            .get(schema::TEXT_ANALYZER)
+            .ok_or_else(|| unavailable("analyzer missing"))
+    }
+
     /// The stored sequence number and document of `key`, live or tombstone.
     fn lookup(
         &self,
@@ -317,15 +407,21 @@ impl SearchEngine for TantivyEngine {
         tenant: &TenantId,
         changes: Vec<Versioned<Product>>,
     ) -> Result<ApplyOutcome, SearchError> {
-        self.apply(
-            tenant,
-            Entity::Products,
-            changes,
-            |fields, p: &Product, seq| match fields {
-                Fields::Products(f) => f.document(p, seq).map_err(doc_error),
-                Fields::Purchases(_) => Err(SearchError::Corrupt("products index expected".into())),
-            },
-        )
+        let tenant = tenant.clone();
+        self.blocking(move |inner| {
+            apply_changes(
+                inner,
+                &tenant,
+                Entity::Products,
+                changes,
+                |fields, p: &Product, seq| match fields {
+                    Fields::Products(f) => f.document(p, seq).map_err(doc_error),
+                    Fields::Purchases(_) => {
+                        Err(SearchError::Corrupt("products index expected".into()))
+                    }
+                },
+            )
+        })
         .await
     }
 
@@ -334,15 +430,21 @@ impl SearchEngine for TantivyEngine {
         tenant: &TenantId,
         changes: Vec<Versioned<Purchase>>,
     ) -> Result<ApplyOutcome, SearchError> {
-        self.apply(
-            tenant,
-            Entity::Purchases,
-            changes,
-            |fields, p: &Purchase, seq| match fields {
-                Fields::Purchases(f) => f.document(p, seq).map_err(doc_error),
-                Fields::Products(_) => Err(SearchError::Corrupt("purchases index expected".into())),
-            },
-        )
+        let tenant = tenant.clone();
+        self.blocking(move |inner| {
+            apply_changes(
+                inner,
+                &tenant,
+                Entity::Purchases,
+                changes,
+                |fields, p: &Purchase, seq| match fields {
+                    Fields::Purchases(f) => f.document(p, seq).map_err(doc_error),
+                    Fields::Products(_) => {
+                        Err(SearchError::Corrupt("purchases index expected".into()))
+                    }
+                },
+            )
+        })
         .await
     }
 
@@ -351,7 +453,14 @@ impl SearchEngine for TantivyEngine {
         tenant: &TenantId,
         product_id: &str,
     ) -> Result<Option<Stored<Product>>, SearchError> {
-        self.get(tenant, Entity::Products, product_id).await
+        let (tenant, key) = (tenant.clone(), product_id.to_owned());
+        self.blocking(
+            move |inner| match inner.index(&tenant, Entity::Products, false)? {
+                Some(ix) => ix.get(&key),
+                None => Ok(None),
+            },
+        )
+        .await
     }
 
     async fn get_purchase(
@@ -359,15 +468,71 @@ impl SearchEngine for TantivyEngine {
         tenant: &TenantId,
         purchase_id: &str,
     ) -> Result<Option<Stored<Purchase>>, SearchError> {
-        self.get(tenant, Entity::Purchases, purchase_id).await
+        let (tenant, key) = (tenant.clone(), purchase_id.to_owned());
+        self.blocking(
+            move |inner| match inner.index(&tenant, Entity::Purchases, false)? {
+                Some(ix) => ix.get(&key),
+                None => Ok(None),
+            },
+        )
+        .await
     }
 
     async fn count(&self, tenant: &TenantId, entity: Entity) -> Result<u64, SearchError> {
-        let Some(ix) = self.index(tenant, entity, false)? else {
-            return Ok(0);
-        };
-        tokio::task::spawn_blocking(move || ix.count_live())
-            .await
-            .map_err(unavailable)?
+        let tenant = tenant.clone();
+        self.blocking(move |inner| match inner.index(&tenant, entity, false)? {
+            Some(ix) => ix.count_live(),
+            None => Ok(0),
+        })
+        .await
+    }
+
+    async fn search_products(
+        &self,
+        tenant: &TenantId,
+        query: &ProductQuery,
+    ) -> Result<ProductResults, SearchError> {
+        let (tenant, query) = (tenant.clone(), query.clone());
+        self.blocking(
+            move |inner| match inner.index(&tenant, Entity::Products, false)? {
+                Some(ix) => ix.search_products(&inner.automata, &query),
+                None => Ok(ProductResults::default()),
+            },
+        )
+        .await
+    }
+
+    async fn autocomplete(
+        &self,
+        tenant: &TenantId,
+        prefix: &str,
+        size: usize,
+    ) -> Result<Vec<Suggestion>, SearchError> {
+        let (tenant, prefix) = (tenant.clone(), prefix.to_owned());
+        self.blocking(move |inner| {
+            let Some(suggester) = inner.suggester(&tenant)? else {
+                return Ok(Vec::new());
+            };
+            let Some(products) = inner.index(&tenant, Entity::Products, false)? else {
+                return Ok(Vec::new());
+            };
+            Ok(suggester.suggest(&products.analyzer()?, &inner.automata, &prefix, size))
+        })
+        .await
+    }
+
+    async fn search_purchases(
+        &self,
+        tenant: &TenantId,
+        query: &PurchaseQuery,
+    ) -> Result<PurchaseResults, SearchError> {
+        let (tenant, query) = (tenant.clone(), query.clone());
+        self.blocking(
+            move |inner| match inner.index(&tenant, Entity::Purchases, false)? {
+                Some(ix) => ix.search_purchases(&query),
+                None => Ok(PurchaseResults::default()),
+            },
+        )
+        .await
     }
 }

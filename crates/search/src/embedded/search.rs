@@ -1,0 +1,285 @@
+//! Product and purchase search over one tenant's Tantivy index.
+
+use std::ops::Bound;
+
+use cloudpf_model::{Money, Product, Purchase, dynamo};
+use serde::de::DeserializeOwned;
+use tantivy::aggregation::AggregationCollector;
+use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
+
+use super::schema::{CommonFields, LIVE};
+use super::text::{Automata, WordMatcher, analyze, words_query};
+use super::{Fields, TenantIndex, unavailable};
+use crate::engine::SearchError;
+use crate::query::{
+    FacetCount, Facets, Highlights, ProductHit, ProductQuery, ProductResults, ProductSort,
+    PurchaseQuery, PurchaseResults,
+};
+
+/// How many distinct categories and brands a facet lists at most.
+const FACET_SIZE: u32 = 50;
+
+type Clause = (Occur, Box<dyn Query>);
+
+fn filter(q: Box<dyn Query>) -> Clause {
+    // Filters narrow the result without adding to the score.
+    (Occur::Must, Box::new(ConstScoreQuery::new(q, 0.0)))
+}
+
+fn term(field: Field, value: &str) -> Clause {
+    filter(Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    )))
+}
+
+fn i64_range(field: Field, lo: Option<i64>, hi: Option<i64>) -> Option<Clause> {
+    if lo.is_none() && hi.is_none() {
+        return None;
+    }
+    let bound = |v: Option<i64>| {
+        v.map_or(Bound::Unbounded, |v| {
+            Bound::Included(Term::from_field_i64(field, v))
+        })
+    };
+    Some(filter(Box::new(RangeQuery::new(bound(lo), bound(hi)))))
+}
+
+fn live(common: &CommonFields) -> Clause {
+    term(common.state, LIVE)
+}
+
+fn money_range(field: Field, lo: Option<Money>, hi: Option<Money>) -> Option<Clause> {
+    i64_range(field, lo.map(|m| m.to_micros()), hi.map(|m| m.to_micros()))
+}
+
+fn boolean(clauses: Vec<Clause>) -> Box<dyn Query> {
+    if clauses.is_empty() {
+        Box::new(AllQuery)
+    } else {
+        Box::new(BooleanQuery::new(clauses))
+    }
+}
+
+fn decode<T: DeserializeOwned>(
+    searcher: &Searcher,
+    common: &CommonFields,
+    addr: DocAddress,
+) -> Result<T, SearchError> {
+    let doc: TantivyDocument = searcher.doc(addr).map_err(unavailable)?;
+    let source = doc
+        .get_first(common.source)
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| SearchError::Corrupt("live document without source".into()))?;
+    let item: serde_dynamo::Item =
+        serde_json::from_str(source).map_err(|e| SearchError::Corrupt(e.to_string()))?;
+    dynamo::from_item(item).map_err(|e| SearchError::Corrupt(e.to_string()))
+}
+
+/// Total matches, the extra collector's fruit, and the page as (score, doc).
+type Page<F> = (usize, F, Vec<(f32, DocAddress)>);
+
+/// Runs `query` with the requested order and page; returns (total, page of (score, doc)).
+fn top_docs<C: tantivy::collector::Collector>(
+    searcher: &Searcher,
+    query: &dyn Query,
+    extra: C,
+    sort: Option<(&str, Order)>,
+    offset: usize,
+    limit: usize,
+) -> Result<Page<C::Fruit>, SearchError> {
+    // Tantivy refuses a zero limit; ask for one and drop it.
+    let top = TopDocs::with_limit(limit.max(1)).and_offset(offset);
+    let (total, fruit, mut page) = match sort {
+        None => {
+            let (total, fruit, hits) = searcher
+                .search(query, &(Count, extra, top.order_by_score()))
+                .map_err(unavailable)?;
+            (total, fruit, hits)
+        }
+        Some((field, order)) => {
+            let (total, fruit, hits) = searcher
+                .search(
+                    query,
+                    &(Count, extra, top.order_by_fast_field::<i64>(field, order)),
+                )
+                .map_err(unavailable)?;
+            (
+                total,
+                fruit,
+                hits.into_iter().map(|(_, addr)| (0.0, addr)).collect(),
+            )
+        }
+    };
+    page.truncate(limit);
+    Ok((total, fruit, page))
+}
+
+fn facet_buckets(value: &serde_json::Value, name: &str) -> Vec<FacetCount> {
+    value[name]["buckets"]
+        .as_array()
+        .map(|buckets| {
+            buckets
+                .iter()
+                .filter_map(|b| {
+                    Some(FacetCount {
+                        value: b["key"].as_str()?.to_owned(),
+                        count: b["doc_count"].as_u64()?,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl TenantIndex {
+    pub(crate) fn search_products(
+        &self,
+        automata: &Automata,
+        q: &ProductQuery,
+    ) -> Result<ProductResults, SearchError> {
+        let Fields::Products(f) = &self.fields else {
+            return Err(SearchError::Corrupt("products index expected".into()));
+        };
+        let analyzer = self
+            .index
+            .tokenizer_for_field(f.name)
+            .map_err(unavailable)?;
+        let words = analyze(&analyzer, &q.text);
+        let mut clauses = vec![live(&f.common)];
+        clauses.push(filter(Box::new(TermQuery::new(
+            Term::from_field_u64(f.active, 1),
+            IndexRecordOption::Basic,
+        ))));
+        if !words.is_empty() {
+            let fields = [
+                (f.name, 3.0),
+                (f.category, 2.0),
+                (f.brand, 2.0),
+                (f.tags, 1.5),
+                (f.description, 1.0),
+            ];
+            clauses.push((Occur::Must, words_query(&fields, &words)));
+        }
+        if let Some(c) = &q.category {
+            clauses.push(term(f.category_exact, c));
+        }
+        if let Some(b) = &q.brand {
+            clauses.push(term(f.brand_exact, b));
+        }
+        clauses.extend(money_range(f.price_micros, q.min_price, q.max_price));
+        clauses.extend(match q.in_stock {
+            Some(true) => i64_range(f.stock, Some(1), None),
+            Some(false) => i64_range(f.stock, None, Some(0)),
+            None => None,
+        });
+        let query = boolean(clauses);
+
+        let aggs: Aggregations = serde_json::from_value(serde_json::json!({
+            "category": { "terms": { "field": "category_exact", "size": FACET_SIZE } },
+            "brand": { "terms": { "field": "brand_exact", "size": FACET_SIZE } },
+        }))
+        .map_err(|e| SearchError::Corrupt(e.to_string()))?;
+        let sort = match q.sort {
+            ProductSort::Relevance => None,
+            ProductSort::PriceAsc => Some(("price_micros", Order::Asc)),
+            ProductSort::PriceDesc => Some(("price_micros", Order::Desc)),
+            ProductSort::Newest => Some(("created_micros", Order::Desc)),
+        };
+        let searcher = self.reader.searcher();
+        let collector = AggregationCollector::from_aggs(aggs, Default::default());
+        let (total, agg, page) = top_docs(
+            &searcher,
+            query.as_ref(),
+            collector,
+            sort,
+            q.offset,
+            q.limit,
+        )?;
+        let agg = serde_json::to_value(agg).map_err(|e| SearchError::Corrupt(e.to_string()))?;
+
+        let matcher = WordMatcher::new(automata, &words);
+        let mut hits = Vec::with_capacity(page.len());
+        for (score, addr) in page {
+            let product: Product = decode(&searcher, &f.common, addr)?;
+            let highlights = if words.is_empty() {
+                Highlights::default()
+            } else {
+                Highlights {
+                    name: matcher.highlight(&analyzer, &product.name),
+                    description: matcher.highlight(&analyzer, &product.description),
+                }
+            };
+            hits.push(ProductHit {
+                product,
+                score,
+                highlights,
+            });
+        }
+        Ok(ProductResults {
+            total: total as u64,
+            hits,
+            facets: Facets {
+                category: facet_buckets(&agg, "category"),
+                brand: facet_buckets(&agg, "brand"),
+            },
+        })
+    }
+
+    pub(crate) fn search_purchases(
+        &self,
+        q: &PurchaseQuery,
+    ) -> Result<PurchaseResults, SearchError> {
+        let Fields::Purchases(f) = &self.fields else {
+            return Err(SearchError::Corrupt("purchases index expected".into()));
+        };
+        let analyzer = self
+            .index
+            .tokenizer_for_field(f.text)
+            .map_err(unavailable)?;
+        let words = analyze(&analyzer, &q.text);
+        let mut clauses = vec![live(&f.common)];
+        if !words.is_empty() {
+            clauses.push((Occur::Must, words_query(&[(f.text, 1.0)], &words)));
+        }
+        if let Some(c) = &q.customer_id {
+            clauses.push(term(f.customer_id, c));
+        }
+        if let Some(p) = &q.product_id {
+            clauses.push(term(f.product_id, p));
+        }
+        if let Some(s) = q.status {
+            clauses.push(term(f.status, s.as_str()));
+        }
+        clauses.extend(i64_range(
+            f.created_micros,
+            q.from.map(|t| t.utc().timestamp_micros()),
+            q.to.map(|t| t.utc().timestamp_micros()),
+        ));
+        clauses.extend(money_range(f.total_micros, q.min_total, q.max_total));
+        let query = boolean(clauses);
+        let searcher = self.reader.searcher();
+        let (total, _, page) = top_docs(
+            &searcher,
+            query.as_ref(),
+            Count,
+            Some(("created_micros", Order::Desc)),
+            q.offset,
+            q.limit,
+        )?;
+        let hits = page
+            .into_iter()
+            .map(|(_, addr)| decode::<Purchase>(&searcher, &f.common, addr))
+            .collect::<Result<_, _>>()?;
+        Ok(PurchaseResults {
+            total: total as u64,
+            hits,
+        })
+    }
+}

@@ -1,0 +1,121 @@
+//! What a caller can ask a search engine, and what it answers; engine-independent.
+
+use cloudpf_model::{Money, Product, Purchase, PurchaseStatus, Timestamp};
+use serde::Serialize;
+
+/// How product hits are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProductSort {
+    #[default]
+    Relevance,
+    PriceAsc,
+    PriceDesc,
+    Newest,
+}
+
+impl ProductSort {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "relevance" => Some(Self::Relevance),
+            "price_asc" => Some(Self::PriceAsc),
+            "price_desc" => Some(Self::PriceDesc),
+            "newest" => Some(Self::Newest),
+            _ => None,
+        }
+    }
+}
+
+/// A product search. `text` is plain words typed by a person, never query syntax: the
+/// engine tokenizes it like the indexed text, matches each word in name, category, brand,
+/// tags and description with typo tolerance, and the last word also as a prefix.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProductQuery {
+    pub text: String,
+    pub category: Option<String>,
+    pub brand: Option<String>,
+    pub min_price: Option<Money>,
+    pub max_price: Option<Money>,
+    pub in_stock: Option<bool>,
+    pub sort: ProductSort,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// Highlighted fragments: the field's text, HTML-escaped, with matched words in `<em>`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Highlights {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductHit {
+    pub product: Product,
+    pub score: f32,
+    pub highlights: Highlights,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FacetCount {
+    pub value: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Facets {
+    pub category: Vec<FacetCount>,
+    pub brand: Vec<FacetCount>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProductResults {
+    /// Every matching product, not just this page.
+    pub total: u64,
+    pub hits: Vec<ProductHit>,
+    /// Counts over every matching product.
+    pub facets: Facets,
+}
+
+/// One autocomplete suggestion: a product name to complete the search box with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Suggestion {
+    pub text: String,
+    pub product_id: String,
+    /// Units sold, from the purchases stream.
+    pub popularity: u64,
+    /// True when the input matched only with a typo.
+    pub fuzzy: bool,
+}
+
+/// A back-office purchase search; every field narrows the result.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PurchaseQuery {
+    pub text: String,
+    pub customer_id: Option<String>,
+    pub product_id: Option<String>,
+    pub status: Option<PurchaseStatus>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub min_total: Option<Money>,
+    pub max_total: Option<Money>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PurchaseResults {
+    pub total: u64,
+    /// Newest first.
+    pub hits: Vec<Purchase>,
+}
+
+/// Elasticsearch's `fuzziness: AUTO`: no typo for 1–2 characters, one for 3–5, two above.
+pub fn auto_fuzziness(term: &str) -> u8 {
+    match term.chars().count() {
+        0..=2 => 0,
+        3..=5 => 1,
+        _ => 2,
+    }
+}

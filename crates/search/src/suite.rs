@@ -1,0 +1,941 @@
+//! The behaviour every search engine must show, written once against [`SearchEngine`].
+//! Each backend's tests run every function here on a fresh, empty engine (see
+//! `tests/tantivy_suite.rs`); the Elasticsearch backend runs the same functions.
+//!
+//! The functions panic with a message on failure, like any test.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cloudpf_model::{
+    Currency, LineItem, Money, Product, Purchase, PurchaseStatus, SeqNo, TenantId, Timestamp,
+};
+
+use crate::engine::{DocChange, SearchEngine, Versioned};
+use crate::query::{ProductQuery, ProductSort, PurchaseQuery};
+
+/// Writes to an engine with ever-increasing sequence numbers, as a stream would.
+#[derive(Debug)]
+pub struct Writer<'a> {
+    pub engine: &'a dyn SearchEngine,
+    seq: AtomicU64,
+}
+
+pub fn tenant(t: &str) -> TenantId {
+    TenantId::parse(t).expect("a valid tenant id")
+}
+
+fn money(m: &str) -> Money {
+    Money::parse(m).expect("a valid amount")
+}
+
+pub fn product(
+    t: &str,
+    id: &str,
+    name: &str,
+    category: &str,
+    brand: &str,
+    price: &str,
+    stock: i64,
+) -> Product {
+    Product {
+        tenant_id: tenant(t),
+        product_id: id.to_owned(),
+        name: name.to_owned(),
+        description: String::new(),
+        category: category.to_owned(),
+        brand: brand.to_owned(),
+        price: money(price),
+        currency: Currency::parse("EUR").expect("EUR"),
+        stock,
+        tags: Vec::new(),
+        attributes: Default::default(),
+        is_active: true,
+        created_at: Timestamp::parse("2025-06-01T10:00:00Z").expect("a timestamp"),
+        updated_at: None,
+    }
+}
+
+pub fn purchase(
+    t: &str,
+    id: &str,
+    customer: &str,
+    created: &str,
+    status: PurchaseStatus,
+    items: &[(&str, &str, i64, &str)],
+) -> Purchase {
+    let items: Vec<LineItem> = items
+        .iter()
+        .map(|(pid, name, q, price)| LineItem {
+            product_id: (*pid).to_owned(),
+            name: (*name).to_owned(),
+            quantity: *q,
+            unit_price: money(price),
+        })
+        .collect();
+    let total = items
+        .iter()
+        .filter_map(LineItem::line_total)
+        .fold(Money::ZERO, |a, b| a.checked_add(b).expect("no overflow"));
+    Purchase {
+        tenant_id: tenant(t),
+        purchase_id: id.to_owned(),
+        customer_id: customer.to_owned(),
+        items,
+        total_amount: total,
+        currency: Currency::parse("EUR").expect("EUR"),
+        status,
+        payment_method: "card".to_owned(),
+        shipping_country: "DE".to_owned(),
+        shipping_city: "Berlin".to_owned(),
+        created_at: Timestamp::parse(created).expect("a timestamp"),
+        updated_at: None,
+    }
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(engine: &'a dyn SearchEngine) -> Self {
+        Self {
+            engine,
+            seq: AtomicU64::new(1_000),
+        }
+    }
+
+    fn next(&self) -> SeqNo {
+        SeqNo::parse(&self.seq.fetch_add(1, Ordering::SeqCst).to_string()).expect("digits")
+    }
+
+    pub async fn products(&self, items: Vec<Product>) {
+        let Some(t) = items.first().map(|p| p.tenant_id.clone()) else {
+            return;
+        };
+        let changes = items
+            .into_iter()
+            .map(|p| Versioned {
+                key: p.product_id.clone(),
+                seq: self.next(),
+                change: DocChange::Upsert(p),
+            })
+            .collect();
+        self.engine
+            .apply_products(&t, changes)
+            .await
+            .expect("products applied");
+    }
+
+    pub async fn delete_product(&self, t: &str, id: &str) {
+        let change = Versioned {
+            key: id.to_owned(),
+            seq: self.next(),
+            change: DocChange::Delete,
+        };
+        self.engine
+            .apply_products(&tenant(t), vec![change])
+            .await
+            .expect("delete applied");
+    }
+
+    pub async fn purchases(&self, items: Vec<Purchase>) {
+        let Some(t) = items.first().map(|p| p.tenant_id.clone()) else {
+            return;
+        };
+        let changes = items
+            .into_iter()
+            .map(|p| Versioned {
+                key: p.purchase_id.clone(),
+                seq: self.next(),
+                change: DocChange::Upsert(p),
+            })
+            .collect();
+        self.engine
+            .apply_purchases(&t, changes)
+            .await
+            .expect("purchases applied");
+    }
+}
+
+/// A small shop: laptops and friends, plus a second shop that must stay invisible.
+pub async fn seed(w: &Writer<'_>) {
+    let mut backpack = product(
+        "shop-a",
+        "p1",
+        "Ultralight Laptop Backpack",
+        "Outdoor",
+        "Northpeak",
+        "89.00",
+        10,
+    );
+    backpack.description = "Fits a 15 inch notebook and a water bottle".into();
+    let mut mouse = product(
+        "shop-a",
+        "p4",
+        "Wireless Mouse",
+        "Electronics",
+        "Voltix",
+        "19.99",
+        50,
+    );
+    mouse.description = "Works with any laptop or tablet".into();
+    let mut newest = product(
+        "shop-a",
+        "p2",
+        "Gaming Laptop 15",
+        "Electronics",
+        "Voltix",
+        "1299.00",
+        3,
+    );
+    newest.created_at = Timestamp::parse("2025-07-01T10:00:00Z").expect("a timestamp");
+    w.products(vec![
+        backpack,
+        newest,
+        product(
+            "shop-a",
+            "p3",
+            "Laptop Stand Aluminium",
+            "Electronics",
+            "Pixelon",
+            "39.99",
+            0,
+        ),
+        mouse,
+        product(
+            "shop-a",
+            "p5",
+            "Trail Running Shoes",
+            "Sports",
+            "Stridefit",
+            "120.00",
+            7,
+        ),
+        product(
+            "shop-a",
+            "p6",
+            "Camping Stove",
+            "Outdoor",
+            "Trailcraft",
+            "45.50",
+            4,
+        ),
+        product(
+            "shop-a",
+            "p7",
+            "Marble Stone Coasters",
+            "Home",
+            "Casa Alba",
+            "24.00",
+            12,
+        ),
+    ])
+    .await;
+    w.products(vec![product(
+        "shop-b",
+        "p1",
+        "Laptop Sleeve Secret",
+        "Electronics",
+        "Hidden",
+        "15.00",
+        5,
+    )])
+    .await;
+}
+
+fn ids(results: &crate::query::ProductResults) -> Vec<&str> {
+    results
+        .hits
+        .iter()
+        .map(|h| h.product.product_id.as_str())
+        .collect()
+}
+
+fn q(text: &str) -> ProductQuery {
+    ProductQuery {
+        text: text.to_owned(),
+        limit: 10,
+        ..ProductQuery::default()
+    }
+}
+
+pub async fn a_product_is_found_by_a_typo_of_its_name(engine: &dyn SearchEngine) {
+    let w = Writer::new(engine);
+    seed(&w).await;
+    let a = tenant("shop-a");
+    for typo in ["lpatop", "labtop", "laptpo", "lapptoop", "gamng laptop"] {
+        let r = engine
+            .search_products(&a, &q(typo))
+            .await
+            .expect("search works");
+        assert!(
+            ids(&r).contains(&"p2"),
+            "{typo:?} should find the gaming laptop, got {:?}",
+            ids(&r)
+        );
+    }
+    // Two characters allow no typo: "xa" must not match "la...".
+    let r = engine
+        .search_products(&a, &q("xa"))
+        .await
+        .expect("search works");
+    assert_eq!(r.total, 0, "{:?}", ids(&r));
+}
+
+pub async fn prefixes_of_one_and_of_several_words_match_while_typing(engine: &dyn SearchEngine) {
+    let w = Writer::new(engine);
+    seed(&w).await;
+    let a = tenant("shop-a");
+    let r = engine
+        .search_products(&a, &q("lapt"))
+        .await
+        .expect("search works");
+    for id in ["p1", "p2", "p3"] {
+        assert!(
+            ids(&r).contains(&id),
+            "lapt should find {id}: {:?}",
+            ids(&r)
+        );
+    }
+    let r = engine
+        .search_products(&a, &q("gaming lap"))
+        .await
+        .expect("search works");
+    assert_eq!(ids(&r).first(), Some(&"p2"), "{:?}", ids(&r));
+    let r = engine
+        .search_products(&a, &q("camping st"))
+        .await
+        .expect("search works");
+    assert_eq!(ids(&r), ["p6"]);
+}
+
+pub async fn exact_matches_rank_above_prefix_and_typo_matches(engine: &dyn SearchEngine) {
+    let w = Writer::new(engine);
+    seed(&w).await;
+    let a = tenant("shop-a");
+    // "stove" is exact in p6 and one typo away from "stone" in p7.
+    let r = engine
+        .search_products(&a, &q("stove"))
+        .await
+        .expect("search works");
+    assert_eq!(ids(&r), ["p6", "p7"]);
+    // Name above description: three names say laptop, the mouse only describes one.
+    let r = engine
+        .search_products(&a, &q("laptop"))
+        .await
+        .expect("search works");
+    let got = ids(&r);
+    assert_eq!(got.last(), Some(&"p4"), "{got:?}");
+    assert_eq!(got.len(), 4, "{got:?}");
+}
+
+pub async fn every_field_is_searched_and_highlighted(engine: &dyn SearchEngine) {
+    let w = Writer::new(engine);
+    seed(&w).await;
+    let a = tenant("shop-a");
+    let by_brand = engine
+        .search_products(&a, &q("voltix"))
+        .await
+        .expect("search works");
+    let mut got = ids(&by_brand);
+    got.sort();
+    assert_eq!(got, ["p2", "p4"]);
+    let by_category = engine
+        .search_products(&a, &q("outdoor"))
+        .await
+        .expect("search works");
+    let mut got = ids(&by_category);
+    got.sort();
+    assert_eq!(got, ["p1", "p6"]);
+    let by_description = engine
+        .search_products(&a, &q("notebook"))
+        .await
+        .expect("search works");
+    assert_eq!(ids(&by_description), ["p1"]);
+    assert_eq!(
+        by_description.hits[0].highlights.description.as_deref(),
+        Some("Fits a 15 inch <em>notebook</em> and a water bottle")
+    );
+    let r = engine
+        .search_products(&a, &q("lpatop back"))
+        .await
+        .expect("search works");
+    assert_eq!(
+        r.hits[0].highlights.name.as_deref(),
+        Some("Ultralight <em>Laptop</em> <em>Backpack</em>")
+    );
+}
+
+pub async fn filters_narrow_and_sorts_order_the_results(engine: &dyn SearchEngine) {
+    let w = Writer::new(engine);
+    seed(&w).await;
+    let a = tenant("shop-a");
+    let all = ProductQuery {
+        limit: 20,
+        ..ProductQuery::default()
+    };
+    let r = engine
+        .search_products(
+            &a,
+            &ProductQuery {
+                category: Some("Electronics".into()),
+                ..all.clone()
+            },
+        )
+        .await
+        .expect("search works");
+    let mut got = ids(&r);
+    got.sort();
+    assert_eq!(got, ["p2", "p3", "p4"]);
+    let r = engine
+        .search_products(
+            &a,
+            &ProductQuery {
+                min_price: Some(money("39.99")),
+                max_price: Some(money("120.00")),
+                ..all.clone()
+            },
+        )
+        .await
+        .expect("search works");
+    let mut got = ids(&r);
+    got.sort();
+    assert_eq!(got, ["p1", "p3", "p5", "p6"], "price bounds are inclusive");
+    let r = engine
+        .search_products(
+            &a,
+            &ProductQuery {
+                in_stock: Some(true),
+                ..q("laptop")
+            },
+        )
+        .await
+        .expect("search works");
+    assert!(
+        !ids(&r).contains(&"p3"),
+        "the stand is out of stock: {:?}",
+        ids(&r)
+    );
+    let r = engine
+        .search_products(
+            &a,
+            &ProductQuery {
+                brand: Some("Voltix".into()),
+                ..all.clone()
+            },
+        )
+        .await
+        .expect("search works");
+    assert_eq!(r.total, 2);
+    let r = engine
+        .search_products(
+            &a,
+            &ProductQuery {
+                sort: ProductSort::PriceAsc,
+                ..all.clone()
+            },
+        )
+        .await
+        .expect("search works");
+    assert_eq!(ids(&r), ["p4", "p7", "p3", "p6", "p1", "p5", "p2"]);
+    let r = engine
+        .search_products(
+            &a,
+            &ProductQuery {
+                sort: ProductSort::PriceDesc,
+                ..q("laptop")
+            },
+        )
+        .await
+        .expect("search works");
+    assert_eq!(ids(&r), ["p2", "p1", "p3", "p4"]);
+    let r = engine
+        .search_products(
+            &a,
+            &ProductQuery {
+                sort: ProductSort::Newest,
+                ..q("laptop")
+            },
+        )
+        .await
+        .expect("search works");
+    assert_eq!(ids(&r).first(), Some(&"p2"));
+}
+
+pub async fn facets_count_every_match_not_just_the_page(engine: &dyn SearchEngine) {
+    let w = Writer::new(engine);
+    seed(&w).await;
+    let r = engine
+        .search_products(
+            &tenant("shop-a"),
+            &ProductQuery {
+                limit: 1,
+                ..q("laptop")
+            },
+        )
+        .await
+        .expect("search works");
+    assert_eq!((r.total, r.hits.len()), (4, 1));
+    let count = |facets: &[crate::query::FacetCount], v: &str| {
+        facets.iter().find(|f| f.value == v).map(|f| f.count)
+    };
+    assert_eq!(count(&r.facets.category, "Electronics"), Some(3));
+    assert_eq!(count(&r.facets.category, "Outdoor"), Some(1));
+    assert_eq!(count(&r.facets.brand, "Voltix"), Some(2));
+    assert_eq!(
+        count(&r.facets.brand, "Hidden"),
+        None,
+        "another tenant's brand"
+    );
+}
+
+pub async fn pagination_is_stable_and_complete(engine: &dyn SearchEngine) {
+    let w = Writer::new(engine);
+    let shirts = (0..23)
+        .map(|i| {
+            product(
+                "shop-a",
+                &format!("t{i:02}"),
+                &format!("Cotton T-Shirt No {i}"),
+                "Fashion",
+                "Threadline",
+                "15.00",
+                5,
+            )
+        })
+        .collect();
+    w.products(shirts).await;
+    let a = tenant("shop-a");
+    let whole = engine
+        .search_products(
+            &a,
+            &ProductQuery {
+                limit: 50,
+                ..q("shirt")
+            },
+        )
+        .await
+        .expect("search works");
+    assert_eq!(whole.total, 23);
+    let mut paged = Vec::new();
+    for page in 0..5 {
+        let r = engine
+            .search_products(
+                &a,
+                &ProductQuery {
+                    offset: page * 5,
+                    limit: 5,
+                    ..q("shirt")
+                },
+            )
+            .await
+            .expect("search works");
+        assert_eq!(r.total, 23);
+        paged.extend(r.hits.into_iter().map(|h| h.product.product_id));
+    }
+    let whole: Vec<String> = whole
+        .hits
+        .into_iter()
+        .map(|h| h.product.product_id)
+        .collect();
+    assert_eq!(paged, whole, "pages concatenate to the unpaged order");
+    let again = engine
+        .search_products(
+            &a,
+            &ProductQuery {
+                offset: 10,
+                limit: 5,
+                ..q("shirt")
+            },
+        )
+        .await
+        .expect("search works");
+    assert_eq!(
+        again
+            .hits
+            .iter()
+            .map(|h| h.product.product_id.clone())
+            .collect::<Vec<_>>(),
+        whole[10..15]
+    );
+}
+
+pub async fn autocomplete_completes_the_first_letters_and_prefers_best_sellers(
+    engine: &dyn SearchEngine,
+) {
+    let w = Writer::new(engine);
+    seed(&w).await;
+    let a = tenant("shop-a");
+    for prefix in ["la", "lap", "lapt", "Lapto"] {
+        let s = engine
+            .autocomplete(&a, prefix, 5)
+            .await
+            .expect("autocomplete works");
+        let texts: Vec<_> = s.iter().map(|s| s.text.as_str()).collect();
+        assert!(
+            texts.contains(&"Laptop Stand Aluminium"),
+            "{prefix:?}: {texts:?}"
+        );
+        assert!(
+            texts.iter().all(|t| t.to_lowercase().contains("lap")),
+            "{prefix:?}: {texts:?}"
+        );
+    }
+    // A word inside the name completes too; a typo still finds it.
+    let s = engine
+        .autocomplete(&a, "stov", 5)
+        .await
+        .expect("autocomplete works");
+    assert_eq!(s.first().map(|s| s.text.as_str()), Some("Camping Stove"));
+    let s = engine
+        .autocomplete(&a, "campimg", 5)
+        .await
+        .expect("autocomplete works");
+    assert_eq!(
+        s.first().map(|s| (s.text.as_str(), s.fuzzy)),
+        Some(("Camping Stove", true))
+    );
+
+    // Sales decide between equal matches: the backpack sells, so it comes first.
+    let before = engine
+        .autocomplete(&a, "ultra", 5)
+        .await
+        .expect("autocomplete works");
+    assert_eq!(before.len(), 1);
+    w.products(vec![product(
+        "shop-a",
+        "p8",
+        "Ultrasonic Humidifier",
+        "Home",
+        "Nordhaus",
+        "59.00",
+        3,
+    )])
+    .await;
+    w.purchases(vec![
+        purchase(
+            "shop-a",
+            "o1",
+            "c1",
+            "2025-06-02T10:00:00Z",
+            PurchaseStatus::Paid,
+            &[("p1", "Ultralight Laptop Backpack", 3, "89.00")],
+        ),
+        purchase(
+            "shop-a",
+            "o2",
+            "c2",
+            "2025-06-03T10:00:00Z",
+            PurchaseStatus::Cancelled,
+            &[("p8", "Ultrasonic Humidifier", 9, "59.00")],
+        ),
+    ])
+    .await;
+    let after = engine
+        .autocomplete(&a, "ultra", 5)
+        .await
+        .expect("autocomplete works");
+    let texts: Vec<_> = after
+        .iter()
+        .map(|s| (s.text.as_str(), s.popularity))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            ("Ultralight Laptop Backpack", 3),
+            ("Ultrasonic Humidifier", 0)
+        ],
+        "cancelled orders do not count"
+    );
+}
+
+pub async fn a_removed_product_disappears_and_a_modified_price_is_what_search_returns(
+    engine: &dyn SearchEngine,
+) {
+    let w = Writer::new(engine);
+    seed(&w).await;
+    let a = tenant("shop-a");
+    assert_eq!(
+        engine
+            .autocomplete(&a, "wireless", 5)
+            .await
+            .expect("autocomplete works")
+            .len(),
+        1
+    );
+    w.delete_product("shop-a", "p4").await;
+    let r = engine
+        .search_products(&a, &q("wireless mouse"))
+        .await
+        .expect("search works");
+    assert_eq!(r.total, 0);
+    assert!(
+        engine
+            .autocomplete(&a, "wireless", 5)
+            .await
+            .expect("autocomplete works")
+            .is_empty()
+    );
+
+    let mut cheaper = product(
+        "shop-a",
+        "p6",
+        "Camping Stove",
+        "Outdoor",
+        "Trailcraft",
+        "39.00",
+        4,
+    );
+    cheaper.description = "now cheaper".into();
+    w.products(vec![cheaper]).await;
+    let r = engine
+        .search_products(&a, &q("camping stove"))
+        .await
+        .expect("search works");
+    assert_eq!(r.hits[0].product.price.to_string(), "39.00");
+    let r = engine
+        .search_products(
+            &a,
+            &ProductQuery {
+                max_price: Some(money("40.00")),
+                ..q("camping stove")
+            },
+        )
+        .await
+        .expect("search works");
+    assert_eq!(ids(&r), ["p6"], "the price filter sees the new price");
+    let r = engine
+        .search_products(
+            &a,
+            &ProductQuery {
+                min_price: Some(money("40.00")),
+                ..q("camping stove")
+            },
+        )
+        .await
+        .expect("search works");
+    assert_eq!(r.total, 0, "nor the old one");
+}
+
+pub async fn one_tenant_never_sees_another_tenants_documents(engine: &dyn SearchEngine) {
+    let w = Writer::new(engine);
+    seed(&w).await;
+    w.purchases(vec![purchase(
+        "shop-b",
+        "o-b",
+        "cb",
+        "2025-06-02T10:00:00Z",
+        PurchaseStatus::Paid,
+        &[("p1", "Laptop Sleeve Secret", 1, "15.00")],
+    )])
+    .await;
+    let a = tenant("shop-a");
+    let r = engine
+        .search_products(&a, &q("sleeve secret"))
+        .await
+        .expect("search works");
+    assert_eq!(r.total, 0);
+    assert!(
+        engine
+            .autocomplete(&a, "slee", 5)
+            .await
+            .expect("autocomplete works")
+            .is_empty()
+    );
+    let p = engine
+        .search_purchases(
+            &a,
+            &PurchaseQuery {
+                limit: 10,
+                ..PurchaseQuery::default()
+            },
+        )
+        .await
+        .expect("search works");
+    assert_eq!(p.total, 0);
+    let b = engine
+        .search_products(&tenant("shop-b"), &q("laptop"))
+        .await
+        .expect("search works");
+    assert_eq!(ids(&b), ["p1"]);
+    let unknown = engine
+        .search_products(&tenant("shop-z"), &q("laptop"))
+        .await
+        .expect("search works");
+    assert_eq!(unknown.total, 0);
+}
+
+pub async fn query_syntax_in_the_search_box_is_just_text(engine: &dyn SearchEngine) {
+    let w = Writer::new(engine);
+    seed(&w).await;
+    let a = tenant("shop-a");
+    for text in [
+        "name:laptop",
+        "laptop AND -stand",
+        "\"laptop",
+        "lap*",
+        "(laptop)",
+        "laptop^10",
+        "*:*",
+        "brand:Hidden",
+    ] {
+        let r = engine
+            .search_products(&a, &q(text))
+            .await
+            .expect("search works");
+        assert!(ids(&r).iter().all(|id| *id != "p9"), "{text}");
+    }
+    let r = engine
+        .search_products(&a, &q("brand:Hidden"))
+        .await
+        .expect("search works");
+    assert_eq!(r.total, 0, "no field syntax, and never another tenant");
+}
+
+pub async fn purchases_are_found_by_customer_product_status_date_total_and_text(
+    engine: &dyn SearchEngine,
+) {
+    let w = Writer::new(engine);
+    seed(&w).await;
+    w.purchases(vec![
+        purchase(
+            "shop-a",
+            "o1",
+            "c1",
+            "2025-06-01T10:00:00Z",
+            PurchaseStatus::Paid,
+            &[("p1", "Ultralight Laptop Backpack", 1, "89.00")],
+        ),
+        purchase(
+            "shop-a",
+            "o2",
+            "c1",
+            "2025-06-05T10:00:00Z",
+            PurchaseStatus::Shipped,
+            &[("p4", "Wireless Mouse", 2, "19.99")],
+        ),
+        purchase(
+            "shop-a",
+            "o3",
+            "c2",
+            "2025-06-10T10:00:00Z",
+            PurchaseStatus::Cancelled,
+            &[
+                ("p2", "Gaming Laptop 15", 1, "1299.00"),
+                ("p4", "Wireless Mouse", 1, "19.99"),
+            ],
+        ),
+    ])
+    .await;
+    let a = tenant("shop-a");
+    let all = PurchaseQuery {
+        limit: 10,
+        ..PurchaseQuery::default()
+    };
+    let find = |q: PurchaseQuery| async move {
+        let r = engine
+            .search_purchases(&tenant("shop-a"), &q)
+            .await
+            .expect("search works");
+        r.hits
+            .into_iter()
+            .map(|p| p.purchase_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(find(all.clone()).await, ["o3", "o2", "o1"], "newest first");
+    assert_eq!(
+        find(PurchaseQuery {
+            customer_id: Some("c1".into()),
+            ..all.clone()
+        })
+        .await,
+        ["o2", "o1"]
+    );
+    assert_eq!(
+        find(PurchaseQuery {
+            product_id: Some("p4".into()),
+            ..all.clone()
+        })
+        .await,
+        ["o3", "o2"]
+    );
+    assert_eq!(
+        find(PurchaseQuery {
+            status: Some(PurchaseStatus::Cancelled),
+            ..all.clone()
+        })
+        .await,
+        ["o3"]
+    );
+    let june = |d: &str| Some(Timestamp::parse(d).expect("a timestamp"));
+    assert_eq!(
+        find(PurchaseQuery {
+            from: june("2025-06-02T00:00:00Z"),
+            to: june("2025-06-09T23:59:59Z"),
+            ..all.clone()
+        })
+        .await,
+        ["o2"]
+    );
+    assert_eq!(
+        find(PurchaseQuery {
+            min_total: Some(money("39.98")),
+            max_total: Some(money("89.00")),
+            ..all.clone()
+        })
+        .await,
+        ["o2", "o1"]
+    );
+    assert_eq!(
+        find(PurchaseQuery {
+            text: "wireles mouse".into(),
+            ..all.clone()
+        })
+        .await,
+        ["o3", "o2"]
+    );
+    let r = engine
+        .search_purchases(
+            &a,
+            &PurchaseQuery {
+                limit: 1,
+                offset: 1,
+                ..all
+            },
+        )
+        .await
+        .expect("search works");
+    assert_eq!(
+        (r.total, r.hits.len(), r.hits[0].purchase_id.as_str()),
+        (3, 1, "o2")
+    );
+    assert_eq!(r.hits[0].total_amount.to_string(), "39.98");
+}
+
+/// Instantiates the whole suite as `#[tokio::test]`s for one engine: `$make` is an
+/// expression giving a fresh engine (it may use a `tempfile::TempDir` bound to `$dir`).
+#[macro_export]
+macro_rules! search_engine_suite {
+    ($dir:ident => $make:expr) => {
+        $crate::search_engine_suite!(@tests $dir => $make;
+            a_product_is_found_by_a_typo_of_its_name,
+            prefixes_of_one_and_of_several_words_match_while_typing,
+            exact_matches_rank_above_prefix_and_typo_matches,
+            every_field_is_searched_and_highlighted,
+            filters_narrow_and_sorts_order_the_results,
+            facets_count_every_match_not_just_the_page,
+            pagination_is_stable_and_complete,
+            autocomplete_completes_the_first_letters_and_prefers_best_sellers,
+            a_removed_product_disappears_and_a_modified_price_is_what_search_returns,
+            one_tenant_never_sees_another_tenants_documents,
+            query_syntax_in_the_search_box_is_just_text,
+            purchases_are_found_by_customer_product_status_date_total_and_text,
+        );
+    };
+    (@tests $dir:ident => $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let $dir = tempfile::tempdir().expect("a temporary directory");
+                let engine = $make;
+                $crate::suite::$name(&engine).await;
+            }
+        )*
+    };
+}
