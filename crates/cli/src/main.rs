@@ -3,6 +3,8 @@
 mod commands;
 mod telemetry;
 
+use std::io::Write;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -26,15 +28,30 @@ enum Command {
     Demo(commands::demo::DemoArgs),
     /// Feed a saved Lambda DynamoDB event file through a table's handler.
     Replay(commands::replay::ReplayArgs),
+    /// Serve the search API over existing data.
+    Serve(commands::serve::ServeArgs),
+    /// Print the SHA-256 of an API key read from stdin, for the tenants file.
+    HashKey,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let quiet_default = matches!(cli.command, Command::Demo(_));
+    let quiet_default = matches!(&cli.command, Command::Demo(d) if !d.serve);
     telemetry::init(cli.log_format, if quiet_default { "warn" } else { "info" });
     match cli.command {
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Replay(args) => commands::replay::run(args).await,
+        Command::Serve(args) => commands::serve::run(args).await,
+        Command::HashKey => {
+            // From stdin, so the key stays out of shell history and process lists.
+            let mut key = String::new();
+            std::io::stdin().read_line(&mut key)?;
+            let key = key.trim();
+            anyhow::ensure!(!key.is_empty(), "no key on stdin");
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", cloudpf_search_api::tenants::hash_key(key))?;
+            Ok(())
+        }
     }
 }

@@ -8,7 +8,9 @@ use crate::{AttrValue, Currency, Money, TenantId, Timestamp};
 
 /// One row of the `products` table (partition key `tenant_id`, sort key `product_id`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Product {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub tenant_id: TenantId,
     pub product_id: String,
     pub name: String,
@@ -17,18 +19,23 @@ pub struct Product {
     pub category: String,
     #[serde(default)]
     pub brand: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub price: Money,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub currency: Currency,
     #[serde(default)]
     pub stock: i64,
     #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub attributes: BTreeMap<String, AttrValue>,
     #[serde(default = "active_by_default")]
     pub is_active: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub created_at: Timestamp,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub updated_at: Option<Timestamp>,
 }
 

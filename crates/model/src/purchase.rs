@@ -9,13 +9,17 @@ use crate::{Currency, Money, TenantId, Timestamp};
 
 /// One row of the `purchases` table (partition key `tenant_id`, sort key `purchase_id`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Purchase {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub tenant_id: TenantId,
     pub purchase_id: String,
     pub customer_id: String,
     #[serde(default)]
     pub items: Vec<LineItem>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub total_amount: Money,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub currency: Currency,
     pub status: PurchaseStatus,
     #[serde(default)]
@@ -24,18 +28,22 @@ pub struct Purchase {
     pub shipping_country: String,
     #[serde(default)]
     pub shipping_city: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub created_at: Timestamp,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub updated_at: Option<Timestamp>,
 }
 
 /// One line of a purchase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineItem {
     pub product_id: String,
     #[serde(default)]
     pub name: String,
     pub quantity: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub unit_price: Money,
 }
 
@@ -47,6 +55,7 @@ impl LineItem {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum PurchaseStatus {
     Placed,

@@ -137,4 +137,11 @@ pub trait SearchEngine: Send + Sync + fmt::Debug {
         tenant: &TenantId,
         query: &PurchaseQuery,
     ) -> Result<PurchaseResults, SearchError>;
+
+    /// Background maintenance a serving process runs every few hundred milliseconds:
+    /// an engine that keeps derived structures (the embedded autocomplete) brings them up
+    /// to date with new commits here, so requests rarely wait for it.
+    async fn refresh(&self) -> Result<(), SearchError> {
+        Ok(())
+    }
 }

@@ -43,6 +43,7 @@ pub struct ProductQuery {
 
 /// Highlighted fragments: the field's text, HTML-escaped, with matched words in `<em>`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Highlights {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -58,12 +59,14 @@ pub struct ProductHit {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FacetCount {
     pub value: String,
     pub count: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Facets {
     pub category: Vec<FacetCount>,
     pub brand: Vec<FacetCount>,
@@ -80,6 +83,7 @@ pub struct ProductResults {
 
 /// One autocomplete suggestion: a product name to complete the search box with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Suggestion {
     pub text: String,
     pub product_id: String,

@@ -11,6 +11,8 @@ use cloudpf_cdc::{Batch, BatchReport, Pipeline, handle_products, handle_purchase
 use cloudpf_lake::{Dataset, LocalDirSink, ObjectSink};
 use cloudpf_model::TenantId;
 use cloudpf_search::Entity;
+use cloudpf_search_api::RawConfig;
+use cloudpf_search_api::tenants::{RawKey, RawTenant, RawTenantsFile, Scope, hash_key};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -30,9 +32,15 @@ pub struct DemoArgs {
     /// Purchases per shop.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub purchases: u32,
-    /// Seed of the generator: the same seed on the same day gives the same data.
+    /// Seed of the generator: the same seed within the same hour gives the same data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Then serve the search API over the demo data.
+    #[arg(long)]
+    pub serve: bool,
+    /// Address of the API with --serve.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "CLOUDPF_ADDR")]
+    pub addr: String,
 }
 
 /// The demo shops' API keys in plain text, for local use only (`demo-keys.json`).
@@ -162,7 +170,56 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     let keys = load_or_create_keys(&dir.join("demo-keys.json"), &tenants)?;
-    print_summary(dir, &tenants, &pipeline, &totals, &keys).await
+    write_tenants_file(&dir.join("tenants.toml"), &keys, &args.addr)?;
+    print_summary(dir, &tenants, &pipeline, &totals, &keys).await?;
+    // Close the demo's index writers, so that `cloudpf replay` (or the poller) in another
+    // terminal can write while the API serves.
+    drop(pipeline);
+    if args.serve {
+        let raw = RawConfig {
+            addr: Some(args.addr.clone()),
+            data_dir: Some(dir.clone()),
+            ..RawConfig::default()
+        };
+        super::serve::serve(raw.validate()?).await?;
+    }
+    Ok(())
+}
+
+/// The tenants file of the demo shops: hashed keys, and CORS for pages on the API's own
+/// origin (the storefront widget).
+fn write_tenants_file(
+    path: &Path,
+    keys: &BTreeMap<String, DemoKeys>,
+    addr: &str,
+) -> anyhow::Result<()> {
+    let port = addr.rsplit_once(':').map_or("8080", |(_, p)| p);
+    let tenants = keys
+        .iter()
+        .map(|(id, k)| RawTenant {
+            id: id.clone(),
+            cors_origins: vec![
+                format!("http://localhost:{port}"),
+                format!("http://127.0.0.1:{port}"),
+            ],
+            keys: vec![
+                RawKey {
+                    scope: Scope::Search,
+                    sha256: hash_key(&k.search_key),
+                },
+                RawKey {
+                    scope: Scope::Admin,
+                    sha256: hash_key(&k.admin_key),
+                },
+            ],
+        })
+        .collect();
+    let text = toml::to_string_pretty(&RawTenantsFile { tenants })?;
+    std::fs::write(
+        path,
+        format!("# Written by `cloudpf demo`: the demo shops and their hashed API keys.\n{text}"),
+    )?;
+    Ok(())
 }
 
 async fn print_summary(

@@ -106,15 +106,6 @@ impl TantivyEngine {
         }
     }
 
-    /// Closes every index writer, releasing the directory locks so that another process
-    /// (`cloudpf replay`, the stream poller) can write; this process keeps reading and
-    /// sees their commits. A later write here reopens the writer.
-    pub fn release_writers(&self) {
-        for ix in lock(&self.inner.open).values() {
-            lock(&ix.writer).take();
-        }
-    }
-
     /// Rebuilds the autocomplete of every tenant whose indexes changed since it was
     /// built. Serving processes call this every few hundred milliseconds, so that the
     /// requests themselves rarely pay for a rebuild.
@@ -519,6 +510,10 @@ impl SearchEngine for TantivyEngine {
             Ok(suggester.suggest(&products.analyzer()?, &inner.automata, &prefix, size))
         })
         .await
+    }
+
+    async fn refresh(&self) -> Result<(), SearchError> {
+        self.refresh_suggesters().await
     }
 
     async fn search_purchases(

@@ -1,0 +1,62 @@
+//! `cloudpf serve`: the search API over existing data.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use cloudpf_search::TantivyEngine;
+use cloudpf_search_api::{AppState, Config, RawConfig, Tenants, server};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Data directory with the indexes (overrides the config file).
+    #[arg(long, env = "CLOUDPF_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on (overrides the config file; default 127.0.0.1:8080).
+    #[arg(long, env = "CLOUDPF_ADDR")]
+    pub addr: Option<String>,
+    /// Config file (TOML); see the README for its keys.
+    #[arg(long, env = "CLOUDPF_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+pub fn config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut raw = match &args.config {
+        Some(path) => RawConfig::from_file(path)?,
+        None => RawConfig::default(),
+    };
+    if let Some(dir) = &args.data_dir {
+        raw.data_dir = Some(dir.clone());
+    }
+    if let Some(addr) = &args.addr {
+        raw.addr = Some(addr.clone());
+    }
+    Ok(raw.validate()?)
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    serve(config(&args)?).await
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let tenants = load_tenants(&config.tenants_file)?;
+    let engine = Arc::new(TantivyEngine::new(&config.data_dir));
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.addr))?;
+    let addr = listener.local_addr()?;
+    let tenant_count = tenants.ids().count();
+    tracing::info!(%addr, tenants = tenant_count, data_dir = %config.data_dir.display(), "search API listening");
+    eprintln!(
+        "cloudpf search API on http://{addr} ({tenant_count} tenants); docs at http://{addr}/docs"
+    );
+    let state = AppState::new(engine, tenants, config);
+    server::serve(state, listener, server::shutdown_signal()).await?;
+    Ok(())
+}
+
+fn load_tenants(path: &Path) -> anyhow::Result<Tenants> {
+    Tenants::load(path).with_context(
+        || "run `cloudpf demo` to create a tenants file, or pass --config with tenants_file",
+    )
+}

@@ -1,0 +1,88 @@
+//! The tenant-and-scope extractor: who is calling, for which tenant, allowed to do what.
+
+use std::marker::PhantomData;
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use cloudpf_model::TenantId;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::tenants::Scope;
+
+/// A scope an endpoint requires, as a type.
+pub trait RequiredScope: Send + Sync + 'static {
+    const SCOPE: Scope;
+}
+
+#[derive(Debug)]
+pub struct SearchScope;
+impl RequiredScope for SearchScope {
+    const SCOPE: Scope = Scope::Search;
+}
+
+#[derive(Debug)]
+pub struct AdminScope;
+impl RequiredScope for AdminScope {
+    const SCOPE: Scope = Scope::Admin;
+}
+
+/// A caller authenticated for the `{tenant_id}` of the path with at least scope `S`.
+#[derive(Debug)]
+pub struct TenantAuth<S> {
+    pub tenant: TenantId,
+    /// The key's own scope (an admin key on a search endpoint is `Admin`).
+    pub scope: Scope,
+    _required: PhantomData<S>,
+}
+
+/// The key from `X-API-Key` or `Authorization: Bearer`. Keys are never accepted in the
+/// URL, where they would end up in logs and browser history.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get("x-api-key") {
+        return v.to_str().ok().map(str::trim).filter(|k| !k.is_empty());
+    }
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|k| !k.is_empty())
+}
+
+impl<S: RequiredScope> FromRequestParts<AppState> for TenantAuth<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::Internal(format!("path parameters: {e}")))?;
+        let raw = params
+            .iter()
+            .find(|(name, _)| *name == "tenant_id")
+            .map(|(_, v)| v.to_owned())
+            .ok_or_else(|| ApiError::Internal("route without {tenant_id}".into()))?;
+        let tenant = TenantId::parse(&raw).map_err(|e| ApiError::InvalidTenantId(e.to_string()))?;
+        let key = presented_key(&parts.headers).ok_or(ApiError::MissingApiKey)?;
+        let (key_tenant, scope) = state
+            .tenants
+            .authenticate(key)
+            .ok_or(ApiError::InvalidApiKey)?;
+        if key_tenant != tenant {
+            return Err(if state.tenants.get(&tenant).is_some() {
+                ApiError::WrongTenant(tenant.to_string())
+            } else {
+                ApiError::UnknownTenant(tenant.to_string())
+            });
+        }
+        if !scope.allows(S::SCOPE) {
+            return Err(ApiError::InsufficientScope);
+        }
+        Ok(Self {
+            tenant,
+            scope,
+            _required: PhantomData,
+        })
+    }
+}

@@ -1,0 +1,191 @@
+//! Configuration in two stages: [`RawConfig`] is what a TOML file (or defaults) says,
+//! unknown keys refused; [`Config`] is the validated, typed result the server runs on.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The config file. Every key is optional; the comments give the defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub addr: Option<String>,
+    /// Data directory with the indexes. Default `data`.
+    pub data_dir: Option<PathBuf>,
+    /// Tenants file. Default `<data_dir>/tenants.toml`.
+    pub tenants_file: Option<PathBuf>,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Longest `q`, in characters. Default 200.
+    pub max_query_chars: Option<usize>,
+    /// Most words in `q`. Default 10.
+    pub max_query_terms: Option<usize>,
+    /// Largest `size`. Default 100.
+    pub max_page_size: Option<usize>,
+    /// Deepest result reachable by paging (`page * size`). Default 10000.
+    pub max_result_window: Option<usize>,
+    /// Time a request may take before it is answered 408. Default 5000.
+    pub request_timeout_ms: Option<u64>,
+    /// Largest request body. Default 65536.
+    pub max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub max_query_chars: usize,
+    pub max_query_terms: usize,
+    pub max_page_size: usize,
+    pub max_result_window: usize,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_query_chars: 200,
+            max_query_terms: 10,
+            max_page_size: 100,
+            max_result_window: 10_000,
+            request_timeout: Duration::from_secs(5),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub tenants_file: PathBuf,
+    pub limits: Limits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(String, String),
+    #[error("config file {0} is not valid: {1}")]
+    Parse(String, String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl RawConfig {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Read(path.display().to_string(), e.to_string()))?;
+        toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse(path.display().to_string(), e.to_string()))
+    }
+
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let addr_text = self.addr.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let addr = addr_text.parse().map_err(|_| {
+            ConfigError::Invalid(format!("addr {addr_text:?} is not an ip:port address"))
+        })?;
+        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let tenants_file = self
+            .tenants_file
+            .unwrap_or_else(|| data_dir.join("tenants.toml"));
+        let d = Limits::default();
+        let l = self.limits;
+        let within = |name: &str, v: usize, lo: usize, hi: usize| {
+            if (lo..=hi).contains(&v) {
+                Ok(v)
+            } else {
+                Err(ConfigError::Invalid(format!(
+                    "limits.{name} must be between {lo} and {hi}"
+                )))
+            }
+        };
+        let limits = Limits {
+            max_query_chars: within(
+                "max_query_chars",
+                l.max_query_chars.unwrap_or(d.max_query_chars),
+                1,
+                4096,
+            )?,
+            max_query_terms: within(
+                "max_query_terms",
+                l.max_query_terms.unwrap_or(d.max_query_terms),
+                1,
+                64,
+            )?,
+            max_page_size: within(
+                "max_page_size",
+                l.max_page_size.unwrap_or(d.max_page_size),
+                1,
+                1000,
+            )?,
+            max_result_window: within(
+                "max_result_window",
+                l.max_result_window.unwrap_or(d.max_result_window),
+                1,
+                100_000,
+            )?,
+            request_timeout: Duration::from_millis(within(
+                "request_timeout_ms",
+                l.request_timeout_ms.map_or(5000, |v| v as usize),
+                10,
+                600_000,
+            )? as u64),
+            max_body_bytes: within(
+                "max_body_bytes",
+                l.max_body_bytes.unwrap_or(d.max_body_bytes),
+                1024,
+                16 << 20,
+            )?,
+        };
+        Ok(Config {
+            addr,
+            data_dir,
+            tenants_file,
+            limits,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c = RawConfig::default().validate().unwrap();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.tenants_file, PathBuf::from("data/tenants.toml"));
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<RawConfig>("adr = \"x\"").is_err());
+        assert!(toml::from_str::<RawConfig>("[limits]\nmax_size = 1").is_err());
+        let bad_addr: RawConfig = toml::from_str("addr = \"localhost\"").unwrap();
+        assert!(
+            bad_addr
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("ip:port")
+        );
+        let bad_limit: RawConfig = toml::from_str("[limits]\nmax_page_size = 0").unwrap();
+        assert!(
+            bad_limit
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max_page_size")
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! The one error type of the API and its mapping to HTTP: every error is
+//! `{"error": {"code": "...", "message": "..."}}` with a status that says whose fault it is.
+//! Internal details are logged, never sent.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cloudpf_search::SearchError;
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidTenantId(String),
+    #[error("unknown tenant {0:?}")]
+    UnknownTenant(String),
+    #[error("an API key is required (X-API-Key header or Authorization: Bearer)")]
+    MissingApiKey,
+    #[error("the API key is not valid")]
+    InvalidApiKey,
+    #[error("this API key does not belong to tenant {0:?}")]
+    WrongTenant(String),
+    #[error("this endpoint needs an admin key; search keys may only search products")]
+    InsufficientScope,
+    #[error("{0}")]
+    BadParameter(BadParameter),
+    #[error("no such endpoint")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("the request took too long")]
+    Timeout,
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    #[error("search is unavailable, try again shortly")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// A request parameter that is wrong, with a machine-readable code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct BadParameter {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl BadParameter {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<BadParameter> for ApiError {
+    fn from(b: BadParameter) -> Self {
+        ApiError::BadParameter(b)
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(e: SearchError) -> Self {
+        match e {
+            SearchError::Unavailable(m) => ApiError::Unavailable(m),
+            SearchError::Corrupt(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code, e.g. `invalid_api_key`, `query_too_long`.
+    pub code: String,
+    /// What was wrong, for a person.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidTenantId(_) | ApiError::BadParameter(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnknownTenant(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MissingApiKey | ApiError::InvalidApiKey => StatusCode::UNAUTHORIZED,
+            ApiError::WrongTenant(_) | ApiError::InsufficientScope => StatusCode::FORBIDDEN,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidTenantId(_) => "invalid_tenant_id",
+            ApiError::UnknownTenant(_) => "unknown_tenant",
+            ApiError::MissingApiKey => "missing_api_key",
+            ApiError::InvalidApiKey => "invalid_api_key",
+            ApiError::WrongTenant(_) => "wrong_tenant",
+            ApiError::InsufficientScope => "insufficient_scope",
+            ApiError::BadParameter(b) => b.code,
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Timeout => "timeout",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ApiError::Unavailable(detail) => tracing::warn!(%detail, "search unavailable"),
+            _ => {}
+        }
+        let status = self.status();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.to_string(),
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,49 @@
+//! The cloudpf search API: what a storefront search box and a tenant's back office talk to.
+//!
+//! [`app`] builds the whole router from per-area routers; tests drive it with `oneshot`,
+//! [`server::serve`] binds it to a socket. Handlers never read the environment: all they
+//! know comes from the [`AppState`] built from a validated [`Config`].
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod params;
+pub mod routes;
+pub mod server;
+pub mod tenants;
+
+use std::sync::Arc;
+
+use axum::Router;
+use cloudpf_search::SearchEngine;
+
+pub use config::{Config, RawConfig};
+pub use error::ApiError;
+pub use tenants::{Scope, Tenants};
+
+/// Everything a request may use, shared by all requests.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub engine: Arc<dyn SearchEngine>,
+    pub tenants: Arc<Tenants>,
+    pub config: Arc<Config>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    pub fn new(engine: Arc<dyn SearchEngine>, tenants: Tenants, config: Config) -> Self {
+        Self {
+            engine,
+            tenants: Arc::new(tenants),
+            config: Arc::new(config),
+            metrics: Arc::new(metrics::Metrics::new()),
+        }
+    }
+}
+
+/// The whole API.
+pub fn app(state: AppState) -> Router {
+    routes::router(state)
+}

@@ -1,0 +1,332 @@
+//! Search endpoints: one search box, products, autocomplete, purchases.
+
+use axum::extract::{RawQuery, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use cloudpf_model::{Product, Purchase};
+use cloudpf_search::{Facets, Highlights, ProductQuery, PurchaseQuery, Suggestion};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::{AdminScope, SearchScope, TenantAuth};
+use crate::error::{ApiError, ErrorBody};
+use crate::params;
+use crate::tenants::Scope;
+
+/// Most suggestions one autocomplete request may ask for.
+pub const MAX_SUGGESTIONS: usize = 20;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/search/{tenant_id}", get(search_all))
+        .route("/search/{tenant_id}/products", get(search_products))
+        .route("/search/{tenant_id}/autocomplete", get(autocomplete))
+        .route("/search/{tenant_id}/purchases", get(search_purchases))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SearchAllParams {
+    /// What the person typed (plain words; no query syntax).
+    pub q: Option<String>,
+    /// Hits per section, 1 to 20 (default 5).
+    pub size: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProductParams {
+    /// What the person typed; typo-tolerant, the last word matched as a prefix. Optional:
+    /// without it, filters browse the catalog.
+    pub q: Option<String>,
+    /// Exact category, as in the facets.
+    pub category: Option<String>,
+    /// Exact brand, as in the facets.
+    pub brand: Option<String>,
+    /// Lowest price, inclusive (decimal, e.g. `10.00`).
+    pub min_price: Option<String>,
+    /// Highest price, inclusive.
+    pub max_price: Option<String>,
+    /// `true`: only products in stock; `false`: only sold-out ones.
+    pub in_stock: Option<String>,
+    /// `relevance` (default), `price_asc`, `price_desc` or `newest`.
+    pub sort: Option<String>,
+    /// Page number, from 1.
+    pub page: Option<String>,
+    /// Hits per page, 1 to the configured maximum (default 10).
+    pub size: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AutocompleteParams {
+    /// The letters typed so far.
+    pub q: Option<String>,
+    /// Suggestions, 1 to 20 (default 8).
+    pub size: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PurchaseParams {
+    /// Words from item names, purchase or customer ids.
+    pub q: Option<String>,
+    pub customer_id: Option<String>,
+    /// Purchases containing this product.
+    pub product_id: Option<String>,
+    /// `placed`, `paid`, `shipped`, `cancelled` or `refunded`.
+    pub status: Option<String>,
+    /// Created at or after: a date (`2026-01-31`, start of day UTC) or an RFC 3339 time.
+    pub from: Option<String>,
+    /// Created at or before: a date (end of day UTC) or an RFC 3339 time.
+    pub to: Option<String>,
+    pub min_total: Option<String>,
+    pub max_total: Option<String>,
+    pub page: Option<String>,
+    pub size: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductHitBody {
+    pub product: Product,
+    pub score: f32,
+    pub highlights: Highlights,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductSearchResponse {
+    /// Every matching product, not only this page.
+    pub total: u64,
+    pub page: usize,
+    pub size: usize,
+    pub hits: Vec<ProductHitBody>,
+    pub facets: Facets,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AutocompleteResponse {
+    pub suggestions: Vec<Suggestion>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PurchaseSearchResponse {
+    pub total: u64,
+    pub page: usize,
+    pub size: usize,
+    /// Newest first.
+    pub hits: Vec<Purchase>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductSection {
+    pub total: u64,
+    pub hits: Vec<ProductHitBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PurchaseSection {
+    pub total: u64,
+    pub hits: Vec<Purchase>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchAllResponse {
+    pub products: ProductSection,
+    /// Present only for admin keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purchases: Option<PurchaseSection>,
+}
+
+fn hits(results: cloudpf_search::ProductResults) -> (u64, Vec<ProductHitBody>, Facets) {
+    let hits = results
+        .hits
+        .into_iter()
+        .map(|h| ProductHitBody {
+            product: h.product,
+            score: h.score,
+            highlights: h.highlights,
+        })
+        .collect();
+    (results.total, hits, results.facets)
+}
+
+/// One search box across the tenant's data.
+#[utoipa::path(
+    get, path = "/search/{tenant_id}", tag = "search",
+    params(("tenant_id" = String, Path, description = "Tenant id"), SearchAllParams),
+    responses(
+        (status = 200, description = "Product hits; purchase hits for admin keys", body = SearchAllResponse),
+        (status = 400, description = "Bad parameter", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "Key of another tenant", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn search_all(
+    auth: TenantAuth<SearchScope>,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<SearchAllResponse>, ApiError> {
+    let p: SearchAllParams = params::parse(raw.as_deref())?;
+    let limits = &state.config.limits;
+    let text = params::text(p.q, limits, true)?;
+    let (_, size, _, _) = params::page(None, p.size, 5, 20, limits)?;
+    let products = state
+        .engine
+        .search_products(
+            &auth.tenant,
+            &ProductQuery {
+                text: text.clone(),
+                limit: size,
+                ..ProductQuery::default()
+            },
+        )
+        .await?;
+    let (total, product_hits, _) = hits(products);
+    let purchases = if auth.scope.allows(Scope::Admin) {
+        let r = state
+            .engine
+            .search_purchases(
+                &auth.tenant,
+                &PurchaseQuery {
+                    text,
+                    limit: size,
+                    ..PurchaseQuery::default()
+                },
+            )
+            .await?;
+        Some(PurchaseSection {
+            total: r.total,
+            hits: r.hits,
+        })
+    } else {
+        None
+    };
+    Ok(Json(SearchAllResponse {
+        products: ProductSection {
+            total,
+            hits: product_hits,
+        },
+        purchases,
+    }))
+}
+
+/// Product search for a storefront: typo-tolerant, prefix on the last word, filters,
+/// facets and highlights.
+#[utoipa::path(
+    get, path = "/search/{tenant_id}/products", tag = "search",
+    params(("tenant_id" = String, Path, description = "Tenant id"), ProductParams),
+    responses(
+        (status = 200, description = "Matching products", body = ProductSearchResponse),
+        (status = 400, description = "Bad parameter", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "Key of another tenant", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn search_products(
+    auth: TenantAuth<SearchScope>,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ProductSearchResponse>, ApiError> {
+    let p: ProductParams = params::parse(raw.as_deref())?;
+    let limits = &state.config.limits;
+    let (min_price, max_price) =
+        params::money_range(("min_price", p.min_price), ("max_price", p.max_price))?;
+    let (offset, limit, page, size) =
+        params::page(p.page, p.size, 10, limits.max_page_size, limits)?;
+    let query = ProductQuery {
+        text: params::text(p.q, limits, false)?,
+        category: params::ident("category", p.category)?,
+        brand: params::ident("brand", p.brand)?,
+        min_price,
+        max_price,
+        in_stock: params::boolean("in_stock", p.in_stock)?,
+        sort: params::sort(p.sort)?,
+        offset,
+        limit,
+    };
+    let (total, hits, facets) = hits(state.engine.search_products(&auth.tenant, &query).await?);
+    Ok(Json(ProductSearchResponse {
+        total,
+        page,
+        size,
+        hits,
+        facets,
+    }))
+}
+
+/// Suggestions while typing: prefix plus typo tolerance, best sellers first.
+#[utoipa::path(
+    get, path = "/search/{tenant_id}/autocomplete", tag = "search",
+    params(("tenant_id" = String, Path, description = "Tenant id"), AutocompleteParams),
+    responses(
+        (status = 200, description = "Suggestions, best first", body = AutocompleteResponse),
+        (status = 400, description = "Bad parameter", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "Key of another tenant", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn autocomplete(
+    auth: TenantAuth<SearchScope>,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<AutocompleteResponse>, ApiError> {
+    let p: AutocompleteParams = params::parse(raw.as_deref())?;
+    let limits = &state.config.limits;
+    let text = params::text(p.q, limits, true)?;
+    let (_, size, _, _) = params::page(None, p.size, 8, MAX_SUGGESTIONS, limits)?;
+    let suggestions = state.engine.autocomplete(&auth.tenant, &text, size).await?;
+    Ok(Json(AutocompleteResponse { suggestions }))
+}
+
+/// Purchase search for the tenant's back office (admin keys only).
+#[utoipa::path(
+    get, path = "/search/{tenant_id}/purchases", tag = "search",
+    params(("tenant_id" = String, Path, description = "Tenant id"), PurchaseParams),
+    responses(
+        (status = 200, description = "Matching purchases, newest first", body = PurchaseSearchResponse),
+        (status = 400, description = "Bad parameter", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "Key of another tenant, or a search key", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn search_purchases(
+    auth: TenantAuth<AdminScope>,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<PurchaseSearchResponse>, ApiError> {
+    let p: PurchaseParams = params::parse(raw.as_deref())?;
+    let limits = &state.config.limits;
+    let (min_total, max_total) =
+        params::money_range(("min_total", p.min_total), ("max_total", p.max_total))?;
+    let (from, to) = params::date_range(p.from, p.to)?;
+    let (offset, limit, page, size) =
+        params::page(p.page, p.size, 20, limits.max_page_size, limits)?;
+    let query = PurchaseQuery {
+        text: params::text(p.q, limits, false)?,
+        customer_id: params::ident("customer_id", p.customer_id)?,
+        product_id: params::ident("product_id", p.product_id)?,
+        status: params::status(p.status)?,
+        from,
+        to,
+        min_total,
+        max_total,
+        offset,
+        limit,
+    };
+    let r = state.engine.search_purchases(&auth.tenant, &query).await?;
+    Ok(Json(PurchaseSearchResponse {
+        total: r.total,
+        page,
+        size,
+        hits: r.hits,
+    }))
+}

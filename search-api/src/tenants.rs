@@ -1,0 +1,270 @@
+//! The tenants file: each tenant with its hashed API keys and allowed CORS origins.
+//!
+//! ```toml
+//! [[tenants]]
+//! id = "alpine-outfitters"
+//! cors_origins = ["https://shop.example"]
+//!
+//! [[tenants.keys]]
+//! scope = "search"          # products search and autocomplete; safe in a web page
+//! sha256 = "9f86d0…"        # hex SHA-256 of the key (cloudpf hash-key prints it)
+//!
+//! [[tenants.keys]]
+//! scope = "admin"           # everything of the tenant, purchases and analytics too
+//! sha256 = "…"
+//! ```
+//!
+//! Keys are random 160-bit tokens, so a plain SHA-256 is the right hash (as for other
+//! high-entropy API tokens): the file never holds a usable key, and checking one is cheap.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cloudpf_model::TenantId;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// What a key may do. `Admin` includes everything `Search` may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Search,
+    Admin,
+}
+
+impl Scope {
+    pub fn allows(&self, required: Scope) -> bool {
+        *self >= required
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenantsFile {
+    #[serde(default)]
+    pub tenants: Vec<RawTenant>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenant {
+    pub id: String,
+    /// Origins allowed to call the API from a browser, e.g. `https://shop.example`.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    #[serde(default)]
+    pub keys: Vec<RawKey>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKey {
+    pub scope: Scope,
+    /// Hex SHA-256 of the key.
+    pub sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantsError {
+    #[error("cannot read tenants file {path}: {error}")]
+    Read { path: String, error: String },
+    #[error("tenants file {path} is not valid: {error}")]
+    Parse { path: String, error: String },
+    #[error("tenant {id:?}: {error}")]
+    Invalid { id: String, error: String },
+}
+
+#[derive(Debug, Clone)]
+struct Key {
+    hash: [u8; 32],
+    tenant: TenantId,
+    scope: Scope,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub cors_origins: Vec<String>,
+}
+
+/// The validated tenants.
+#[derive(Debug, Clone, Default)]
+pub struct Tenants {
+    tenants: BTreeMap<TenantId, Tenant>,
+    keys: Vec<Key>,
+}
+
+/// Hex SHA-256 of an API key, as the tenants file stores it.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+impl Tenants {
+    pub fn load(path: &Path) -> Result<Self, TenantsError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TenantsError::Read {
+            path: path.display().to_string(),
+            error: e.to_string(),
+        })?;
+        let raw: RawTenantsFile = toml::from_str(&text).map_err(|e| TenantsError::Parse {
+            path: path.display().to_string(),
+            error: e.to_string(),
+        })?;
+        Self::from_raw(raw)
+    }
+
+    pub fn from_raw(raw: RawTenantsFile) -> Result<Self, TenantsError> {
+        let mut out = Tenants::default();
+        for t in raw.tenants {
+            let invalid = |error: String| TenantsError::Invalid {
+                id: t.id.clone(),
+                error,
+            };
+            let id = TenantId::parse(&t.id).map_err(|e| invalid(e.to_string()))?;
+            if out.tenants.contains_key(&id) {
+                return Err(invalid("listed twice".into()));
+            }
+            for origin in &t.cors_origins {
+                if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                    || origin.ends_with('/')
+                {
+                    return Err(invalid(format!(
+                        "CORS origin {origin:?} must be scheme://host[:port] without a path"
+                    )));
+                }
+            }
+            for k in &t.keys {
+                let bytes = hex::decode(&k.sha256)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
+                let hash =
+                    bytes.ok_or_else(|| invalid("a key's sha256 is not 64 hex digits".into()))?;
+                if out.keys.iter().any(|other| other.hash == hash) {
+                    return Err(invalid("a key is used twice".into()));
+                }
+                out.keys.push(Key {
+                    hash,
+                    tenant: id.clone(),
+                    scope: k.scope,
+                });
+            }
+            out.tenants.insert(
+                id.clone(),
+                Tenant {
+                    id,
+                    cors_origins: t.cors_origins,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    pub fn get(&self, id: &TenantId) -> Option<&Tenant> {
+        self.tenants.get(id)
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &TenantId> {
+        self.tenants.keys()
+    }
+
+    /// The tenant and scope of `key`. Every stored hash is compared, in constant time, so
+    /// the answer's timing says nothing about which key came close.
+    pub fn authenticate(&self, key: &str) -> Option<(TenantId, Scope)> {
+        let presented: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let mut found = None;
+        for k in &self.keys {
+            if bool::from(k.hash.ct_eq(&presented)) {
+                found = Some((k.tenant.clone(), k.scope));
+            }
+        }
+        found
+    }
+
+    /// Whether a browser page from `origin` may call the API of the tenant whose id
+    /// starts the request path (`/search/<tenant>/…`, `/analytics/<tenant>…`).
+    pub fn cors_allows(&self, path: &str, origin: &[u8]) -> bool {
+        let mut segments = path.trim_start_matches('/').split('/');
+        let (Some(_area), Some(tenant)) = (segments.next(), segments.next()) else {
+            return false;
+        };
+        let Ok(id) = TenantId::parse(tenant) else {
+            return false;
+        };
+        self.tenants
+            .get(&id)
+            .is_some_and(|t| t.cors_origins.iter().any(|o| o.as_bytes() == origin))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenants() -> Tenants {
+        let raw: RawTenantsFile = toml::from_str(&format!(
+            r#"
+            [[tenants]]
+            id = "shop-a"
+            cors_origins = ["https://a.example"]
+            [[tenants.keys]]
+            scope = "search"
+            sha256 = "{}"
+            [[tenants.keys]]
+            scope = "admin"
+            sha256 = "{}"
+            "#,
+            hash_key("search-a"),
+            hash_key("admin-a")
+        ))
+        .unwrap();
+        Tenants::from_raw(raw).unwrap()
+    }
+
+    #[test]
+    fn keys_authenticate_to_their_tenant_and_scope() {
+        let t = tenants();
+        let a = TenantId::parse("shop-a").unwrap();
+        assert_eq!(t.authenticate("search-a"), Some((a.clone(), Scope::Search)));
+        assert_eq!(t.authenticate("admin-a"), Some((a, Scope::Admin)));
+        assert_eq!(t.authenticate("admin-a "), None);
+        assert_eq!(t.authenticate(""), None);
+        assert!(Scope::Admin.allows(Scope::Search) && !Scope::Search.allows(Scope::Admin));
+    }
+
+    #[test]
+    fn cors_is_per_tenant() {
+        let t = tenants();
+        assert!(t.cors_allows("/search/shop-a/products", b"https://a.example"));
+        assert!(!t.cors_allows("/search/shop-a/products", b"https://evil.example"));
+        assert!(!t.cors_allows("/search/shop-b/products", b"https://a.example"));
+    }
+
+    #[test]
+    fn a_bad_tenants_file_is_refused_with_a_reason() {
+        let bad = |text: &str| {
+            toml::from_str::<RawTenantsFile>(text)
+                .map_err(|e| e.to_string())
+                .and_then(|r| Tenants::from_raw(r).map_err(|e| e.to_string()))
+        };
+        assert!(
+            bad("[[tenants]]\nid = \"Shop\"")
+                .unwrap_err()
+                .contains("lowercase")
+        );
+        assert!(
+            bad("[[tenants]]\nid = \"a\"\n[[tenants.keys]]\nscope = \"search\"\nsha256 = \"xyz\"")
+                .unwrap_err()
+                .contains("64 hex")
+        );
+        assert!(
+            bad("[[tenants]]\nid = \"a\"\nunknown = 1")
+                .unwrap_err()
+                .contains("unknown")
+        );
+        assert!(
+            bad("[[tenants]]\nid = \"a\"\n[[tenants]]\nid = \"a\"")
+                .unwrap_err()
+                .contains("twice")
+        );
+    }
+}

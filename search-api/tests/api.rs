@@ -1,0 +1,574 @@
+//! The search API through `oneshot`, without a socket: auth, bad input, shapes, freshness.
+#![allow(clippy::unwrap_used)] // a test that cannot set itself up should fail loudly
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use cloudpf_cdc::source::events::{self, StreamWriter};
+use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
+use cloudpf_lake::LocalDirSink;
+use cloudpf_model::{
+    Currency, LineItem, Money, Op, Product, Purchase, PurchaseStatus, TenantId, Timestamp,
+};
+use cloudpf_search::TantivyEngine;
+use cloudpf_search_api::tenants::{RawKey, RawTenant, RawTenantsFile, Scope, hash_key};
+use cloudpf_search_api::{AppState, RawConfig, Tenants, app};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+const SEARCH_A: &str = "cpfs_search_key_of_shop_a";
+const ADMIN_A: &str = "cpfa_admin_key_of_shop_a";
+const SEARCH_B: &str = "cpfs_search_key_of_shop_b";
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    state: AppState,
+    pipeline: Pipeline,
+    products: StreamWriter,
+    purchases: StreamWriter,
+}
+
+fn tenants() -> Tenants {
+    let tenant = |id: &str, keys: &[(Scope, &str)]| RawTenant {
+        id: id.to_owned(),
+        cors_origins: vec![format!("https://{id}.example")],
+        keys: keys
+            .iter()
+            .map(|(scope, k)| RawKey {
+                scope: *scope,
+                sha256: hash_key(k),
+            })
+            .collect(),
+    };
+    Tenants::from_raw(RawTenantsFile {
+        tenants: vec![
+            tenant(
+                "shop-a",
+                &[(Scope::Search, SEARCH_A), (Scope::Admin, ADMIN_A)],
+            ),
+            tenant("shop-b", &[(Scope::Search, SEARCH_B)]),
+        ],
+    })
+    .unwrap()
+}
+
+fn product(t: &str, id: &str, name: &str, price: &str) -> Product {
+    Product {
+        tenant_id: TenantId::parse(t).unwrap(),
+        product_id: id.to_owned(),
+        name: name.to_owned(),
+        description: String::new(),
+        category: "Electronics".to_owned(),
+        brand: "Voltix".to_owned(),
+        price: Money::parse(price).unwrap(),
+        currency: Currency::parse("EUR").unwrap(),
+        stock: 3,
+        tags: vec![],
+        attributes: Default::default(),
+        is_active: true,
+        created_at: Timestamp::parse("2025-06-01T10:00:00Z").unwrap(),
+        updated_at: None,
+    }
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = TantivyEngine::new(dir.path());
+        let pipeline = Pipeline::new(
+            Arc::new(engine.clone()),
+            Arc::new(LocalDirSink::new(dir.path())),
+        );
+        let config = RawConfig {
+            data_dir: Some(dir.path().to_owned()),
+            ..RawConfig::default()
+        }
+        .validate()
+        .unwrap();
+        let state = AppState::new(Arc::new(engine), tenants(), config);
+        let mut h = Harness {
+            _dir: dir,
+            state,
+            pipeline,
+            products: StreamWriter::new("products"),
+            purchases: StreamWriter::new("purchases"),
+        };
+        h.put_products(vec![
+            product("shop-a", "p1", "Gaming Laptop 15", "1299.00"),
+            product("shop-a", "p2", "Wireless Mouse", "19.99"),
+            product("shop-b", "p1", "Laptop Sleeve Secret", "15.00"),
+        ])
+        .await;
+        let purchase = Purchase {
+            tenant_id: TenantId::parse("shop-a").unwrap(),
+            purchase_id: "o-1".into(),
+            customer_id: "c-1".into(),
+            items: vec![LineItem {
+                product_id: "p1".into(),
+                name: "Gaming Laptop 15".into(),
+                quantity: 1,
+                unit_price: Money::parse("1299.00").unwrap(),
+            }],
+            total_amount: Money::parse("1299.00").unwrap(),
+            currency: Currency::parse("EUR").unwrap(),
+            status: PurchaseStatus::Paid,
+            payment_method: "card".into(),
+            shipping_country: "DE".into(),
+            shipping_city: "Berlin".into(),
+            created_at: Timestamp::parse("2025-06-02T10:00:00Z").unwrap(),
+            updated_at: None,
+        };
+        let record = h.purchases.record(
+            Op::Insert,
+            events::purchase_keys(&purchase),
+            Some(events::purchase_item(&purchase)),
+            None,
+            purchase.created_at.utc(),
+        );
+        let report =
+            handle_purchases(Batch::from_event(events::event(vec![record])), &h.pipeline).await;
+        assert_eq!(report.failed_from, None);
+        h
+    }
+
+    async fn put_products(&mut self, items: Vec<Product>) {
+        let records = items
+            .iter()
+            .map(|p| {
+                self.products.record(
+                    Op::Insert,
+                    events::product_keys(p),
+                    Some(events::product_item(p)),
+                    None,
+                    p.created_at.utc(),
+                )
+            })
+            .collect();
+        let report =
+            handle_products(Batch::from_event(events::event(records)), &self.pipeline).await;
+        assert_eq!(report.failed_from, None);
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let response = app(self.state.clone())
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, headers, json)
+    }
+
+    async fn get(&self, uri: &str, key: Option<&str>) -> (StatusCode, Value) {
+        let headers: Vec<(&str, &str)> = key.map(|k| vec![("x-api-key", k)]).unwrap_or_default();
+        let (status, _, json) = self.call(Method::GET, uri, &headers, Body::empty()).await;
+        (status, json)
+    }
+}
+
+fn code(json: &Value) -> &str {
+    json["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+const ENDPOINTS: [(&str, Scope); 4] = [
+    ("/search/shop-a?q=laptop", Scope::Search),
+    ("/search/shop-a/products?q=laptop", Scope::Search),
+    ("/search/shop-a/autocomplete?q=lap", Scope::Search),
+    ("/search/shop-a/purchases", Scope::Admin),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_enforces_the_full_auth_matrix() {
+    let h = Harness::new().await;
+    for (uri, needs) in ENDPOINTS {
+        let (status, headers, json) = h.call(Method::GET, uri, &[], Body::empty()).await;
+        assert_eq!(
+            (status, code(&json)),
+            (StatusCode::UNAUTHORIZED, "missing_api_key"),
+            "{uri}"
+        );
+        assert_eq!(
+            headers.get("www-authenticate").map(|v| v.to_str().unwrap()),
+            Some("Bearer")
+        );
+        let (status, json) = h.get(uri, Some("cpfs_not_a_key")).await;
+        assert_eq!(
+            (status, code(&json)),
+            (StatusCode::UNAUTHORIZED, "invalid_api_key"),
+            "{uri}"
+        );
+        let (status, json) = h.get(uri, Some(SEARCH_B)).await;
+        assert_eq!(
+            (status, code(&json)),
+            (StatusCode::FORBIDDEN, "wrong_tenant"),
+            "{uri}"
+        );
+        let (status, json) = h.get(uri, Some(SEARCH_A)).await;
+        if needs == Scope::Admin {
+            assert_eq!(
+                (status, code(&json)),
+                (StatusCode::FORBIDDEN, "insufficient_scope"),
+                "{uri}"
+            );
+        } else {
+            assert_eq!(status, StatusCode::OK, "{uri}: {json}");
+        }
+        let (status, json) = h.get(uri, Some(ADMIN_A)).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {json}");
+        let bearer = format!("Bearer {ADMIN_A}");
+        let (status, _, _) = h
+            .call(
+                Method::GET,
+                uri,
+                &[("authorization", &bearer)],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{uri} with a bearer token");
+        let unknown = uri.replace("shop-a", "shop-z");
+        let (status, json) = h.get(&unknown, Some(ADMIN_A)).await;
+        assert_eq!(
+            (status, code(&json)),
+            (StatusCode::NOT_FOUND, "unknown_tenant"),
+            "{unknown}"
+        );
+        for bad in ["Shop-A", "%2e%2e", "shop_a", "-shop"] {
+            let invalid = uri.replace("shop-a", bad);
+            let (status, json) = h.get(&invalid, Some(ADMIN_A)).await;
+            assert_eq!(
+                (status, code(&json)),
+                (StatusCode::BAD_REQUEST, "invalid_tenant_id"),
+                "{invalid}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_bad_input_is_answered_with_its_own_4xx() {
+    let h = Harness::new().await;
+    let long = "a".repeat(201);
+    let many = ["w"; 11].join("+");
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("/search/shop-a/products?q={long}"),
+            "query_too_long",
+        ),
+        (
+            format!("/search/shop-a/products?q={many}"),
+            "too_many_terms",
+        ),
+        ("/search/shop-a/products?page=0".into(), "out_of_range"),
+        ("/search/shop-a/products?size=1000".into(), "out_of_range"),
+        (
+            "/search/shop-a/products?page=5000&size=100".into(),
+            "out_of_range",
+        ),
+        ("/search/shop-a/products?page=abc".into(), "invalid_number"),
+        (
+            "/search/shop-a/products?min_price=cheap".into(),
+            "invalid_number",
+        ),
+        (
+            "/search/shop-a/products?min_price=-1".into(),
+            "invalid_number",
+        ),
+        (
+            "/search/shop-a/products?min_price=50&max_price=10".into(),
+            "invalid_range",
+        ),
+        (
+            "/search/shop-a/products?in_stock=maybe".into(),
+            "invalid_parameter",
+        ),
+        (
+            "/search/shop-a/products?sort=cheapest".into(),
+            "unknown_sort",
+        ),
+        (
+            "/search/shop-a/products?categroy=Electronics".into(),
+            "unknown_parameter",
+        ),
+        (
+            "/search/shop-a/products?q=a&q=b".into(),
+            "invalid_parameter",
+        ),
+        ("/search/shop-a/autocomplete".into(), "missing_parameter"),
+        (
+            "/search/shop-a/autocomplete?q=la&size=21".into(),
+            "out_of_range",
+        ),
+        ("/search/shop-a?q=".into(), "missing_parameter"),
+        (
+            "/search/shop-a/purchases?from=yesterday".into(),
+            "invalid_date",
+        ),
+        (
+            "/search/shop-a/purchases?from=2025-06-10&to=2025-06-01".into(),
+            "invalid_range",
+        ),
+        (
+            "/search/shop-a/purchases?status=lost".into(),
+            "invalid_parameter",
+        ),
+        (
+            "/search/shop-a/purchases?max_total=1e".into(),
+            "invalid_number",
+        ),
+    ];
+    for (uri, expected) in cases {
+        let (status, json) = h.get(&uri, Some(ADMIN_A)).await;
+        assert_eq!(
+            (status, code(&json)),
+            (StatusCode::BAD_REQUEST, expected),
+            "{uri}: {json}"
+        );
+        assert!(
+            json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{uri}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_are_found_by_a_typo_through_http_with_exact_money_and_facets() {
+    let h = Harness::new().await;
+    let (status, json) = h
+        .get(
+            "/search/shop-a/products?q=lpatop&sort=relevance",
+            Some(SEARCH_A),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["total"], 1);
+    assert_eq!(json["hits"][0]["product"]["product_id"], "p1");
+    assert_eq!(
+        json["hits"][0]["product"]["price"], "1299.00",
+        "money is an exact decimal string"
+    );
+    assert_eq!(
+        json["hits"][0]["highlights"]["name"],
+        "Gaming <em>Laptop</em> 15"
+    );
+    assert_eq!(
+        json["facets"]["category"][0],
+        serde_json::json!({"value": "Electronics", "count": 1})
+    );
+    // Query syntax is just text, never an error or an escape to other documents.
+    for q in ["name:laptop%20OR%20*", "%22laptop", "laptop)", "*"] {
+        let (status, json) = h
+            .get(&format!("/search/shop-a/products?q={q}"), Some(SEARCH_A))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{q}: {json}");
+        assert!(
+            json["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|h| h["product"]["tenant_id"] == "shop-a")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_box_shows_purchases_only_to_admin_keys() {
+    let h = Harness::new().await;
+    let (_, as_search) = h.get("/search/shop-a?q=gaming", Some(SEARCH_A)).await;
+    assert_eq!(as_search["products"]["total"], 1);
+    assert!(as_search.get("purchases").is_none(), "{as_search}");
+    let (_, as_admin) = h.get("/search/shop-a?q=gaming", Some(ADMIN_A)).await;
+    assert_eq!(as_admin["purchases"]["total"], 1);
+    assert_eq!(as_admin["purchases"]["hits"][0]["purchase_id"], "o-1");
+    assert_eq!(as_admin["purchases"]["hits"][0]["total_amount"], "1299.00");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_is_searchable_and_suggested_within_a_second() {
+    let mut h = Harness::new().await;
+    let (_, before) = h
+        .get("/search/shop-a/autocomplete?q=ergo", Some(SEARCH_A))
+        .await;
+    assert_eq!(before["suggestions"], serde_json::json!([]));
+    h.put_products(vec![product("shop-a", "p3", "Ergonomic Keyboard", "89.00")])
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let (_, s) = h
+            .get("/search/shop-a/autocomplete?q=ergo", Some(SEARCH_A))
+            .await;
+        let (_, p) = h
+            .get("/search/shop-a/products?q=ergonomic", Some(SEARCH_A))
+            .await;
+        if s["suggestions"][0]["text"] == "Ergonomic Keyboard" && p["total"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not visible within 1 s: {s} {p}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_has_a_request_id_and_every_error_is_json() {
+    let h = Harness::new().await;
+    for (method, uri) in [
+        (Method::GET, "/health"),
+        (Method::GET, "/nope"),
+        (Method::DELETE, "/search/shop-a/products"),
+        (Method::GET, "/search/shop-a/products"),
+    ] {
+        let (status, headers, json) = h.call(method.clone(), uri, &[], Body::empty()).await;
+        assert!(
+            headers.get("x-request-id").is_some_and(|v| v.len() >= 32),
+            "{method} {uri}"
+        );
+        if status.is_client_error() {
+            assert!(json["error"]["code"].is_string(), "{method} {uri}: {json}");
+        }
+    }
+    let (status, _, json) = h.call(Method::GET, "/nope", &[], Body::empty()).await;
+    assert_eq!((status, code(&json)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, _, json) = h
+        .call(
+            Method::DELETE,
+            "/search/shop-a/products",
+            &[("x-api-key", SEARCH_A)],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&json)),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+    let big = Body::from(vec![b'x'; 100_000]);
+    let (status, _, json) = h
+        .call(
+            Method::POST,
+            "/search/shop-a/products",
+            &[("x-api-key", SEARCH_A), ("content-length", "100000")],
+            big,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&json)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_allows_only_the_tenants_own_origins() {
+    let h = Harness::new().await;
+    let preflight = |origin: &'static str, uri: &'static str| {
+        let h = &h;
+        async move {
+            let headers = [
+                ("origin", origin),
+                ("access-control-request-method", "GET"),
+                ("access-control-request-headers", "x-api-key"),
+            ];
+            let (_, headers, _) = h.call(Method::OPTIONS, uri, &headers, Body::empty()).await;
+            headers
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap().to_owned())
+        }
+    };
+    assert_eq!(
+        preflight("https://shop-a.example", "/search/shop-a/products")
+            .await
+            .as_deref(),
+        Some("https://shop-a.example")
+    );
+    assert_eq!(
+        preflight("https://shop-b.example", "/search/shop-a/products").await,
+        None
+    );
+    assert_eq!(
+        preflight("https://evil.example", "/search/shop-a/autocomplete").await,
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_docs_health_and_metrics_describe_the_service() {
+    let h = Harness::new().await;
+    let (status, doc) = h.get("/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/search/{tenant_id}",
+        "/search/{tenant_id}/products",
+        "/search/{tenant_id}/autocomplete",
+        "/search/{tenant_id}/purchases",
+        "/health",
+        "/ready",
+        "/metrics",
+    ] {
+        assert!(
+            doc["paths"][path]["get"].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    let params: Vec<&str> = doc["paths"]["/search/{tenant_id}/products"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for p in [
+        "tenant_id",
+        "q",
+        "category",
+        "brand",
+        "min_price",
+        "max_price",
+        "in_stock",
+        "sort",
+        "page",
+        "size",
+    ] {
+        assert!(params.contains(&p), "{p} not documented: {params:?}");
+    }
+    let (status, page) = h.get("/docs", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.as_str()
+            .is_some_and(|p| p.contains("GET /search/{tenant_id}/autocomplete"))
+    );
+    assert_eq!(h.get("/health", None).await.1["status"], "ok");
+    assert_eq!(h.get("/ready", None).await.1["tenants"], 2);
+
+    h.get("/search/shop-a/products?q=laptop", Some(SEARCH_A))
+        .await;
+    let (_, metrics) = h.get("/metrics", None).await;
+    let text = metrics.as_str().unwrap();
+    assert!(text.contains(r#"cloudpf_http_requests_total{route="/search/{tenant_id}/products",method="GET",status="200"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"cloudpf_documents{tenant="shop-a",entity="products"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"cloudpf_documents{tenant="shop-b",entity="products"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("cloudpf_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(!text.contains(SEARCH_A), "keys never appear in metrics");
+}
