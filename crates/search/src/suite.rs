@@ -645,6 +645,81 @@ pub async fn autocomplete_completes_the_first_letters_and_prefers_best_sellers(
     );
 }
 
+pub async fn autocomplete_ranks_best_sellers_first_among_hundreds_of_matches(
+    engine: &dyn SearchEngine,
+) {
+    let w = Writer::new(engine);
+    let models = (0..400)
+        .map(|i| {
+            product(
+                "shop-a",
+                &format!("h{i:03}"),
+                &format!("Headphones Model {i:03}"),
+                "Electronics",
+                "Sonora",
+                "49.00",
+                5,
+            )
+        })
+        .collect();
+    w.products(models).await;
+    w.products(vec![product(
+        "shop-a",
+        "x1",
+        "Studio Headset",
+        "Electronics",
+        "Sonora",
+        "99.00",
+        5,
+    )])
+    .await;
+    w.purchases(vec![
+        purchase(
+            "shop-a",
+            "o1",
+            "c1",
+            "2025-06-02T10:00:00Z",
+            PurchaseStatus::Paid,
+            &[("h317", "Headphones Model 317", 5, "49.00")],
+        ),
+        purchase(
+            "shop-a",
+            "o2",
+            "c2",
+            "2025-06-02T11:00:00Z",
+            PurchaseStatus::Shipped,
+            &[("h042", "Headphones Model 042", 2, "49.00")],
+        ),
+    ])
+    .await;
+    let a = tenant("shop-a");
+    for prefix in ["h", "he", "hea", "headphones", "headphones mod"] {
+        let s = engine
+            .autocomplete(&a, prefix, 3)
+            .await
+            .expect("autocomplete works");
+        let ids: Vec<_> = s.iter().map(|s| s.product_id.as_str()).collect();
+        assert_eq!(ids[..2], ["h317", "h042"], "{prefix:?}: {ids:?}");
+        assert_eq!(s.len(), 3, "{prefix:?}");
+    }
+    // "model 31" is narrow: h310..h319, best seller first, then by name order.
+    let s = engine
+        .autocomplete(&a, "model 31", 3)
+        .await
+        .expect("autocomplete works");
+    let ids: Vec<_> = s.iter().map(|s| s.product_id.as_str()).collect();
+    assert_eq!(ids, ["h317", "h310", "h311"]);
+    // A name starting with the prefix beats a word inside another name, even a best seller.
+    let s = engine
+        .autocomplete(&a, "head", 3)
+        .await
+        .expect("autocomplete works");
+    assert!(
+        s.iter().all(|s| s.product_id != "x1"),
+        "Studio Headset matches inside its name only"
+    );
+}
+
 pub async fn a_removed_product_disappears_and_a_modified_price_is_what_search_returns(
     engine: &dyn SearchEngine,
 ) {
@@ -922,6 +997,7 @@ macro_rules! search_engine_suite {
             facets_count_every_match_not_just_the_page,
             pagination_is_stable_and_complete,
             autocomplete_completes_the_first_letters_and_prefers_best_sellers,
+            autocomplete_ranks_best_sellers_first_among_hundreds_of_matches,
             a_removed_product_disappears_and_a_modified_price_is_what_search_returns,
             one_tenant_never_sees_another_tenants_documents,
             query_syntax_in_the_search_box_is_just_text,

@@ -171,7 +171,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let keys = load_or_create_keys(&dir.join("demo-keys.json"), &tenants)?;
     write_tenants_file(&dir.join("tenants.toml"), &keys, &args.addr)?;
-    print_summary(dir, &tenants, &pipeline, &totals, &keys).await?;
+    print_summary(dir, &tenants, &pipeline, &totals, &keys, &args.addr).await?;
     // Close the demo's index writers, so that `cloudpf replay` (or the poller) in another
     // terminal can write while the API serves.
     drop(pipeline);
@@ -228,6 +228,7 @@ async fn print_summary(
     pipeline: &Pipeline,
     totals: &Totals,
     keys: &BTreeMap<String, DemoKeys>,
+    addr: &str,
 ) -> anyhow::Result<()> {
     let sink = LocalDirSink::new(dir);
     let mut out = std::io::stdout().lock();
@@ -271,8 +272,20 @@ async fn print_summary(
     )?;
     writeln!(
         out,
-        "  demo-keys.json  API keys of {} demo tenant(s)",
+        "  demo-keys.json  API keys of {} demo tenant(s), in plain text",
         keys.len()
     )?;
+    writeln!(
+        out,
+        "  tenants.toml    the tenants file of the API (hashed keys)"
+    )?;
+    if let Some((tenant, k)) = keys.iter().next() {
+        // A search key is public by design (storefront pages embed it); admin keys stay in the file.
+        writeln!(
+            out,
+            "\ntry: curl -H 'X-API-Key: {}' 'http://{addr}/search/{tenant}/products?q=lpatop'",
+            k.search_key
+        )?;
+    }
     Ok(())
 }

@@ -14,6 +14,7 @@ mod text;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cloudpf_model::{Product, Purchase, SeqNo, TenantId, dynamo};
@@ -32,6 +33,24 @@ use schema::{CommonFields, LIVE, ProductFields, PurchaseFields, SCHEMA_VERSION};
 use suggest::Suggester;
 use text::Automata;
 
+/// A request rebuilds a stale autocomplete itself only when the last build was this
+/// quick; larger ones are rebuilt by [`TantivyEngine::refresh_suggesters`].
+pub const SYNC_REBUILD_BUDGET: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone)]
+struct Built {
+    suggester: Arc<Suggester>,
+    build_time: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    /// Rebuild whenever stale (the refresher).
+    Always,
+    /// Rebuild on the request path only when that is cheap.
+    Cheap,
+}
+
 /// Memory for one index writer. Tantivy's floor is 15 MB per indexing thread; one thread
 /// per index keeps a many-tenant process small, and CDC batches are small anyway.
 const WRITER_MEMORY: usize = 32_000_000;
@@ -48,7 +67,7 @@ struct Inner {
     root: PathBuf,
     open: Mutex<HashMap<(TenantId, Entity), Arc<TenantIndex>>>,
     automata: Automata,
-    suggesters: Mutex<HashMap<TenantId, Arc<Suggester>>>,
+    suggesters: Mutex<HashMap<TenantId, Built>>,
     /// Serialises suggester builds, so a burst of requests builds once.
     building: Mutex<()>,
 }
@@ -113,7 +132,7 @@ impl TantivyEngine {
         self.blocking(|inner| {
             let tenants: Vec<TenantId> = lock(&inner.suggesters).keys().cloned().collect();
             for tenant in tenants {
-                inner.suggester(&tenant)?;
+                inner.suggester(&tenant, Freshness::Always)?;
             }
             Ok(())
         })
@@ -182,8 +201,15 @@ impl Inner {
         Ok(Some(ix))
     }
 
-    /// The tenant's autocomplete, rebuilt first if either index changed since.
-    fn suggester(&self, tenant: &TenantId) -> Result<Option<Arc<Suggester>>, SearchError> {
+    /// The tenant's autocomplete, rebuilt first if either index changed since it was
+    /// built. With `Freshness::Cheap`, a stale suggester whose last build took longer than
+    /// [`SYNC_REBUILD_BUDGET`] is served as it is (the refresher rebuilds it off the request
+    /// path); a cheap one is rebuilt at once, so small shops see every change immediately.
+    fn suggester(
+        &self,
+        tenant: &TenantId,
+        freshness: Freshness,
+    ) -> Result<Option<Arc<Suggester>>, SearchError> {
         let Some(products) = self.index(tenant, Entity::Products, false)? else {
             return Ok(None);
         };
@@ -196,19 +222,19 @@ impl Inner {
                 .as_ref()
                 .map_or(0, |s| s.generation().generation_id()),
         );
-        let cached = || {
-            lock(&self.suggesters)
-                .get(tenant)
-                .filter(|s| s.built_from() == built_from)
-                .cloned()
-        };
-        if let Some(s) = cached() {
-            return Ok(Some(s));
+        let current = || lock(&self.suggesters).get(tenant).cloned();
+        match current() {
+            Some(s) if s.suggester.built_from() == built_from => return Ok(Some(s.suggester)),
+            Some(s) if freshness == Freshness::Cheap && s.build_time > SYNC_REBUILD_BUDGET => {
+                return Ok(Some(s.suggester));
+            }
+            _ => {}
         }
         let _building = lock(&self.building);
-        if let Some(s) = cached() {
-            return Ok(Some(s));
+        if let Some(s) = current().filter(|s| s.suggester.built_from() == built_from) {
+            return Ok(Some(s.suggester));
         }
+        let started = Instant::now();
         let sold = match (&purchases, &purchase_searcher) {
             (Some(ix), Some(searcher)) => suggest::units_sold(searcher, ix.fields.common())?,
             _ => HashMap::new(),
@@ -221,7 +247,15 @@ impl Inner {
             &sold,
             built_from,
         )?);
-        lock(&self.suggesters).insert(tenant.clone(), suggester.clone());
+        let build_time = started.elapsed();
+        tracing::debug!(%tenant, entries = suggester.len(), ?build_time, "autocomplete rebuilt");
+        lock(&self.suggesters).insert(
+            tenant.clone(),
+            Built {
+                suggester: suggester.clone(),
+                build_time,
+            },
+        );
         Ok(Some(suggester))
     }
 }
@@ -501,7 +535,7 @@ impl SearchEngine for TantivyEngine {
     ) -> Result<Vec<Suggestion>, SearchError> {
         let (tenant, prefix) = (tenant.clone(), prefix.to_owned());
         self.blocking(move |inner| {
-            let Some(suggester) = inner.suggester(&tenant)? else {
+            let Some(suggester) = inner.suggester(&tenant, Freshness::Cheap)? else {
                 return Ok(Vec::new());
             };
             let Some(products) = inner.index(&tenant, Entity::Products, false)? else {

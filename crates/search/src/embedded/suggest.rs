@@ -2,22 +2,25 @@
 //! ("hiking boots – brown" is found by "hik", "boo" and "bro"), ranked by match quality and
 //! then by units sold.
 //!
-//! The hot path never touches the Tantivy index: an exact prefix of up to
-//! [`SHORT_PREFIX`] characters is answered from a precomputed top list; a longer one walks
-//! the FST's matching range; a typo-tolerant pass (a Levenshtein prefix automaton over
-//! the FST) runs only when exact matches do not fill the answer. The FST is rebuilt from
-//! the index when a commit changes the products or purchases the suggester was built from.
+//! The hot path never touches the Tantivy index, and its cost is bounded whatever the
+//! catalog size: a prefix shared by more than [`SCAN_LIMIT`] keys (a "heavy" prefix such
+//! as "he") is answered from a top list computed when the FST is built; any other prefix
+//! matches at most [`SCAN_LIMIT`] keys, which are ranked on the spot. A typo-tolerant pass
+//! (a Levenshtein prefix automaton walking the FST, at most [`FUZZY_LIMIT`] keys) runs
+//! only when exact matches do not fill the answer. The suggester is rebuilt from the
+//! index when a commit changes the products or purchases it was built from.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
 
 use cloudpf_model::{Product, Purchase, PurchaseStatus};
 use fst::{Automaton, IntoStreamer, Map, MapBuilder, Streamer};
 use levenshtein_automata::{DFA, Distance, SINK_STATE};
-use tantivy::Searcher;
 use tantivy::collector::DocSetCollector;
 use tantivy::query::TermQuery;
 use tantivy::schema::IndexRecordOption;
 use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{DocAddress, Searcher};
 
 use super::schema::{CommonFields, LIVE};
 use super::text::{Automata, analyze};
@@ -25,13 +28,12 @@ use super::unavailable;
 use crate::engine::SearchError;
 use crate::query::{Suggestion, auto_fuzziness};
 
-/// Prefixes up to this many characters are answered from precomputed lists.
-pub const SHORT_PREFIX: usize = 3;
-/// Suggestions kept per short prefix; also the most a request may ask for.
+/// Suggestions kept per heavy prefix; also the most a request may ask for.
 pub const MAX_SUGGESTIONS: usize = 20;
-/// At most this many FST entries are ranked for one request, so a broad typo match stays
-/// cheap.
-const MAX_CANDIDATES: usize = 4096;
+/// A prefix matching more keys than this gets a precomputed top list.
+pub const SCAN_LIMIT: usize = 256;
+/// Keys the typo-tolerant pass looks at, at most.
+pub const FUZZY_LIMIT: usize = 1024;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -43,30 +45,29 @@ struct Entry {
 /// What the suggester was built from: the searcher generations of both indexes.
 pub type BuiltFrom = (u64, u64);
 
+/// Ranking key, smaller is better: typo distance, not at the name start, fewer sales, ordinal.
+type Rank = (u8, bool, Reverse<u64>, u32);
+
 pub struct Suggester {
     built_from: BuiltFrom,
     entries: Vec<Entry>,
     /// Key: normalized word-suffix of a name, 0, entry ordinal (big-endian u32).
     /// Value: ordinal << 1 | 1 if the suffix starts at the name's first word.
     fst: Map<Vec<u8>>,
-    short: HashMap<String, Vec<(u32, bool)>>,
+    /// Best entries of every heavy prefix (raw key bytes), best first.
+    heavy: HashMap<Vec<u8>, Vec<u32>>,
 }
 
 impl std::fmt::Debug for Suggester {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Suggester")
             .field("entries", &self.entries.len())
+            .field("heavy_prefixes", &self.heavy.len())
             .finish_non_exhaustive()
     }
 }
 
-/// Ranking key, smaller is better: typo distance, not at the name start, fewer sales, name.
-type Rank = (u8, bool, std::cmp::Reverse<u64>, u32);
-
-fn live_docs(
-    searcher: &Searcher,
-    common: &CommonFields,
-) -> Result<Vec<tantivy::DocAddress>, SearchError> {
+fn live_docs(searcher: &Searcher, common: &CommonFields) -> Result<Vec<DocAddress>, SearchError> {
     let q = TermQuery::new(
         tantivy::Term::from_field_text(common.state, LIVE),
         IndexRecordOption::Basic,
@@ -83,7 +84,7 @@ fn live_docs(
 fn source<T: serde::de::DeserializeOwned>(
     searcher: &Searcher,
     common: &CommonFields,
-    addr: tantivy::DocAddress,
+    addr: DocAddress,
 ) -> Result<T, SearchError> {
     use tantivy::schema::Value;
     let doc: tantivy::TantivyDocument = searcher.doc(addr).map_err(unavailable)?;
@@ -118,8 +119,47 @@ pub fn units_sold(
     Ok(sold)
 }
 
-fn normalize(analyzer: &TextAnalyzer, text: &str) -> String {
-    analyze(analyzer, text).join(" ")
+/// Finds every prefix (extending the `depth` bytes all of `keys` share) matched by more
+/// than [`SCAN_LIMIT`] keys and stores its best entries. `keys` is sorted, so the keys of
+/// a prefix are contiguous; each level splits its range by the next byte.
+fn heavy_prefixes(
+    keys: &[(Vec<u8>, u64)],
+    depth: usize,
+    entries: &[Entry],
+    out: &mut HashMap<Vec<u8>, Vec<u32>>,
+) {
+    let mut start = 0;
+    while start < keys.len() {
+        let Some(&byte) = keys[start].0.get(depth) else {
+            start += 1;
+            continue;
+        };
+        let end = start + keys[start..].partition_point(|(k, _)| k.get(depth) == Some(&byte));
+        // The 0 byte ends the name part of a key: no prefix reaches past it.
+        if byte != 0 && end - start > SCAN_LIMIT {
+            let group = &keys[start..end];
+            let mut ranked: Vec<(bool, Reverse<u64>, u32)> = group
+                .iter()
+                .map(|(_, v)| {
+                    let o = (v >> 1) as u32;
+                    (v & 1 == 0, Reverse(entries[o as usize].popularity), o)
+                })
+                .collect();
+            ranked.sort_unstable();
+            let mut top: Vec<u32> = Vec::with_capacity(MAX_SUGGESTIONS);
+            for (_, _, o) in ranked {
+                if !top.contains(&o) {
+                    top.push(o);
+                    if top.len() == MAX_SUGGESTIONS {
+                        break;
+                    }
+                }
+            }
+            out.insert(group[0].0[..=depth].to_vec(), top);
+            heavy_prefixes(group, depth + 1, entries, out);
+        }
+        start = end;
+    }
 }
 
 impl Suggester {
@@ -143,63 +183,32 @@ impl Suggester {
             }
         }
         let mut keys: Vec<(Vec<u8>, u64)> = Vec::new();
-        let mut short: HashMap<String, Vec<(u32, bool)>> = HashMap::new();
         for (ordinal, entry) in entries.iter().enumerate() {
             let ordinal = u32::try_from(ordinal)
                 .map_err(|_| SearchError::Corrupt("too many products".into()))?;
             let words = analyze(analyzer, &entry.name);
-            let mut seen_short = HashSet::new();
             for start in 0..words.len() {
-                let suffix = words[start..].join(" ");
-                let at_start = start == 0;
-                // Byte ends of the suffix's first 1..=SHORT_PREFIX characters.
-                let ends = suffix
-                    .char_indices()
-                    .map(|(i, _)| i)
-                    .skip(1)
-                    .chain([suffix.len()])
-                    .take(SHORT_PREFIX);
-                for end in ends {
-                    let prefix = &suffix[..end];
-                    if seen_short.insert(prefix.to_owned()) {
-                        short
-                            .entry(prefix.to_owned())
-                            .or_default()
-                            .push((ordinal, at_start));
-                    }
-                }
-                let mut key = suffix.into_bytes();
+                let mut key = words[start..].join(" ").into_bytes();
                 key.push(0);
                 key.extend_from_slice(&ordinal.to_be_bytes());
-                keys.push((key, u64::from(ordinal) << 1 | u64::from(at_start)));
+                keys.push((key, u64::from(ordinal) << 1 | u64::from(start == 0)));
             }
         }
-        let rank = |&(o, at_start): &(u32, bool)| -> Rank {
-            (
-                0,
-                !at_start,
-                std::cmp::Reverse(entries[o as usize].popularity),
-                o,
-            )
-        };
-        for list in short.values_mut() {
-            list.sort_by_key(rank);
-            list.truncate(MAX_SUGGESTIONS);
-        }
-        keys.sort();
+        keys.sort_unstable();
         keys.dedup_by(|a, b| a.0 == b.0);
+        let mut heavy = HashMap::new();
+        heavy_prefixes(&keys, 0, &entries, &mut heavy);
         let mut builder = MapBuilder::memory();
         for (k, v) in keys {
             builder
                 .insert(k, v)
                 .map_err(|e| SearchError::Corrupt(e.to_string()))?;
         }
-        let fst = builder.into_map();
         Ok(Self {
             built_from,
             entries,
-            fst,
-            short,
+            fst: builder.into_map(),
+            heavy,
         })
     }
 
@@ -223,68 +232,64 @@ impl Suggester {
         size: usize,
     ) -> Vec<Suggestion> {
         let size = size.min(MAX_SUGGESTIONS);
-        let query = normalize(analyzer, input);
+        let query = analyze(analyzer, input).join(" ");
         if query.is_empty() || size == 0 {
             return Vec::new();
         }
-        // Best rank per entry.
+        let popularity = |o: u32| Reverse(self.entries[o as usize].popularity);
         let mut best: BTreeMap<u32, Rank> = BTreeMap::new();
-        let offer = |best: &mut BTreeMap<u32, Rank>, ordinal: u32, rank: Rank| {
-            best.entry(ordinal)
+        let offer = |best: &mut BTreeMap<u32, Rank>, o: u32, rank: Rank| {
+            best.entry(o)
                 .and_modify(|r| *r = (*r).min(rank))
                 .or_insert(rank);
         };
-        let popularity = |o: u32| std::cmp::Reverse(self.entries[o as usize].popularity);
-        if query.chars().count() <= SHORT_PREFIX {
-            for &(o, at_start) in self.short.get(&query).into_iter().flatten() {
-                offer(&mut best, o, (0, !at_start, popularity(o), o));
+        if let Some(top) = self.heavy.get(query.as_bytes()) {
+            // Ranked when built; the position keeps that order among exact matches.
+            for (position, &o) in top.iter().enumerate() {
+                offer(
+                    &mut best,
+                    o,
+                    (0, false, Reverse(u64::MAX - position as u64), o),
+                );
             }
         } else {
             let mut stream = self
                 .fst
                 .search(fst::automaton::Str::new(&query).starts_with())
                 .into_stream();
-            let mut seen = 0;
             while let Some((_, v)) = stream.next() {
                 let o = (v >> 1) as u32;
                 offer(&mut best, o, (0, v & 1 == 0, popularity(o), o));
-                seen += 1;
-                if seen >= MAX_CANDIDATES {
-                    break;
-                }
             }
         }
-        let distance = auto_fuzziness(&query);
         if best.len() < size
-            && let Some(dfa) = automata.dfa(&query, distance, true)
+            && let Some(dfa) = automata.dfa(&query, auto_fuzziness(&query), true)
         {
             let mut stream = self.fst.search(Lev(&dfa)).into_stream();
             let mut seen = 0;
             while let Some((key, v)) = stream.next() {
-                let o = (v >> 1) as u32;
-                let d = match dfa.eval(key) {
-                    Distance::Exact(d) => d,
-                    Distance::AtLeast(_) => continue,
-                };
-                offer(&mut best, o, (d, v & 1 == 0, popularity(o), o));
+                if let Distance::Exact(d) = dfa.eval(key) {
+                    let o = (v >> 1) as u32;
+                    offer(&mut best, o, (d, v & 1 == 0, popularity(o), o));
+                }
                 seen += 1;
-                if seen >= MAX_CANDIDATES {
+                if seen >= FUZZY_LIMIT {
                     break;
                 }
             }
         }
         let mut ranked: Vec<(Rank, u32)> = best.into_iter().map(|(o, r)| (r, o)).collect();
-        ranked.sort();
+        ranked.sort_unstable();
         ranked
             .into_iter()
             .take(size)
-            .map(|((d, _, _, _), o)| {
+            .map(|((distance, ..), o)| {
                 let e = &self.entries[o as usize];
                 Suggestion {
                     text: e.name.clone(),
                     product_id: e.product_id.clone(),
                     popularity: e.popularity,
-                    fuzzy: d > 0,
+                    fuzzy: distance > 0,
                 }
             })
             .collect()

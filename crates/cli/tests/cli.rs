@@ -1,0 +1,267 @@
+//! The `cloudpf` binary as a developer uses it: demo, replay, serve, across processes.
+#![allow(clippy::unwrap_used)] // a test that cannot set itself up should fail loudly
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn cloudpf(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cloudpf"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn demo(dir: &Path) -> String {
+    let out = cloudpf(&[
+        "demo",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--tenants",
+        "2",
+        "--products",
+        "120",
+        "--purchases",
+        "60",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A plain HTTP/1.1 GET; returns (status, body).
+fn get(addr: &str, path: &str, key: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nX-API-Key: {key}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudpf"))
+            .args([
+                "serve",
+                "--data-dir",
+                dir.to_str().unwrap(),
+                "--addr",
+                "127.0.0.1:0",
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The server names its address on stderr once it listens.
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("cloudpf search API on http://") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, addr }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[test]
+fn demo_builds_every_area_and_running_it_again_applies_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = demo(dir.path());
+    assert!(first.contains("1 dead-lettered"), "{first}");
+    for area in [
+        "index/alpine-outfitters/products-v1",
+        "lake/purchases/csv/tenant_id=harbor-home",
+        "dlq/products",
+        "events/products/000001.json",
+        "demo-keys.json",
+        "tenants.toml",
+    ] {
+        assert!(dir.path().join(area).exists(), "{area} missing");
+    }
+    let second = demo(dir.path());
+    assert!(second.contains(", 0 applied,"), "{second}");
+    let keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("demo-keys.json")).unwrap()).unwrap();
+    let tenants = std::fs::read_to_string(dir.path().join("tenants.toml")).unwrap();
+    let search_key = keys["alpine-outfitters"]["search_key"].as_str().unwrap();
+    assert!(
+        !tenants.contains(search_key),
+        "the tenants file holds hashes, never keys"
+    );
+}
+
+#[test]
+fn replay_reports_the_partial_batch_response_and_fails_on_unparsable_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/products-lifecycle.json");
+    let out = cloudpf(&[
+        "replay",
+        "--table",
+        "products",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        fixture.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["report"]["applied"], 3);
+    assert_eq!(
+        report["response"],
+        serde_json::json!({"batchItemFailures": []})
+    );
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"not\": \"an event\"}").unwrap();
+    let out = cloudpf(&[
+        "replay",
+        "--table",
+        "products",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a DynamoDB stream event"));
+}
+
+#[test]
+fn a_replay_in_another_process_is_searchable_through_a_running_server_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    let keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("demo-keys.json")).unwrap()).unwrap();
+    let key = keys["alpine-outfitters"]["search_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let server = Server::start(dir.path());
+
+    let (status, body) = get(
+        &server.addr,
+        "/search/alpine-outfitters/autocomplete?q=zephyr",
+        &key,
+    );
+    assert_eq!((status, body.as_str()), (200, r#"{"suggestions":[]}"#));
+
+    let event = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/products-lifecycle.json"),
+    )
+    .unwrap()
+    .replace("\"acme\"", "\"alpine-outfitters\"")
+    .replace("Trailblazer", "Zephyr");
+    let first_record_only: serde_json::Value = {
+        let mut v: serde_json::Value = serde_json::from_str(&event).unwrap();
+        let records = v["Records"].as_array_mut().unwrap();
+        records.truncate(1);
+        v
+    };
+    let file = dir.path().join("zephyr.json");
+    std::fs::write(&file, first_record_only.to_string()).unwrap();
+    let out = cloudpf(&[
+        "replay",
+        "--table",
+        "products",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let (_, suggestions) = get(
+            &server.addr,
+            "/search/alpine-outfitters/autocomplete?q=zephyr",
+            &key,
+        );
+        let (_, products) = get(
+            &server.addr,
+            "/search/alpine-outfitters/products?q=zephir",
+            &key,
+        );
+        if suggestions.contains("Zephyr Waterproof Hiking Boots")
+            && products.contains("\"total\":1")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not visible within 1 s: {suggestions} {products}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+#[test]
+fn the_server_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    let mut server = Server::start(dir.path());
+    let (status, _) = get(&server.addr, "/health", "");
+    assert_eq!(status, 200);
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+}
