@@ -28,6 +28,8 @@ enum Command {
     Demo(commands::demo::DemoArgs),
     /// Feed a saved Lambda DynamoDB event file through a table's handler.
     Replay(commands::replay::ReplayArgs),
+    /// Read the tables' DynamoDB Streams and feed the handlers (the local stand-in for Lambda).
+    Poll(commands::poll::PollArgs),
     /// Serve the search API over existing data.
     Serve(commands::serve::ServeArgs),
     /// Print the SHA-256 of an API key read from stdin, for the tenants file.
@@ -43,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Replay(args) => commands::replay::run(args).await,
         Command::Serve(args) => commands::serve::run(args).await,
+        Command::Poll(args) => commands::poll::run(args).await,
         Command::HashKey => {
             // From stdin, so the key stays out of shell history and process lists.
             let mut key = String::new();

@@ -1,0 +1,403 @@
+//! The AWS path over the wire against moto server (`./tests/run` starts it and sets
+//! `AWS_ENDPOINT_URL`): the S3 sink, and the stream poller end to end.
+#![allow(clippy::unwrap_used)] // a test that cannot set itself up should fail loudly
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType,
+};
+use cloudpf_aws::{PollReport, Poller, PollerConfig, S3Sink, S3SinkConfig};
+use cloudpf_cdc::{Batch, Pipeline, handle_products};
+use cloudpf_lake::{LocalDirSink, ObjectSink};
+use cloudpf_model::{Money, Product, Purchase, PurchaseStatus, TenantId, dynamo};
+use cloudpf_search::{SearchEngine, TantivyEngine};
+
+/// moto's endpoint, or `None` (with a visible note) when the tests run outside
+/// `./tests/run`; `CLOUDPF_REQUIRE_MOTO` (set by `./tests/run` and CI) makes that a failure.
+fn endpoint() -> Option<String> {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CLOUDPF_REQUIRE_MOTO").is_some() => {
+            panic!("CLOUDPF_REQUIRE_MOTO is set but AWS_ENDPOINT_URL is not")
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED: AWS_ENDPOINT_URL is not set; ./tests/run starts moto server for these tests"
+            );
+            None
+        }
+    }
+}
+
+async fn aws(url: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+async fn bucket(shared: &SdkConfig) -> S3Sink {
+    let name = unique("lake");
+    let sink = S3Sink::new(
+        shared,
+        S3SinkConfig {
+            bucket: name.clone(),
+            prefix: String::new(),
+            kms_key_id: None,
+            force_path_style: true,
+        },
+    );
+    sink.client()
+        .create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .unwrap();
+    sink
+}
+
+fn fixture(name: &str) -> Batch {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name);
+    Batch::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Every lake object and dead letter, with its bytes.
+async fn objects(sink: &dyn ObjectSink) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for prefix in ["dlq/", "lake/"] {
+        for key in sink.list(prefix).await.unwrap() {
+            out.push((key.to_string(), sink.get(&key).await.unwrap().unwrap()));
+        }
+    }
+    out
+}
+
+fn same_objects(a: &[(String, Vec<u8>)], b: &[(String, Vec<u8>)], what: &str) {
+    let keys = |o: &[(String, Vec<u8>)]| o.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(a), keys(b), "{what}: keys differ");
+    for ((key, x), (_, y)) in a.iter().zip(b) {
+        assert!(x == y, "{what}: bytes of {key} differ");
+    }
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    let mut s = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut s)
+        .unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_sink_writes_the_local_sinks_keys_and_bytes_and_a_retry_overwrites() {
+    let Some(url) = endpoint() else { return };
+    let shared = aws(&url).await;
+    let s3 = bucket(&shared).await;
+    let (local_dir, s3_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let local = Pipeline::local(local_dir.path());
+    let remote = Pipeline::new(
+        Arc::new(TantivyEngine::new(s3_dir.path())),
+        Arc::new(s3.clone()),
+    );
+    for p in [&local, &remote] {
+        assert_eq!(
+            handle_products(fixture("products-lifecycle.json"), p)
+                .await
+                .failed_from,
+            None
+        );
+        assert_eq!(
+            handle_products(fixture("aws-example-dynamodb-event.json"), p)
+                .await
+                .failed_from,
+            None
+        );
+    }
+    let local_objects = objects(&LocalDirSink::new(local_dir.path())).await;
+    let s3_objects = objects(&s3).await;
+    assert!(
+        local_objects
+            .iter()
+            .any(|(k, _)| k.starts_with("lake/products/json/tenant_id=acme/dt=2025-11-23/"))
+    );
+    assert!(
+        local_objects
+            .iter()
+            .any(|(k, _)| k.starts_with("dlq/products/"))
+    );
+    same_objects(&s3_objects, &local_objects, "S3 against the local lake");
+
+    let retry = handle_products(fixture("products-lifecycle.json"), &remote).await;
+    assert_eq!(retry.failed_from, None);
+    same_objects(
+        &objects(&s3).await,
+        &local_objects,
+        "a retried batch overwrites its own objects",
+    );
+
+    let head = s3
+        .client()
+        .head_object()
+        .bucket(s3.bucket())
+        .key(&local_objects[0].0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.server_side_encryption().map(|e| e.as_str()),
+        Some("AES256")
+    );
+}
+
+async fn create_table(shared: &SdkConfig, name: &str, sort_key: &str) {
+    let ddb = aws_sdk_dynamodb::Client::new(shared);
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    ddb.create_table()
+        .table_name(name)
+        .attribute_definitions(attr("tenant_id"))
+        .attribute_definitions(attr(sort_key))
+        .key_schema(key("tenant_id", KeyType::Hash))
+        .key_schema(key(sort_key, KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+fn sdk_item(item: serde_dynamo::Item) -> HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    item.into()
+}
+
+async fn put_product(ddb: &aws_sdk_dynamodb::Client, table: &str, p: &Product) {
+    ddb.put_item()
+        .table_name(table)
+        .set_item(Some(sdk_item(dynamo::product_item(p))))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn put_purchase(ddb: &aws_sdk_dynamodb::Client, table: &str, p: &Purchase) {
+    ddb.put_item()
+        .table_name(table)
+        .set_item(Some(sdk_item(dynamo::purchase_item(p))))
+        .send()
+        .await
+        .unwrap();
+}
+
+fn catalog() -> (Vec<Product>, Vec<Purchase>) {
+    let tenant = TenantId::parse("moto-shop").unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z")
+        .unwrap()
+        .to_utc();
+    let history = cloudpf_demo::generate_history(3, std::slice::from_ref(&tenant), 4, 0, now);
+    let products = history.catalogs[0].products.clone();
+    let purchase = |id: &str, p: &Product, status| Purchase {
+        tenant_id: tenant.clone(),
+        purchase_id: id.to_owned(),
+        customer_id: "c-1".to_owned(),
+        items: vec![cloudpf_model::LineItem {
+            product_id: p.product_id.clone(),
+            name: p.name.clone(),
+            quantity: 2,
+            unit_price: p.price,
+        }],
+        total_amount: p.price.times(2).unwrap(),
+        currency: p.currency,
+        status,
+        payment_method: "card".to_owned(),
+        shipping_country: "DE".to_owned(),
+        shipping_city: "Berlin".to_owned(),
+        created_at: cloudpf_model::Timestamp::parse("2026-10-30T09:00:00Z").unwrap(),
+        updated_at: None,
+    };
+    let purchases = vec![
+        purchase("o-1", &products[0], PurchaseStatus::Paid),
+        purchase("o-2", &products[1], PurchaseStatus::Placed),
+    ];
+    (products, purchases)
+}
+
+async fn poll(
+    shared: &SdkConfig,
+    dir: &std::path::Path,
+    s3: &S3Sink,
+    products: &str,
+    purchases: &str,
+) -> PollReport {
+    let pipeline = Pipeline::new(Arc::new(TantivyEngine::new(dir)), Arc::new(s3.clone()));
+    let poller = Poller::new(
+        shared,
+        pipeline,
+        PollerConfig::new(products, purchases, dir.join("checkpoints")),
+    );
+    poller.run_until_idle().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poller_applies_inserts_modifies_and_removes_once_even_across_a_restart() {
+    let Some(url) = endpoint() else { return };
+    let shared = aws(&url).await;
+    let s3 = bucket(&shared).await;
+    let (products_table, purchases_table) = (unique("products"), unique("purchases"));
+    create_table(&shared, &products_table, "product_id").await;
+    create_table(&shared, &purchases_table, "purchase_id").await;
+    let ddb = aws_sdk_dynamodb::Client::new(&shared);
+    let (products, purchases) = catalog();
+    for p in &products {
+        put_product(&ddb, &products_table, p).await;
+    }
+    let mut repriced = products[0].clone();
+    repriced.price = Money::parse("12.34").unwrap();
+    put_product(&ddb, &products_table, &repriced).await;
+    let key = |p: &Product| {
+        HashMap::from([
+            (
+                "tenant_id".to_owned(),
+                aws_sdk_dynamodb::types::AttributeValue::S(p.tenant_id.to_string()),
+            ),
+            (
+                "product_id".to_owned(),
+                aws_sdk_dynamodb::types::AttributeValue::S(p.product_id.clone()),
+            ),
+        ])
+    };
+    ddb.delete_item()
+        .table_name(&products_table)
+        .set_key(Some(key(&products[3])))
+        .send()
+        .await
+        .unwrap();
+    for p in &purchases {
+        put_purchase(&ddb, &purchases_table, p).await;
+    }
+    let mut cancelled = purchases[1].clone();
+    cancelled.status = PurchaseStatus::Cancelled;
+    put_purchase(&ddb, &purchases_table, &cancelled).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let first = poll(&shared, dir.path(), &s3, &products_table, &purchases_table).await;
+    assert_eq!(
+        (
+            first.records,
+            first.applied,
+            first.dead_lettered,
+            first.failed_batches
+        ),
+        (9, 9, 0, 0),
+        "{first:?}"
+    );
+
+    let engine = TantivyEngine::new(dir.path());
+    let tenant = TenantId::parse("moto-shop").unwrap();
+    assert_eq!(
+        engine
+            .get_product(&tenant, &products[0].product_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .doc
+            .price
+            .to_string(),
+        "12.34"
+    );
+    assert_eq!(
+        engine
+            .get_product(&tenant, &products[3].product_id)
+            .await
+            .unwrap(),
+        None,
+        "the REMOVE reached the index"
+    );
+    assert_eq!(
+        engine
+            .get_purchase(&tenant, "o-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .doc
+            .status,
+        PurchaseStatus::Cancelled
+    );
+    drop(engine);
+
+    let lake = objects(&s3).await;
+    let product_lines: Vec<serde_json::Value> = lake
+        .iter()
+        .filter(|(k, _)| k.starts_with("lake/products/json/tenant_id=moto-shop/"))
+        .flat_map(|(_, b)| {
+            gunzip(b)
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let ops: Vec<&str> = product_lines
+        .iter()
+        .map(|l| l["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops.iter().filter(|o| **o == "INSERT").count(), 4);
+    assert_eq!(ops.iter().filter(|o| **o == "MODIFY").count(), 1);
+    assert_eq!(ops.iter().filter(|o| **o == "REMOVE").count(), 1);
+    let csv: String = lake
+        .iter()
+        .filter(|(k, _)| k.starts_with("lake/purchases/csv/tenant_id=moto-shop/dt=2026-10-30/"))
+        .map(|(_, b)| gunzip(b))
+        .collect();
+    assert!(
+        csv.contains(",cancelled,") && csv.contains(",paid,"),
+        "{csv}"
+    );
+
+    // A restarted poller resumes from its checkpoints: nothing is read, nothing written.
+    let again = poll(&shared, dir.path(), &s3, &products_table, &purchases_table).await;
+    assert_eq!(again, PollReport::default());
+    same_objects(&objects(&s3).await, &lake, "after a restart");
+
+    // And a new change after the restart is applied exactly once.
+    let mut fresh = products[1].clone();
+    fresh.product_id = "p-new".to_owned();
+    put_product(&ddb, &products_table, &fresh).await;
+    let after = poll(&shared, dir.path(), &s3, &products_table, &purchases_table).await;
+    assert_eq!((after.records, after.applied), (1, 1));
+}

@@ -1,0 +1,83 @@
+//! `cloudpf poll`: DynamoDB Streams → the CDC handlers, outside Lambda.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cloudpf_aws::{Poller, PollerConfig, S3Sink, S3SinkConfig};
+use cloudpf_cdc::Pipeline;
+use cloudpf_lake::{LocalDirSink, ObjectSink};
+use cloudpf_search::TantivyEngine;
+
+#[derive(Debug, clap::Args)]
+pub struct PollArgs {
+    /// The products table.
+    #[arg(long, default_value = "products", env = "CLOUDPF_PRODUCTS_TABLE")]
+    products_table: String,
+    /// The purchases table.
+    #[arg(long, default_value = "purchases", env = "CLOUDPF_PURCHASES_TABLE")]
+    purchases_table: String,
+    /// Data directory: indexes, checkpoints, and the lake unless --bucket is given.
+    #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Write the lake and dead letters to this S3 bucket instead of the data directory.
+    #[arg(long, env = "CLOUDPF_LAKE_BUCKET")]
+    bucket: Option<String>,
+    /// Key prefix inside the bucket.
+    #[arg(long, default_value = "", env = "CLOUDPF_LAKE_PREFIX")]
+    prefix: String,
+    /// Path-style S3 addressing (MinIO, moto).
+    #[arg(long, env = "CLOUDPF_S3_FORCE_PATH_STYLE")]
+    force_path_style: bool,
+    /// Exit once every shard is caught up, instead of polling forever.
+    #[arg(long)]
+    until_idle: bool,
+}
+
+pub async fn run(args: PollArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)?;
+    let shared = aws_config::load_from_env().await;
+    let sink: Arc<dyn ObjectSink> = match &args.bucket {
+        Some(bucket) => {
+            let mut prefix = args.prefix.clone();
+            if !prefix.is_empty() && !prefix.ends_with('/') {
+                prefix.push('/');
+            }
+            Arc::new(S3Sink::new(
+                &shared,
+                S3SinkConfig {
+                    bucket: bucket.clone(),
+                    prefix,
+                    kms_key_id: None,
+                    force_path_style: args.force_path_style,
+                },
+            ))
+        }
+        None => Arc::new(LocalDirSink::new(&args.data_dir)),
+    };
+    let pipeline = Pipeline::new(Arc::new(TantivyEngine::new(&args.data_dir)), sink);
+    let config = PollerConfig::new(
+        &args.products_table,
+        &args.purchases_table,
+        args.data_dir.join("checkpoints"),
+    );
+    let poller = Poller::new(&shared, pipeline, config);
+    let report = if args.until_idle {
+        poller.run_until_idle().await?
+    } else {
+        poller
+            .run(cloudpf_search_api::server::shutdown_signal())
+            .await?
+    };
+    tracing::info!(
+        records = report.records,
+        applied = report.applied,
+        stale = report.stale,
+        dead_lettered = report.dead_lettered,
+        "poller stopped"
+    );
+    eprintln!(
+        "cloudpf poll: {} records, {} applied, {} already applied, {} dead-lettered",
+        report.records, report.applied, report.stale, report.dead_lettered
+    );
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! The Lambda functions' shared code: configuration from the environment, the context
+//! built once per container, and the plain handler the binaries wrap.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use cloudpf_aws::{S3Sink, S3SinkConfig};
+use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
+use cloudpf_lake::ObjectSink;
+use cloudpf_search::TantivyEngine;
+use serde_json::Value;
+
+/// Which table a function consumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Products,
+    Purchases,
+}
+
+/// The functions' configuration, read from environment variables:
+///
+/// | variable | meaning | default |
+/// |---|---|---|
+/// | `CLOUDPF_LAKE_BUCKET` | bucket of the lake and dead letters | required |
+/// | `CLOUDPF_LAKE_PREFIX` | key prefix inside the bucket | none |
+/// | `CLOUDPF_LAKE_KMS_KEY_ID` | KMS key for SSE-KMS (else SSE-S3) | none |
+/// | `CLOUDPF_S3_FORCE_PATH_STYLE` | `true` for S3-compatible stores | `false` |
+/// | `CLOUDPF_SEARCH_BACKEND` | `tantivy` (Elasticsearch arrives with its own issue) | `tantivy` |
+/// | `CLOUDPF_INDEX_DIR` | data directory of the Tantivy indexes (an EFS mount) | `/mnt/index` |
+/// | `CLOUDPF_TENANTS_FILE` | tenants file of the search API | `<index dir>/tenants.toml` |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LambdaConfig {
+    pub lake: S3SinkConfig,
+    pub index_dir: PathBuf,
+    pub tenants_file: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl LambdaConfig {
+    /// From a variable lookup (the process environment in `main`, a map in tests).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let bucket = var("CLOUDPF_LAKE_BUCKET")
+            .filter(|b| !b.is_empty())
+            .ok_or(ConfigError::Missing("CLOUDPF_LAKE_BUCKET"))?;
+        let mut prefix = var("CLOUDPF_LAKE_PREFIX").unwrap_or_default();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        let force_path_style = match var("CLOUDPF_S3_FORCE_PATH_STYLE").as_deref() {
+            None | Some("" | "false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid(format!(
+                    "CLOUDPF_S3_FORCE_PATH_STYLE must be true or false, got {other:?}"
+                )));
+            }
+        };
+        match var("CLOUDPF_SEARCH_BACKEND").as_deref() {
+            None | Some("" | "tantivy") => {}
+            Some(other) => {
+                return Err(ConfigError::Invalid(format!(
+                    "CLOUDPF_SEARCH_BACKEND {other:?} is not available in this build; use tantivy"
+                )));
+            }
+        }
+        let index_dir =
+            PathBuf::from(var("CLOUDPF_INDEX_DIR").unwrap_or_else(|| "/mnt/index".to_owned()));
+        let tenants_file = var("CLOUDPF_TENANTS_FILE")
+            .map_or_else(|| index_dir.join("tenants.toml"), PathBuf::from);
+        Ok(Self {
+            lake: S3SinkConfig {
+                bucket,
+                prefix,
+                kms_key_id: var("CLOUDPF_LAKE_KMS_KEY_ID").filter(|k| !k.is_empty()),
+                force_path_style,
+            },
+            index_dir,
+            tenants_file,
+        })
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+}
+
+/// Built once per Lambda container: the pipeline with its search engine and S3 sink.
+pub fn pipeline(config: &LambdaConfig, shared: &aws_config::SdkConfig) -> Pipeline {
+    let sink: Arc<dyn ObjectSink> = Arc::new(S3Sink::new(shared, config.lake.clone()));
+    Pipeline::new(Arc::new(TantivyEngine::new(&config.index_dir)), sink)
+}
+
+/// The handler: a `DynamoDbEvent` (as JSON, so one malformed record cannot fail the whole
+/// invocation) in, the partial-batch response out.
+pub async fn handle(
+    event: Value,
+    table: Table,
+    pipeline: &Pipeline,
+) -> Result<DynamoDbEventResponse, cloudpf_cdc::source::SourceError> {
+    let batch = Batch::from_json(event)?;
+    let report = match table {
+        Table::Products => handle_products(batch, pipeline).await,
+        Table::Purchases => handle_purchases(batch, pipeline).await,
+    };
+    Ok(report.response())
+}
+
+/// JSON logs to stdout, as CloudWatch expects; `RUST_LOG` sets the level.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_env_filter(filter)
+        .without_time()
+        .init();
+}
+
+/// The body of both CDC functions' `main`.
+pub async fn run_cdc(table: Table) -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let config = LambdaConfig::from_env()?;
+    let shared = aws_config::load_from_env().await;
+    let pipeline = pipeline(&config, &shared);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        |event: lambda_runtime::LambdaEvent<Value>| {
+            let pipeline = &pipeline;
+            async move {
+                handle(event.payload, table, pipeline)
+                    .await
+                    .map_err(lambda_runtime::Error::from)
+            }
+        },
+    ))
+    .await
+}

@@ -1,0 +1,190 @@
+//! The Lambda handlers invoked with saved event files, as Lambda would invoke them.
+#![allow(clippy::unwrap_used)] // a test that cannot set itself up should fail loudly
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use cloudpf_aws::{S3Sink, S3SinkConfig};
+use cloudpf_cdc::Pipeline;
+use cloudpf_lake::ObjectSink;
+use cloudpf_lambdas::{LambdaConfig, Table, handle};
+use cloudpf_search::TantivyEngine;
+use serde_json::{Value, json};
+
+fn event(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+async fn aws(url: &str, attempts: u32) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(attempts))
+        .load()
+        .await
+}
+
+fn pipeline(dir: &std::path::Path, sink: S3Sink) -> Pipeline {
+    Pipeline::new(Arc::new(TantivyEngine::new(dir)), Arc::new(sink))
+}
+
+fn sink(shared: &SdkConfig, bucket: &str) -> S3Sink {
+    S3Sink::new(
+        shared,
+        S3SinkConfig {
+            bucket: bucket.to_owned(),
+            prefix: "prod/".to_owned(),
+            kms_key_id: None,
+            force_path_style: true,
+        },
+    )
+}
+
+#[test]
+fn configuration_comes_from_the_environment_and_is_checked() {
+    let vars = |pairs: &[(&str, &str)]| {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name: &str| map.get(name).cloned()
+    };
+    let c = LambdaConfig::from_vars(vars(&[
+        ("CLOUDPF_LAKE_BUCKET", "lake"),
+        ("CLOUDPF_LAKE_PREFIX", "prod"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (
+            c.lake.bucket.as_str(),
+            c.lake.prefix.as_str(),
+            c.index_dir.to_str()
+        ),
+        ("lake", "prod/", Some("/mnt/index"))
+    );
+    assert_eq!(c.tenants_file.to_str(), Some("/mnt/index/tenants.toml"));
+    assert_eq!(
+        LambdaConfig::from_vars(vars(&[])).unwrap_err().to_string(),
+        "CLOUDPF_LAKE_BUCKET is required"
+    );
+    let es = LambdaConfig::from_vars(vars(&[
+        ("CLOUDPF_LAKE_BUCKET", "l"),
+        ("CLOUDPF_SEARCH_BACKEND", "elasticsearch"),
+    ]));
+    assert!(
+        es.unwrap_err()
+            .to_string()
+            .contains("not available in this build")
+    );
+    let bad = LambdaConfig::from_vars(vars(&[
+        ("CLOUDPF_LAKE_BUCKET", "l"),
+        ("CLOUDPF_S3_FORCE_PATH_STYLE", "yes"),
+    ]));
+    assert!(bad.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_lake_fails_the_batch_from_its_first_record() {
+    // Nothing listens on port 9: every put fails after the SDK's retries.
+    let shared = aws("http://127.0.0.1:9", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), sink(&shared, "unreachable"));
+    for (file, table, first) in [
+        (
+            "products-lifecycle.json",
+            Table::Products,
+            "111100000000000000001",
+        ),
+        (
+            "purchases-batch.json",
+            Table::Purchases,
+            "333300000000000000001",
+        ),
+    ] {
+        let response = handle(event(file), table, &p).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(response).unwrap(),
+            json!({"batchItemFailures": [{"itemIdentifier": first}]}),
+            "{file}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_events_through_both_handlers_land_in_the_bucket_with_no_failures() {
+    let Ok(url) = std::env::var("AWS_ENDPOINT_URL") else {
+        assert!(
+            std::env::var_os("CLOUDPF_REQUIRE_MOTO").is_none(),
+            "CLOUDPF_REQUIRE_MOTO is set but AWS_ENDPOINT_URL is not"
+        );
+        eprintln!(
+            "SKIPPED: AWS_ENDPOINT_URL is not set; ./tests/run starts moto server for this test"
+        );
+        return;
+    };
+    let shared = aws(&url, 3).await;
+    let bucket = format!("lambda-{}", std::process::id());
+    let s3 = sink(&shared, &bucket);
+    s3.client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), s3.clone());
+
+    let products = handle(event("products-lifecycle.json"), Table::Products, &p)
+        .await
+        .unwrap();
+    assert!(products.batch_item_failures.is_empty());
+    let purchases = handle(event("purchases-batch.json"), Table::Purchases, &p)
+        .await
+        .unwrap();
+    assert!(
+        purchases.batch_item_failures.is_empty(),
+        "a bad status is dead-lettered, not retried"
+    );
+
+    let keys: Vec<String> = s3
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("lake/products/json/tenant_id=acme/dt=2025-11-23/")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("lake/purchases/csv/tenant_id=acme/dt=2025-11-23/")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"dlq/purchases/333300000000000000003.json".to_owned()),
+        "{keys:?}"
+    );
+    let raw = s3
+        .client()
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        raw.contents()
+            .iter()
+            .all(|o| o.key().unwrap().starts_with("prod/")),
+        "the prefix is applied"
+    );
+}
