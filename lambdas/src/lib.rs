@@ -28,12 +28,13 @@ pub enum Table {
 /// | `CLOUDPF_S3_FORCE_PATH_STYLE` | `true` for S3-compatible stores | `false` |
 /// | `CLOUDPF_SEARCH_BACKEND` | `tantivy` (Elasticsearch arrives with its own issue) | `tantivy` |
 /// | `CLOUDPF_INDEX_DIR` | data directory of the Tantivy indexes (an EFS mount) | `/mnt/index` |
-/// | `CLOUDPF_TENANTS_FILE` | tenants file of the search API | `<index dir>/tenants.toml` |
+/// | `CLOUDPF_TENANTS_FILE` | tenants file of the search API: a path or `s3://bucket/key` | `<index dir>/tenants.toml` |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaConfig {
     pub lake: S3SinkConfig,
     pub index_dir: PathBuf,
-    pub tenants_file: PathBuf,
+    /// A path, or an `s3://bucket/key` URL.
+    pub tenants_file: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +75,8 @@ impl LambdaConfig {
         let index_dir =
             PathBuf::from(var("CLOUDPF_INDEX_DIR").unwrap_or_else(|| "/mnt/index".to_owned()));
         let tenants_file = var("CLOUDPF_TENANTS_FILE")
-            .map_or_else(|| index_dir.join("tenants.toml"), PathBuf::from);
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| index_dir.join("tenants.toml").display().to_string());
         Ok(Self {
             lake: S3SinkConfig {
                 bucket,
@@ -111,6 +113,52 @@ pub async fn handle(
         Table::Purchases => handle_purchases(batch, pipeline).await,
     };
     Ok(report.response())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantsLoadError {
+    #[error("cannot read tenants file {0}: {1}")]
+    Read(String, String),
+    #[error(transparent)]
+    Invalid(#[from] cloudpf_search_api::tenants::TenantsError),
+}
+
+/// The search API's tenants: from a file, or from `s3://bucket/key` (where a deployment
+/// keeps it, next to the lake).
+pub async fn load_tenants(
+    location: &str,
+    shared: &aws_config::SdkConfig,
+    force_path_style: bool,
+) -> Result<cloudpf_search_api::Tenants, TenantsLoadError> {
+    let read = |e: String| TenantsLoadError::Read(location.to_owned(), e);
+    let text = match location
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+    {
+        Some((bucket, key)) => {
+            let s3 = aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(shared)
+                    .force_path_style(force_path_style)
+                    .build(),
+            );
+            let object = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| read(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+            let bytes = object
+                .body
+                .collect()
+                .await
+                .map_err(|e| read(e.to_string()))?
+                .into_bytes();
+            String::from_utf8(bytes.to_vec()).map_err(|e| read(e.to_string()))?
+        }
+        None => std::fs::read_to_string(location).map_err(|e| read(e.to_string()))?,
+    };
+    Ok(cloudpf_search_api::Tenants::from_toml(&text, location)?)
 }
 
 /// JSON logs to stdout, as CloudWatch expects; `RUST_LOG` sets the level.

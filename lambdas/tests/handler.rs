@@ -69,7 +69,7 @@ fn configuration_comes_from_the_environment_and_is_checked() {
         ),
         ("lake", "prod/", Some("/mnt/index"))
     );
-    assert_eq!(c.tenants_file.to_str(), Some("/mnt/index/tenants.toml"));
+    assert_eq!(c.tenants_file, "/mnt/index/tenants.toml");
     assert_eq!(
         LambdaConfig::from_vars(vars(&[])).unwrap_err().to_string(),
         "CLOUDPF_LAKE_BUCKET is required"

@@ -106,8 +106,13 @@ impl Tenants {
             path: path.display().to_string(),
             error: e.to_string(),
         })?;
-        let raw: RawTenantsFile = toml::from_str(&text).map_err(|e| TenantsError::Parse {
-            path: path.display().to_string(),
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// From the file's text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, TenantsError> {
+        let raw: RawTenantsFile = toml::from_str(text).map_err(|e| TenantsError::Parse {
+            path: origin.to_owned(),
             error: e.to_string(),
         })?;
         Self::from_raw(raw)

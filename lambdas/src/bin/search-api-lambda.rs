@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use cloudpf_search::TantivyEngine;
-use cloudpf_search_api::{AppState, RawConfig, Tenants, app};
+use cloudpf_search_api::{AppState, RawConfig, app};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -12,11 +12,13 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = cloudpf_lambdas::LambdaConfig::from_env()?;
     let api = RawConfig {
         data_dir: Some(config.index_dir.clone()),
-        tenants_file: Some(config.tenants_file.clone()),
         ..RawConfig::default()
     }
     .validate()?;
-    let tenants = Tenants::load(&api.tenants_file)?;
+    let shared = aws_config::load_from_env().await;
+    let tenants =
+        cloudpf_lambdas::load_tenants(&config.tenants_file, &shared, config.lake.force_path_style)
+            .await?;
     let state = AppState::new(Arc::new(TantivyEngine::new(&api.data_dir)), tenants, api);
     lambda_http::run(app(state)).await
 }
