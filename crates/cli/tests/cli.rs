@@ -212,7 +212,8 @@ fn a_replay_in_another_process_is_searchable_through_a_running_server_within_a_s
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let deadline = Instant::now() + Duration::from_secs(1);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(1);
     loop {
         let (_, suggestions) = get(
             &server.addr,
@@ -227,6 +228,7 @@ fn a_replay_in_another_process_is_searchable_through_a_running_server_within_a_s
         if suggestions.contains("Zephyr Waterproof Hiking Boots")
             && products.contains("\"total\":1")
         {
+            eprintln!("visible {:?} after the replay finished", started.elapsed());
             break;
         }
         assert!(

@@ -34,7 +34,7 @@ use suggest::Suggester;
 use text::Automata;
 
 /// A request rebuilds a stale autocomplete itself only when the last build was this
-/// quick; larger ones are rebuilt by [`TantivyEngine::refresh_suggesters`].
+/// quick; larger ones are rebuilt by [`TantivyEngine::refresh`].
 pub const SYNC_REBUILD_BUDGET: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
@@ -125,11 +125,16 @@ impl TantivyEngine {
         }
     }
 
-    /// Rebuilds the autocomplete of every tenant whose indexes changed since it was
-    /// built. Serving processes call this every few hundred milliseconds, so that the
-    /// requests themselves rarely pay for a rebuild.
-    pub async fn refresh_suggesters(&self) -> Result<(), SearchError> {
+    /// Picks up commits made by other processes and rebuilds the autocomplete of every
+    /// tenant whose indexes changed. Serving processes call this every few hundred
+    /// milliseconds: it bounds how stale a reader can be (Tantivy's own file watcher polls
+    /// only every 500 ms), and requests rarely pay for a rebuild.
+    pub async fn refresh(&self) -> Result<(), SearchError> {
         self.blocking(|inner| {
+            let open: Vec<Arc<TenantIndex>> = lock(&inner.open).values().cloned().collect();
+            for ix in open {
+                ix.reader.reload().map_err(unavailable)?;
+            }
             let tenants: Vec<TenantId> = lock(&inner.suggesters).keys().cloned().collect();
             for tenant in tenants {
                 inner.suggester(&tenant, Freshness::Always)?;
@@ -547,7 +552,7 @@ impl SearchEngine for TantivyEngine {
     }
 
     async fn refresh(&self) -> Result<(), SearchError> {
-        self.refresh_suggesters().await
+        TantivyEngine::refresh(self).await
     }
 
     async fn search_purchases(
