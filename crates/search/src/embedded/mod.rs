@@ -144,6 +144,22 @@ impl TantivyEngine {
         .await
     }
 
+    async fn apply<T: Indexable>(
+        &self,
+        tenant: &TenantId,
+        changes: Vec<Versioned<T>>,
+    ) -> Result<ApplyOutcome, SearchError> {
+        if changes.is_empty() {
+            return Ok(ApplyOutcome::default());
+        }
+        let tenant = tenant.clone();
+        self.blocking(move |inner| match inner.index(&tenant, T::ENTITY, true)? {
+            Some(ix) => ix.apply(changes),
+            None => Err(unavailable("index could not be created")),
+        })
+        .await
+    }
+
     async fn blocking<R, F>(&self, f: F) -> Result<R, SearchError>
     where
         R: Send + 'static,
@@ -265,23 +281,38 @@ impl Inner {
     }
 }
 
-fn apply_changes<T, F>(
-    inner: &Inner,
-    tenant: &TenantId,
-    entity: Entity,
-    changes: Vec<Versioned<T>>,
-    to_doc: F,
-) -> Result<ApplyOutcome, SearchError>
-where
-    F: Fn(&Fields, &T, &str) -> Result<TantivyDocument, SearchError>,
-{
-    if changes.is_empty() {
-        return Ok(ApplyOutcome::default());
+/// An item type the embedded engine indexes.
+trait Indexable: Send + 'static {
+    const ENTITY: Entity;
+    fn document(&self, fields: &Fields, seq: &str) -> Result<TantivyDocument, SearchError>;
+}
+
+fn doc_error(e: serde_json::Error) -> SearchError {
+    SearchError::Corrupt(format!("document does not serialize: {e}"))
+}
+
+fn wrong_index(entity: Entity) -> SearchError {
+    SearchError::Corrupt(format!("{entity} index expected"))
+}
+
+impl Indexable for Product {
+    const ENTITY: Entity = Entity::Products;
+    fn document(&self, fields: &Fields, seq: &str) -> Result<TantivyDocument, SearchError> {
+        match fields {
+            Fields::Products(f) => f.document(self, seq).map_err(doc_error),
+            Fields::Purchases(_) => Err(wrong_index(Self::ENTITY)),
+        }
     }
-    let Some(ix) = inner.index(tenant, entity, true)? else {
-        return Err(unavailable("index could not be created"));
-    };
-    ix.apply(changes, to_doc)
+}
+
+impl Indexable for Purchase {
+    const ENTITY: Entity = Entity::Purchases;
+    fn document(&self, fields: &Fields, seq: &str) -> Result<TantivyDocument, SearchError> {
+        match fields {
+            Fields::Purchases(f) => f.document(self, seq).map_err(doc_error),
+            Fields::Products(_) => Err(wrong_index(Self::ENTITY)),
+        }
+    }
 }
 
 fn open_index(dir: &Path, schema: Schema) -> Result<Index, SearchError> {
@@ -334,14 +365,7 @@ impl TenantIndex {
         SeqNo::parse(text).map_err(SearchError::Corrupt)
     }
 
-    fn apply<T, F>(
-        &self,
-        changes: Vec<Versioned<T>>,
-        to_doc: F,
-    ) -> Result<ApplyOutcome, SearchError>
-    where
-        F: Fn(&Fields, &T, &str) -> Result<TantivyDocument, SearchError>,
-    {
+    fn apply<T: Indexable>(&self, changes: Vec<Versioned<T>>) -> Result<ApplyOutcome, SearchError> {
         let common = *self.fields.common();
         let mut writer_slot = lock(&self.writer);
         if writer_slot.is_none() {
@@ -373,7 +397,7 @@ impl TenantIndex {
             }
             let seq = change.seq.padded();
             let doc = match &change.change {
-                DocChange::Upsert(value) => to_doc(&self.fields, value, &seq)?,
+                DocChange::Upsert(value) => value.document(&self.fields, &seq)?,
                 DocChange::Delete => common.tombstone(&change.key, &seq),
             };
             writer.delete_term(Term::from_field_text(common.key, &change.key));
@@ -426,10 +450,6 @@ impl TenantIndex {
     }
 }
 
-fn doc_error(e: serde_json::Error) -> SearchError {
-    SearchError::Corrupt(format!("document does not serialize: {e}"))
-}
-
 #[async_trait]
 impl SearchEngine for TantivyEngine {
     async fn apply_products(
@@ -437,22 +457,7 @@ impl SearchEngine for TantivyEngine {
         tenant: &TenantId,
         changes: Vec<Versioned<Product>>,
     ) -> Result<ApplyOutcome, SearchError> {
-        let tenant = tenant.clone();
-        self.blocking(move |inner| {
-            apply_changes(
-                inner,
-                &tenant,
-                Entity::Products,
-                changes,
-                |fields, p: &Product, seq| match fields {
-                    Fields::Products(f) => f.document(p, seq).map_err(doc_error),
-                    Fields::Purchases(_) => {
-                        Err(SearchError::Corrupt("products index expected".into()))
-                    }
-                },
-            )
-        })
-        .await
+        self.apply(tenant, changes).await
     }
 
     async fn apply_purchases(
@@ -460,22 +465,7 @@ impl SearchEngine for TantivyEngine {
         tenant: &TenantId,
         changes: Vec<Versioned<Purchase>>,
     ) -> Result<ApplyOutcome, SearchError> {
-        let tenant = tenant.clone();
-        self.blocking(move |inner| {
-            apply_changes(
-                inner,
-                &tenant,
-                Entity::Purchases,
-                changes,
-                |fields, p: &Purchase, seq| match fields {
-                    Fields::Purchases(f) => f.document(p, seq).map_err(doc_error),
-                    Fields::Products(_) => {
-                        Err(SearchError::Corrupt("purchases index expected".into()))
-                    }
-                },
-            )
-        })
-        .await
+        self.apply(tenant, changes).await
     }
 
     async fn get_product(
