@@ -1,0 +1,268 @@
+//! The poller against a scripted DynamoDB Streams endpoint, for what moto cannot show:
+//! a closed parent shard and its child, an expired iterator, and throttling.
+#![allow(clippy::unwrap_used)] // a test that cannot set itself up should fail loudly
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cloudpf_aws::{Poller, PollerConfig};
+use cloudpf_cdc::Pipeline;
+use cloudpf_model::TenantId;
+use cloudpf_search::{SearchEngine, TantivyEngine};
+use serde_json::{Value, json};
+
+const ARN: &str =
+    "arn:aws:dynamodb:us-east-1:000000000000:table/products/stream/2026-01-01T00:00:00.000";
+
+/// What the fake stream holds and what happened to it.
+#[derive(Default)]
+struct Script {
+    /// Per shard: its records, whether it is closed.
+    shards: HashMap<String, (Vec<Value>, bool)>,
+    /// GetRecords calls to answer with ExpiredIteratorException, per shard.
+    expire: HashMap<String, u32>,
+    /// GetRecords calls to answer with LimitExceededException, per shard.
+    throttle: HashMap<String, u32>,
+    /// Every GetShardIterator call: (shard, after sequence number).
+    iterator_calls: Vec<(String, Option<String>)>,
+}
+
+fn product_record(seq: &str, id: &str, price: &str) -> Value {
+    let image = json!({
+        "tenant_id": {"S": "fake-shop"}, "product_id": {"S": id}, "name": {"S": format!("Lamp {id}")},
+        "category": {"S": "Home"}, "price": {"N": price}, "currency": {"S": "EUR"},
+        "created_at": {"S": "2026-01-01T10:00:00Z"}
+    });
+    json!({
+        "eventID": seq, "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1767261600.0,
+            "Keys": {"tenant_id": {"S": "fake-shop"}, "product_id": {"S": id}},
+            "NewImage": image, "SequenceNumber": seq, "SizeBytes": 100,
+            "StreamViewType": "NEW_AND_OLD_IMAGES"
+        }
+    })
+}
+
+fn error(kind: &str) -> Response {
+    let body =
+        json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": kind});
+    (
+        StatusCode::BAD_REQUEST,
+        [("content-type", "application/x-amz-json-1.0")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn ok(body: Value) -> Response {
+    (
+        [("content-type", "application/x-amz-json-1.0")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn seq_num(v: &Value) -> u64 {
+    v["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn endpoint(
+    State(script): State<Arc<Mutex<Script>>>,
+    headers: HeaderMap,
+    raw: axum::body::Bytes,
+) -> Response {
+    // The SDK sends application/x-amz-json-1.0, which axum's Json extractor refuses.
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mut s = script.lock().unwrap();
+    match target.rsplit('.').next().unwrap_or_default() {
+        "DescribeTable" => {
+            ok(json!({"Table": {"TableName": body["TableName"], "LatestStreamArn": ARN}}))
+        }
+        "DescribeStream" => ok(json!({"StreamDescription": {
+            "StreamArn": ARN, "StreamStatus": "ENABLED",
+            // The child is listed first: the poller must still finish its parent first.
+            "Shards": [
+                {"ShardId": "shard-child", "ParentShardId": "shard-parent",
+                 "SequenceNumberRange": {"StartingSequenceNumber": "300"}},
+                {"ShardId": "shard-parent",
+                 "SequenceNumberRange": {"StartingSequenceNumber": "100", "EndingSequenceNumber": "200"}},
+            ]
+        }})),
+        "GetShardIterator" => {
+            let shard = body["ShardId"].as_str().unwrap().to_owned();
+            let after = body["SequenceNumber"].as_str().map(str::to_owned);
+            s.iterator_calls.push((shard.clone(), after.clone()));
+            ok(json!({"ShardIterator": format!("{shard}|{}", after.unwrap_or_default())}))
+        }
+        "GetRecords" => {
+            let it = body["ShardIterator"].as_str().unwrap();
+            let (shard, after) = it.split_once('|').unwrap();
+            if let Some(n) = s.expire.get_mut(shard).filter(|n| **n > 0) {
+                *n -= 1;
+                return error("ExpiredIteratorException");
+            }
+            if let Some(n) = s.throttle.get_mut(shard).filter(|n| **n > 0) {
+                *n -= 1;
+                return error("LimitExceededException");
+            }
+            let after: u64 = after.parse().unwrap_or(0);
+            let (records, closed) = s.shards.get(shard).cloned().unwrap();
+            let limit = body["Limit"].as_u64().unwrap_or(100) as usize;
+            let page: Vec<Value> = records
+                .into_iter()
+                .filter(|r| seq_num(r) > after)
+                .take(limit)
+                .collect();
+            let last = page.last().map_or(after, seq_num);
+            let exhausted = !s.shards[shard].0.iter().any(|r| seq_num(r) > last);
+            let next = if closed && exhausted && page.is_empty() {
+                Value::Null
+            } else {
+                json!(format!("{shard}|{last}"))
+            };
+            ok(json!({"Records": page, "NextShardIterator": next}))
+        }
+        other => error(&format!("UnknownOperation{other}")),
+    }
+}
+
+async fn start(script: Script) -> (String, Arc<Mutex<Script>>) {
+    let script = Arc::new(Mutex::new(script));
+    let app = Router::new()
+        .route("/", axum::routing::post(endpoint))
+        .with_state(script.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, script)
+}
+
+async fn aws(url: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
+            "test", "test", None, None, "fake",
+        ))
+        // One attempt: the poller's own handling is under test, not the SDK's retries.
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_shard_is_finished_before_its_child_and_expired_iterators_and_throttling_are_survived()
+ {
+    let mut script = Script::default();
+    script.shards.insert(
+        "shard-parent".into(),
+        (
+            vec![
+                product_record("101", "p-1", "10.00"),
+                product_record("102", "p-2", "20.00"),
+            ],
+            true,
+        ),
+    );
+    script.shards.insert(
+        "shard-child".into(),
+        (
+            vec![
+                product_record("301", "p-1", "11.00"),
+                product_record("302", "p-3", "30.00"),
+            ],
+            false,
+        ),
+    );
+    script.expire.insert("shard-child".into(), 1);
+    script.throttle.insert("shard-child".into(), 2);
+    let (url, script) = start(script).await;
+    let shared = aws(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let pipeline = Pipeline::local(dir.path());
+    let mut config = PollerConfig::new("products", "purchases", dir.path().join("checkpoints"));
+    config.batch_size = 1;
+    let poller = Poller::new(&shared, pipeline, config);
+    let report = poller.pass().await.unwrap();
+    assert_eq!(
+        (report.records, report.applied, report.failed_batches),
+        (4, 4, 0),
+        "{report:?}"
+    );
+
+    let (calls, expired_left, throttled_left) = {
+        let s = script.lock().unwrap();
+        (
+            s.iterator_calls.clone(),
+            s.expire["shard-child"],
+            s.throttle["shard-child"],
+        )
+    };
+    assert_eq!(
+        (expired_left, throttled_left),
+        (0, 0),
+        "the scripted errors were all met"
+    );
+    let first_child = calls.iter().position(|(s, _)| s == "shard-child").unwrap();
+    assert!(
+        calls[..first_child]
+            .iter()
+            .any(|(s, _)| s == "shard-parent"),
+        "{calls:?}"
+    );
+    // The expired iterator was renewed from the child's checkpoint (none yet: its start).
+    let child_from_start = calls
+        .iter()
+        .filter(|c| *c == &("shard-child".to_owned(), None))
+        .count();
+    assert!(child_from_start >= 2, "{calls:?}");
+    drop(poller);
+
+    let engine = TantivyEngine::new(dir.path());
+    let tenant = TenantId::parse("fake-shop").unwrap();
+    let p1 = engine.get_product(&tenant, "p-1").await.unwrap().unwrap();
+    assert_eq!(
+        p1.doc.price.to_string(),
+        "11.00",
+        "the child's change is newer than the parent's"
+    );
+    assert!(engine.get_product(&tenant, "p-3").await.unwrap().is_some());
+
+    // Restarted: the parent is finished and the child checkpointed, nothing is read again.
+    let again = Poller::new(
+        &shared,
+        Pipeline::local(dir.path()),
+        PollerConfig::new("products", "products", dir.path().join("checkpoints")),
+    );
+    drop(engine);
+    let report = again.run_until_idle().await.unwrap();
+    assert_eq!(report.records, 0, "{report:?}");
+    let checkpoint: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("checkpoints/products.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        checkpoint["shards"]["shard-parent"],
+        json!({"last_seq": "102", "finished": true})
+    );
+    assert_eq!(
+        checkpoint["shards"]["shard-child"],
+        json!({"last_seq": "302", "finished": false})
+    );
+}
