@@ -91,8 +91,17 @@ async fn endpoint(
     let mut s = script.lock().unwrap();
     match target.rsplit('.').next().unwrap_or_default() {
         "DescribeTable" => {
-            ok(json!({"Table": {"TableName": body["TableName"], "LatestStreamArn": ARN}}))
+            // Only the products table has records; the purchases stream has no shards.
+            let arn = if body["TableName"] == "products" {
+                ARN.to_owned()
+            } else {
+                format!("{ARN}-empty")
+            };
+            ok(json!({"Table": {"TableName": body["TableName"], "LatestStreamArn": arn}}))
         }
+        "DescribeStream" if body["StreamArn"] != ARN => ok(json!({"StreamDescription": {
+            "StreamArn": body["StreamArn"], "StreamStatus": "ENABLED", "Shards": []
+        }})),
         "DescribeStream" => ok(json!({"StreamDescription": {
             "StreamArn": ARN, "StreamStatus": "ENABLED",
             // The child is listed first: the poller must still finish its parent first.
