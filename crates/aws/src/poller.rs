@@ -52,8 +52,15 @@ impl PollerConfig {
     }
 }
 
+/// Passes in a row with failed batches after which `run_until_idle` gives up.
+pub const MAX_FAILING_PASSES: u32 = 10;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
+    #[error(
+        "batches still failed after {0} passes; the log says why, the checkpoints keep what was applied"
+    )]
+    StillFailing(u32),
     #[error("table {0} has no stream; enable NEW_AND_OLD_IMAGES streams on it")]
     NoStream(String),
     #[error("{0}")]
@@ -158,9 +165,12 @@ impl Poller {
         }
     }
 
-    /// Polls until a whole pass finds nothing new (for scripts and tests).
+    /// Polls until a whole pass finds nothing new (for scripts and tests). Gives up after
+    /// [`MAX_FAILING_PASSES`] passes in a row with failed batches, so a sink that stays down
+    /// ends the run with an error instead of hanging it; checkpoints keep what was done.
     pub async fn run_until_idle(&self) -> Result<PollReport, PollError> {
         let mut total = PollReport::default();
+        let mut failing = 0;
         loop {
             let pass = self.pass().await?;
             total.merge(&pass);
@@ -168,7 +178,13 @@ impl Poller {
                 return Ok(total);
             }
             if pass.failed_batches > 0 {
+                failing += 1;
+                if failing >= MAX_FAILING_PASSES {
+                    return Err(PollError::StillFailing(failing));
+                }
                 tokio::time::sleep(self.config.idle_sleep).await;
+            } else {
+                failing = 0;
             }
         }
     }
@@ -188,7 +204,8 @@ impl Poller {
             match pass {
                 Ok(pass) => {
                     total.merge(&pass);
-                    if pass.records > 0 {
+                    // New records: read on at once. Failures wait, so a sink that is down is not hammered.
+                    if pass.records > 0 && pass.failed_batches == 0 {
                         continue;
                     }
                 }

@@ -275,3 +275,49 @@ async fn a_parent_shard_is_finished_before_its_child_and_expired_iterators_and_t
         json!({"last_seq": "302", "finished": false})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lake_that_stays_down_ends_a_run_until_idle_with_an_error_and_moves_no_checkpoint() {
+    let mut script = Script::default();
+    script.shards.insert(
+        "shard-parent".into(),
+        (vec![product_record("101", "p-1", "10.00")], true),
+    );
+    script.shards.insert("shard-child".into(), (vec![], false));
+    let (url, _script) = start(script).await;
+    let shared = aws(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The fake endpoint speaks no S3: every put fails, as during an S3 outage.
+    let lake = cloudpf_aws::S3Sink::new(
+        &shared,
+        cloudpf_aws::S3SinkConfig {
+            bucket: "lake".into(),
+            prefix: String::new(),
+            kms_key_id: None,
+            force_path_style: true,
+        },
+    );
+    let pipeline = Pipeline::new(Arc::new(TantivyEngine::new(dir.path())), Arc::new(lake));
+    let mut config = PollerConfig::new("products", "purchases", dir.path().join("checkpoints"));
+    config.idle_sleep = std::time::Duration::from_millis(5);
+    let error = Poller::new(&shared, pipeline, config)
+        .run_until_idle()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "batches still failed after {} passes; the log says why, the checkpoints keep what was applied",
+            cloudpf_aws::poller::MAX_FAILING_PASSES
+        )
+    );
+    let checkpoint: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("checkpoints/products.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        checkpoint["shards"]["shard-parent"],
+        json!({"last_seq": null, "finished": false}),
+        "nothing is acknowledged before it is durable"
+    );
+}

@@ -70,11 +70,17 @@ fn setup(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> (Arc<TantivyEng
                 .await
                 .expect("indexed");
         }
-        // Build the autocomplete once, as the serving process's refresher does.
+        // Build the autocomplete once, as the serving process's refresher does, and say
+        // how long that takes: it bounds how stale suggestions get at this size.
+        let started = std::time::Instant::now();
         engine
             .autocomplete(&tenant, "warm", 8)
             .await
             .expect("autocomplete");
+        eprintln!(
+            "autocomplete build for {PRODUCTS} products: {:?}",
+            started.elapsed()
+        );
     });
     (engine, tenant)
 }
