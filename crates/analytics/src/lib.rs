@@ -1,0 +1,15 @@
+//! Tenant sales reports over the lake. One catalog of reviewed SQL (the files under
+//! `athena/`, the same text on every engine), one [`AnalyticsEngine`] trait, and the
+//! embedded DataFusion engine over the local lake directory.
+//!
+//! No client SQL ever runs: a request names a report and its range; every value is bound
+//! as a parameter, and the tenant is always the caller's.
+
+pub mod dialect;
+pub mod embedded;
+pub mod engine;
+pub mod report;
+
+pub use embedded::DataFusionEngine;
+pub use engine::{AnalyticsEngine, AnalyticsError, ReportTable};
+pub use report::{Param, Report, ReportRequest};

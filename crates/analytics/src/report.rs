@@ -1,0 +1,112 @@
+//! The report catalog: each report is a fixed SQL file under `athena/reports/`, with its
+//! parameters in order. The tenant parameter always comes from the authenticated caller.
+
+use chrono::NaiveDate;
+use cloudpf_model::TenantId;
+
+/// The view every report reads: the current state of purchases, line by line.
+pub const PURCHASE_LINES_VIEW: &str = include_str!("../../../athena/views/purchase_lines.sql");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Report {
+    /// Orders, revenue, units, average order value, customers, cancelled/refunded counts.
+    Summary,
+    /// Orders and revenue per purchase date.
+    Daily,
+    /// Best-selling products by revenue.
+    TopProducts,
+    /// Orders and order value per status.
+    ByStatus,
+}
+
+impl Report {
+    pub const ALL: [Report; 4] = [
+        Report::Summary,
+        Report::Daily,
+        Report::TopProducts,
+        Report::ByStatus,
+    ];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Report::Summary => "summary",
+            Report::Daily => "daily",
+            Report::TopProducts => "top_products",
+            Report::ByStatus => "by_status",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// The report's SQL, with `?` placeholders in Athena's style.
+    pub fn sql(&self) -> &'static str {
+        match self {
+            Report::Summary => include_str!("../../../athena/reports/summary.sql"),
+            Report::Daily => include_str!("../../../athena/reports/daily.sql"),
+            Report::TopProducts => include_str!("../../../athena/reports/top_products.sql"),
+            Report::ByStatus => include_str!("../../../athena/reports/by_status.sql"),
+        }
+    }
+}
+
+/// A bound parameter value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// A validated request: a report over purchase dates `from..=to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRequest {
+    pub report: Report,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Rows of ranking reports (top products).
+    pub limit: u32,
+}
+
+impl ReportRequest {
+    /// The parameters of the report's SQL, in placeholder order.
+    pub fn params(&self, tenant: &TenantId) -> Vec<Param> {
+        let mut params = vec![
+            Param::Text(tenant.to_string()),
+            Param::Text(self.from.format("%Y-%m-%d").to_string()),
+            Param::Text(self.to.format("%Y-%m-%d").to_string()),
+        ];
+        if self.report == Report::TopProducts {
+            params.push(Param::Int(i64::from(self.limit)));
+        }
+        params
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_report_binds_exactly_its_placeholders() {
+        let tenant = TenantId::parse("acme").unwrap();
+        for report in Report::ALL {
+            let request = ReportRequest {
+                report,
+                from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+                to: NaiveDate::from_ymd_opt(2025, 1, 31).unwrap(),
+                limit: 10,
+            };
+            let placeholders = crate::dialect::numbered_placeholders(report.sql())
+                .matches('$')
+                .count();
+            assert_eq!(
+                placeholders,
+                request.params(&tenant).len(),
+                "{}",
+                report.name()
+            );
+            assert_eq!(Report::parse(report.name()), Some(report));
+        }
+    }
+}
