@@ -34,6 +34,10 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("search is unavailable, try again shortly")]
     Unavailable(String),
+    #[error("analytics are not available in this deployment")]
+    AnalyticsNotConfigured,
+    #[error("the report could not run, try again shortly")]
+    ReportUnavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -58,6 +62,15 @@ impl BadParameter {
 impl From<BadParameter> for ApiError {
     fn from(b: BadParameter) -> Self {
         ApiError::BadParameter(b)
+    }
+}
+
+impl From<cloudpf_analytics::AnalyticsError> for ApiError {
+    fn from(e: cloudpf_analytics::AnalyticsError) -> Self {
+        match e {
+            cloudpf_analytics::AnalyticsError::Unavailable(m) => ApiError::ReportUnavailable(m),
+            cloudpf_analytics::AnalyticsError::Failed(m) => ApiError::Internal(m),
+        }
     }
 }
 
@@ -93,7 +106,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_)
+            | ApiError::AnalyticsNotConfigured
+            | ApiError::ReportUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -111,7 +126,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Timeout => "timeout",
             ApiError::PayloadTooLarge => "payload_too_large",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable(_) | ApiError::ReportUnavailable(_) => "unavailable",
+            ApiError::AnalyticsNotConfigured => "analytics_not_configured",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -122,6 +138,7 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
             ApiError::Unavailable(detail) => tracing::warn!(%detail, "search unavailable"),
+            ApiError::ReportUnavailable(detail) => tracing::warn!(%detail, "report unavailable"),
             _ => {}
         }
         let status = self.status();

@@ -17,6 +17,7 @@ pub mod tenants;
 use std::sync::Arc;
 
 use axum::Router;
+use cloudpf_analytics::AnalyticsEngine;
 use cloudpf_search::SearchEngine;
 
 pub use config::{Config, RawConfig};
@@ -27,6 +28,8 @@ pub use tenants::{Scope, Tenants};
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Arc<dyn SearchEngine>,
+    /// The reports backend; `None` where a deployment has none (analytics answer 503).
+    pub analytics: Option<Arc<dyn AnalyticsEngine>>,
     pub tenants: Arc<Tenants>,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
@@ -36,10 +39,16 @@ impl AppState {
     pub fn new(engine: Arc<dyn SearchEngine>, tenants: Tenants, config: Config) -> Self {
         Self {
             engine,
+            analytics: None,
             tenants: Arc::new(tenants),
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::new()),
         }
+    }
+
+    pub fn with_analytics(mut self, analytics: Arc<dyn AnalyticsEngine>) -> Self {
+        self.analytics = Some(analytics);
+        self
     }
 }
 

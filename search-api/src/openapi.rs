@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{health, search};
+use crate::routes::{analytics, health, search};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -16,13 +16,15 @@ use crate::routes::{health, search};
         search::search_products,
         search::autocomplete,
         search::search_purchases,
+        analytics::dashboard,
+        analytics::report,
         health::health,
         health::ready,
         health::metrics,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&Security),
-    tags((name = "search", description = "Search and autocomplete"), (name = "operations", description = "Health and metrics"))
+    tags((name = "search", description = "Search and autocomplete"), (name = "analytics", description = "Sales reports (admin keys)"), (name = "operations", description = "Health and metrics"))
 )]
 pub struct ApiDoc;
 

@@ -88,7 +88,8 @@ impl Harness {
         }
         .validate()
         .unwrap();
-        let state = AppState::new(Arc::new(engine), tenants(), config);
+        let analytics = Arc::new(cloudpf_analytics::DataFusionEngine::new(dir.path()));
+        let state = AppState::new(Arc::new(engine), tenants(), config).with_analytics(analytics);
         let mut h = Harness {
             _dir: dir,
             state,
@@ -524,6 +525,8 @@ async fn openapi_docs_health_and_metrics_describe_the_service() {
             "{path} missing from the OpenAPI document"
         );
     }
+    assert!(doc["paths"]["/analytics/{tenant_id}"]["get"].is_object());
+    assert!(doc["paths"]["/analytics/{tenant_id}/report"]["post"]["requestBody"].is_object());
     let params: Vec<&str> = doc["paths"]["/search/{tenant_id}/products"]["get"]["parameters"]
         .as_array()
         .unwrap()
@@ -571,4 +574,168 @@ async fn openapi_docs_health_and_metrics_describe_the_service() {
         "{text}"
     );
     assert!(!text.contains(SEARCH_A), "keys never appear in metrics");
+}
+
+fn report_request(body: &str, key: &str) -> (Method, String, Vec<(String, String)>, Body) {
+    (
+        Method::POST,
+        "/analytics/shop-a/report".to_owned(),
+        vec![
+            ("x-api-key".to_owned(), key.to_owned()),
+            ("content-type".to_owned(), "application/json".to_owned()),
+        ],
+        Body::from(body.to_owned()),
+    )
+}
+
+impl Harness {
+    async fn post(&self, body: &str, key: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let (method, uri, headers, body) = report_request(body, key);
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.call(method, &uri, &headers, body).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_need_an_admin_key_of_the_tenant() {
+    let h = Harness::new().await;
+    let uri = "/analytics/shop-a?from=2025-06-01&to=2025-06-30";
+    assert_eq!(code(&h.get(uri, None).await.1), "missing_api_key");
+    let (status, json) = h.get(uri, Some(SEARCH_A)).await;
+    assert_eq!(
+        (status, code(&json)),
+        (StatusCode::FORBIDDEN, "insufficient_scope")
+    );
+    assert_eq!(code(&h.get(uri, Some(SEARCH_B)).await.1), "wrong_tenant");
+    let spec = r#"{"report": "summary", "from": "2025-06-01", "to": "2025-06-30"}"#;
+    let (status, _, json) = h.post(spec, SEARCH_A).await;
+    assert_eq!(
+        (status, code(&json)),
+        (StatusCode::FORBIDDEN, "insufficient_scope")
+    );
+    let (status, _, json) = h.post(spec, SEARCH_B).await;
+    assert_eq!(
+        (status, code(&json)),
+        (StatusCode::FORBIDDEN, "wrong_tenant")
+    );
+
+    let (status, dashboard) = h.get(uri, Some(ADMIN_A)).await;
+    assert_eq!(status, StatusCode::OK, "{dashboard}");
+    assert_eq!(dashboard["summary"]["columns"][1], "revenue");
+    assert_eq!(
+        dashboard["summary"]["rows"],
+        serde_json::json!([["1", "1299.00", "1", "1299.00", "1", "1", "0", "0"]])
+    );
+    assert_eq!(
+        dashboard["daily"]["rows"],
+        serde_json::json!([["2025-06-02", "1", "1299.00"]])
+    );
+    assert_eq!(dashboard["top_products"]["rows"][0][0], "p1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_comes_as_json_or_as_a_csv_download() {
+    let h = Harness::new().await;
+    let (status, _, json) = h
+        .post(
+            r#"{"report": "by_status", "from": "2025-06-01", "to": "2025-06-30"}"#,
+            ADMIN_A,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["rows"], serde_json::json!([["paid", "1", "1299.00"]]));
+    let (status, headers, body) = h.post(r#"{"report": "top_products", "from": "2025-06-01", "to": "2025-06-30", "limit": 5, "format": "csv"}"#, ADMIN_A).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"shop-a-top_products-2025-06-01-2025-06-30.csv\""
+    );
+    assert_eq!(
+        body.as_str().unwrap(),
+        "product_id,product_name,units,revenue,orders\np1,Gaming Laptop 15,1,1299.00,1\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_report_specs_are_answered_with_400_naming_the_problem() {
+    let h = Harness::new().await;
+    let cases = [
+        (
+            r#"{"report": "sql", "from": "2025-06-01", "to": "2025-06-30"}"#,
+            "unknown_report",
+        ),
+        (
+            r#"{"report": "summary", "from": "2025-06-30", "to": "2025-06-01"}"#,
+            "invalid_range",
+        ),
+        (
+            r#"{"report": "summary", "from": "2024-01-01", "to": "2025-06-30"}"#,
+            "range_too_large",
+        ),
+        (
+            r#"{"report": "summary", "from": "2025-13-01", "to": "2025-06-30"}"#,
+            "invalid_date",
+        ),
+        (
+            r#"{"report": "summary", "from": "yesterday", "to": "2025-06-30"}"#,
+            "invalid_date",
+        ),
+        (
+            r#"{"report": "top_products", "from": "2025-06-01", "to": "2025-06-30", "limit": 0}"#,
+            "out_of_range",
+        ),
+        (
+            r#"{"report": "top_products", "from": "2025-06-01", "to": "2025-06-30", "limit": 101}"#,
+            "out_of_range",
+        ),
+        (
+            r#"{"report": "summary", "from": "2025-06-01", "to": "2025-06-30", "format": "xml"}"#,
+            "invalid_parameter",
+        ),
+        (
+            r#"{"report": "summary", "from": "2025-06-01", "to": "2025-06-30", "sql": "DROP TABLE x"}"#,
+            "invalid_body",
+        ),
+        (
+            r#"{"report": "summary", "from": "2025-06-01""#,
+            "invalid_body",
+        ),
+        (
+            r#"{"from": "2025-06-01", "to": "2025-06-30"}"#,
+            "invalid_body",
+        ),
+    ];
+    for (spec, expected) in cases {
+        let (status, _, json) = h.post(spec, ADMIN_A).await;
+        assert_eq!(
+            (status, code(&json)),
+            (StatusCode::BAD_REQUEST, expected),
+            "{spec}: {json}"
+        );
+    }
+    let (status, json) = h
+        .get("/analytics/shop-a?from=2025-06-01", Some(ADMIN_A))
+        .await;
+    assert_eq!(
+        (status, code(&json)),
+        (StatusCode::BAD_REQUEST, "missing_parameter")
+    );
+
+    // Without an analytics engine the endpoints say so instead of failing obscurely.
+    let mut bare = h.state.clone();
+    bare.analytics = None;
+    let response = app(bare)
+        .oneshot(
+            Request::get("/analytics/shop-a?from=2025-06-01&to=2025-06-30")
+                .header("x-api-key", ADMIN_A)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -1,5 +1,6 @@
 //! The router, merged from one router per area, with the layers every request passes.
 
+pub mod analytics;
 pub mod docs;
 pub mod health;
 pub mod search;
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(search::router())
+        .merge(analytics::router())
         .merge(health::router())
         .merge(docs::router())
         .route_layer(axum::middleware::from_fn_with_state(

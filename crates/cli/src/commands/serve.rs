@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use cloudpf_analytics::DataFusionEngine;
 use cloudpf_search::TantivyEngine;
 use cloudpf_search_api::{AppState, Config, RawConfig, Tenants, server};
 
@@ -50,7 +51,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     eprintln!(
         "cloudpf search API on http://{addr} ({tenant_count} tenants); docs at http://{addr}/docs"
     );
-    let state = AppState::new(engine, tenants, config);
+    let analytics = Arc::new(DataFusionEngine::new(&config.data_dir));
+    let state = AppState::new(engine, tenants, config).with_analytics(analytics);
     server::serve(state, listener, server::shutdown_signal()).await?;
     Ok(())
 }

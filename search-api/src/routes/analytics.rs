@@ -1,0 +1,262 @@
+//! Sales reports for a tenant's dashboard (admin keys only). Clients pick a report from
+//! the catalog and a date range; the SQL is fixed, every value is bound as a parameter,
+//! and the tenant is always the caller's.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::NaiveDate;
+use cloudpf_analytics::{AnalyticsEngine, Report, ReportRequest, ReportTable};
+use cloudpf_model::TenantId;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::{AdminScope, TenantAuth};
+use crate::error::{ApiError, BadParameter, ErrorBody};
+use crate::params;
+
+/// The longest range one report may cover: the API's half of the cost guard (the Athena
+/// workgroup's bytes-scanned cutoff is the other).
+pub const MAX_RANGE_DAYS: i64 = 366;
+/// Rows of a ranking report at most.
+pub const MAX_LIMIT: u32 = 100;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/analytics/{tenant_id}", get(dashboard))
+        .route("/analytics/{tenant_id}/report", post(report))
+}
+
+fn engine(state: &AppState) -> Result<Arc<dyn AnalyticsEngine>, ApiError> {
+    state
+        .analytics
+        .clone()
+        .ok_or(ApiError::AnalyticsNotConfigured)
+}
+
+fn date(name: &str, text: &str) -> Result<NaiveDate, BadParameter> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        BadParameter::new(
+            "invalid_date",
+            format!("{name} must be a date like 2026-01-31, got {text:?}"),
+        )
+    })
+}
+
+fn range(from: NaiveDate, to: NaiveDate) -> Result<(), BadParameter> {
+    if from > to {
+        return Err(BadParameter::new(
+            "invalid_range",
+            "from must not be after to",
+        ));
+    }
+    if (to - from).num_days() + 1 > MAX_RANGE_DAYS {
+        return Err(BadParameter::new(
+            "range_too_large",
+            format!("a report covers at most {MAX_RANGE_DAYS} days; split the range"),
+        ));
+    }
+    Ok(())
+}
+
+/// A report as JSON: column names and rows of text values (money as exact decimals).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportBody {
+    pub report: String,
+    pub from: String,
+    pub to: String,
+    pub columns: Vec<String>,
+    #[schema(value_type = Vec<Vec<Option<String>>>)]
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+fn body(request: &ReportRequest, table: ReportTable) -> ReportBody {
+    ReportBody {
+        report: request.report.name().to_owned(),
+        from: request.from.to_string(),
+        to: request.to.to_string(),
+        columns: table.columns,
+        rows: table.rows,
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DashboardParams {
+    /// First purchase date, inclusive (`2026-01-01`).
+    pub from: Option<String>,
+    /// Last purchase date, inclusive.
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Dashboard {
+    pub summary: ReportBody,
+    pub daily: ReportBody,
+    pub top_products: ReportBody,
+}
+
+/// The dashboard: sales summary, daily series and top products of a date range.
+#[utoipa::path(
+    get, path = "/analytics/{tenant_id}", tag = "analytics",
+    params(("tenant_id" = String, Path, description = "Tenant id"), DashboardParams),
+    responses(
+        (status = 200, description = "The dashboard", body = Dashboard),
+        (status = 400, description = "Bad range", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "Key of another tenant, or a search key", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn dashboard(
+    auth: TenantAuth<AdminScope>,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Dashboard>, ApiError> {
+    let p: DashboardParams = params::parse(raw.as_deref())?;
+    let from = date(
+        "from",
+        p.from
+            .as_deref()
+            .ok_or_else(|| BadParameter::new("missing_parameter", "from is required"))?,
+    )?;
+    let to = date(
+        "to",
+        p.to.as_deref()
+            .ok_or_else(|| BadParameter::new("missing_parameter", "to is required"))?,
+    )?;
+    range(from, to)?;
+    let engine = engine(&state)?;
+    let run = |report| {
+        let engine = engine.clone();
+        let tenant: TenantId = auth.tenant.clone();
+        async move {
+            let request = ReportRequest {
+                report,
+                from,
+                to,
+                limit: 10,
+            };
+            let table = engine.run(&tenant, &request).await?;
+            Ok::<_, ApiError>(body(&request, table))
+        }
+    };
+    let (summary, daily, top_products) = tokio::try_join!(
+        run(Report::Summary),
+        run(Report::Daily),
+        run(Report::TopProducts)
+    )?;
+    Ok(Json(Dashboard {
+        summary,
+        daily,
+        top_products,
+    }))
+}
+
+/// A report request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSpec {
+    /// `summary`, `daily`, `top_products` or `by_status`.
+    pub report: String,
+    /// First purchase date, inclusive (`2026-01-01`).
+    pub from: String,
+    /// Last purchase date, inclusive; at most 366 days after `from`.
+    pub to: String,
+    /// Rows of `top_products`, 1 to 100 (default 10).
+    pub limit: Option<u32>,
+    /// `json` (default) or `csv` (a download).
+    pub format: Option<String>,
+}
+
+/// Runs one report of the catalog.
+#[utoipa::path(
+    post, path = "/analytics/{tenant_id}/report", tag = "analytics",
+    params(("tenant_id" = String, Path, description = "Tenant id")),
+    request_body = ReportSpec,
+    responses(
+        (status = 200, description = "The report as JSON, or as a CSV download", body = ReportBody),
+        (status = 400, description = "Bad spec", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "Key of another tenant, or a search key", body = ErrorBody),
+        (status = 503, description = "Analytics unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn report(
+    auth: TenantAuth<AdminScope>,
+    State(state): State<AppState>,
+    spec: Result<Json<ReportSpec>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(spec) = spec.map_err(|e| BadParameter::new("invalid_body", e.body_text()))?;
+    let report = Report::parse(&spec.report).ok_or_else(|| {
+        let known: Vec<&str> = Report::ALL.iter().map(Report::name).collect();
+        BadParameter::new(
+            "unknown_report",
+            format!(
+                "report must be one of {}, got {:?}",
+                known.join(", "),
+                spec.report
+            ),
+        )
+    })?;
+    let (from, to) = (date("from", &spec.from)?, date("to", &spec.to)?);
+    range(from, to)?;
+    let limit = spec.limit.unwrap_or(10);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(BadParameter::new(
+            "out_of_range",
+            format!("limit must be between 1 and {MAX_LIMIT}, got {limit}"),
+        )
+        .into());
+    }
+    let csv = match spec.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(BadParameter::new(
+                "invalid_parameter",
+                format!("format must be json or csv, got {other:?}"),
+            )
+            .into());
+        }
+    };
+    let request = ReportRequest {
+        report,
+        from,
+        to,
+        limit,
+    };
+    let table = engine(&state)?.run(&auth.tenant, &request).await?;
+    if !csv {
+        return Ok(Json(body(&request, table)).into_response());
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_error = |e: csv::Error| ApiError::Internal(e.to_string());
+    w.write_record(&table.columns).map_err(csv_error)?;
+    for row in &table.rows {
+        w.write_record(row.iter().map(|v| v.as_deref().unwrap_or("")))
+            .map_err(csv_error)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let filename = format!("{}-{}-{}-{}.csv", auth.tenant, report.name(), from, to);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
