@@ -647,6 +647,11 @@ async fn a_report_comes_as_json_or_as_a_csv_download() {
         .await;
     assert_eq!(status, StatusCode::OK, "{json}");
     assert_eq!(json["rows"], serde_json::json!([["paid", "1", "1299.00"]]));
+    let (_, _, json) = h.post(r#"{"report": "timeseries", "from": "2025-06-01", "to": "2025-06-30", "granularity": "month"}"#, ADMIN_A).await;
+    assert_eq!(
+        json["rows"],
+        serde_json::json!([["2025-06", "1", "1299.00"]])
+    );
     let (status, headers, body) = h.post(r#"{"report": "top_products", "from": "2025-06-01", "to": "2025-06-30", "limit": 5, "format": "csv"}"#, ADMIN_A).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
@@ -694,6 +699,10 @@ async fn bad_report_specs_are_answered_with_400_naming_the_problem() {
         ),
         (
             r#"{"report": "summary", "from": "2025-06-01", "to": "2025-06-30", "format": "xml"}"#,
+            "invalid_parameter",
+        ),
+        (
+            r#"{"report": "timeseries", "from": "2025-06-01", "to": "2025-06-30", "granularity": "hour"}"#,
             "invalid_parameter",
         ),
         (

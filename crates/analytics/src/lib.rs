@@ -12,4 +12,4 @@ pub mod report;
 
 pub use embedded::DataFusionEngine;
 pub use engine::{AnalyticsEngine, AnalyticsError, ReportTable};
-pub use report::{Param, Report, ReportRequest};
+pub use report::{Granularity, Param, Report, ReportRequest};

@@ -11,28 +11,65 @@ pub const PURCHASE_LINES_VIEW: &str = include_str!("../../../athena/views/purcha
 pub enum Report {
     /// Orders, revenue, units, average order value, customers, cancelled/refunded counts.
     Summary,
-    /// Orders and revenue per purchase date.
-    Daily,
+    /// Orders and revenue per day, week or month ([`ReportRequest::granularity`]).
+    Timeseries,
     /// Best-selling products by revenue.
     TopProducts,
     /// Orders and order value per status.
     ByStatus,
+    /// Orders and revenue per shipping country.
+    ByCountry,
+    /// Orders and revenue per payment method.
+    ByPaymentMethod,
+}
+
+/// The period of a time series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Granularity {
+    #[default]
+    Day,
+    /// Weeks starting on Monday.
+    Week,
+    Month,
+}
+
+impl Granularity {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "day" => Some(Self::Day),
+            "week" => Some(Self::Week),
+            "month" => Some(Self::Month),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Week => "week",
+            Self::Month => "month",
+        }
+    }
 }
 
 impl Report {
-    pub const ALL: [Report; 4] = [
+    pub const ALL: [Report; 6] = [
         Report::Summary,
-        Report::Daily,
+        Report::Timeseries,
         Report::TopProducts,
         Report::ByStatus,
+        Report::ByCountry,
+        Report::ByPaymentMethod,
     ];
 
     pub fn name(&self) -> &'static str {
         match self {
             Report::Summary => "summary",
-            Report::Daily => "daily",
+            Report::Timeseries => "timeseries",
             Report::TopProducts => "top_products",
             Report::ByStatus => "by_status",
+            Report::ByCountry => "by_country",
+            Report::ByPaymentMethod => "by_payment_method",
         }
     }
 
@@ -44,9 +81,13 @@ impl Report {
     pub fn sql(&self) -> &'static str {
         match self {
             Report::Summary => include_str!("../../../athena/reports/summary.sql"),
-            Report::Daily => include_str!("../../../athena/reports/daily.sql"),
+            Report::Timeseries => include_str!("../../../athena/reports/timeseries.sql"),
             Report::TopProducts => include_str!("../../../athena/reports/top_products.sql"),
             Report::ByStatus => include_str!("../../../athena/reports/by_status.sql"),
+            Report::ByCountry => include_str!("../../../athena/reports/by_country.sql"),
+            Report::ByPaymentMethod => {
+                include_str!("../../../athena/reports/by_payment_method.sql")
+            }
         }
     }
 }
@@ -66,6 +107,8 @@ pub struct ReportRequest {
     pub to: NaiveDate,
     /// Rows of ranking reports (top products).
     pub limit: u32,
+    /// Period of the time series.
+    pub granularity: Granularity,
 }
 
 impl ReportRequest {
@@ -76,8 +119,10 @@ impl ReportRequest {
             Param::Text(self.from.format("%Y-%m-%d").to_string()),
             Param::Text(self.to.format("%Y-%m-%d").to_string()),
         ];
-        if self.report == Report::TopProducts {
-            params.push(Param::Int(i64::from(self.limit)));
+        match self.report {
+            Report::TopProducts => params.push(Param::Int(i64::from(self.limit))),
+            Report::Timeseries => params.push(Param::Text(self.granularity.as_str().to_owned())),
+            _ => {}
         }
         params
     }
@@ -96,6 +141,7 @@ mod tests {
                 from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
                 to: NaiveDate::from_ymd_opt(2025, 1, 31).unwrap(),
                 limit: 10,
+                granularity: Granularity::Week,
             };
             let placeholders = crate::dialect::numbered_placeholders(report.sql())
                 .matches('$')

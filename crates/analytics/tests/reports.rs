@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used)] // a test that cannot set itself up should fail loudly
 
 use chrono::NaiveDate;
-use cloudpf_analytics::{AnalyticsEngine, DataFusionEngine, Report, ReportRequest, ReportTable};
+use cloudpf_analytics::{
+    AnalyticsEngine, DataFusionEngine, Granularity, Report, ReportRequest, ReportTable,
+};
 use cloudpf_cdc::source::events::{self, StreamWriter};
 use cloudpf_cdc::{Batch, Pipeline, handle_purchases};
 use cloudpf_model::{Currency, LineItem, Money, Op, Purchase, PurchaseStatus, TenantId, Timestamp};
@@ -150,11 +152,22 @@ fn day(d: &str) -> NaiveDate {
 }
 
 async fn run(engine: &DataFusionEngine, report: Report, from: &str, to: &str) -> ReportTable {
+    run_by(engine, report, from, to, Granularity::Day).await
+}
+
+async fn run_by(
+    engine: &DataFusionEngine,
+    report: Report,
+    from: &str,
+    to: &str,
+    granularity: Granularity,
+) -> ReportTable {
     let request = ReportRequest {
         report,
         from: day(from),
         to: day(to),
         limit: 10,
+        granularity,
     };
     engine
         .run(&TenantId::parse("acme").unwrap(), &request)
@@ -196,11 +209,36 @@ async fn every_report_matches_the_numbers_worked_out_by_hand() {
         [["2", "74.98", "5", "37.49", "1", "4", "1", "1"]]
     );
 
-    let daily = run(&engine, Report::Daily, "2025-11-20", "2025-11-22").await;
+    let daily = run(&engine, Report::Timeseries, "2025-11-20", "2025-11-22").await;
     assert_eq!(
         rows(&daily),
         [["2025-11-20", "1", "44.99"], ["2025-11-22", "1", "29.99"]]
     );
+    // 2025-11-20 (Thursday) and 2025-11-22 (Saturday) share the week of Monday 2025-11-17.
+    let weekly = run_by(
+        &engine,
+        Report::Timeseries,
+        "2025-11-20",
+        "2025-11-22",
+        Granularity::Week,
+    )
+    .await;
+    assert_eq!(rows(&weekly), [["2025-11-17", "2", "74.98"]]);
+    let monthly = run_by(
+        &engine,
+        Report::Timeseries,
+        "2025-11-20",
+        "2025-11-22",
+        Granularity::Month,
+    )
+    .await;
+    assert_eq!(rows(&monthly), [["2025-11", "2", "74.98"]]);
+
+    // Every fixture order ships to Germany and is paid by card.
+    let country = run(&engine, Report::ByCountry, "2025-11-20", "2025-11-22").await;
+    assert_eq!(rows(&country), [["DE", "2", "74.98"]]);
+    let payment = run(&engine, Report::ByPaymentMethod, "2025-11-20", "2025-11-22").await;
+    assert_eq!(rows(&payment), [["card", "2", "74.98"]]);
 
     let top = run(&engine, Report::TopProducts, "2025-11-20", "2025-11-22").await;
     assert_eq!(
@@ -211,6 +249,12 @@ async fn every_report_matches_the_numbers_worked_out_by_hand() {
             ["p2", "Product p2", "1", "5.01", "1"],
         ]
     );
+
+    // Every fixture order ships to Germany and is paid by card.
+    let country = run(&engine, Report::ByCountry, "2025-11-20", "2025-11-22").await;
+    assert_eq!(rows(&country), [["DE", "2", "74.98"]]);
+    let payment = run(&engine, Report::ByPaymentMethod, "2025-11-20", "2025-11-22").await;
+    assert_eq!(rows(&payment), [["card", "2", "74.98"]]);
 
     let status = run(&engine, Report::ByStatus, "2025-11-20", "2025-11-22").await;
     assert_eq!(
@@ -240,6 +284,7 @@ async fn a_one_day_report_reads_only_that_days_partition_of_that_tenant() {
         from: day("2025-11-21"),
         to: day("2025-11-21"),
         limit: 10,
+        granularity: Granularity::Day,
     };
     let plan = engine
         .plan(&TenantId::parse("acme").unwrap(), &request)

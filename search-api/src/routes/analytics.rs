@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::NaiveDate;
-use cloudpf_analytics::{AnalyticsEngine, Report, ReportRequest, ReportTable};
+use cloudpf_analytics::{AnalyticsEngine, Granularity, Report, ReportRequest, ReportTable};
 use cloudpf_model::TenantId;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -142,6 +142,7 @@ pub async fn dashboard(
                 from,
                 to,
                 limit: 10,
+                granularity: Granularity::Day,
             };
             let table = engine.run(&tenant, &request).await?;
             Ok::<_, ApiError>(body(&request, table))
@@ -149,7 +150,7 @@ pub async fn dashboard(
     };
     let (summary, daily, top_products) = tokio::try_join!(
         run(Report::Summary),
-        run(Report::Daily),
+        run(Report::Timeseries),
         run(Report::TopProducts)
     )?;
     Ok(Json(Dashboard {
@@ -163,7 +164,8 @@ pub async fn dashboard(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSpec {
-    /// `summary`, `daily`, `top_products` or `by_status`.
+    /// `summary`, `timeseries`, `top_products`, `by_status`, `by_country` or
+    /// `by_payment_method`.
     pub report: String,
     /// First purchase date, inclusive (`2026-01-01`).
     pub from: String,
@@ -171,6 +173,8 @@ pub struct ReportSpec {
     pub to: String,
     /// Rows of `top_products`, 1 to 100 (default 10).
     pub limit: Option<u32>,
+    /// Period of `timeseries`: `day` (default), `week` (from Monday) or `month`.
+    pub granularity: Option<String>,
     /// `json` (default) or `csv` (a download).
     pub format: Option<String>,
 }
@@ -227,11 +231,21 @@ pub async fn report(
             .into());
         }
     };
+    let granularity = match spec.granularity.as_deref() {
+        None => Granularity::Day,
+        Some(g) => Granularity::parse(g).ok_or_else(|| {
+            BadParameter::new(
+                "invalid_parameter",
+                format!("granularity must be day, week or month, got {g:?}"),
+            )
+        })?,
+    };
     let request = ReportRequest {
         report,
         from,
         to,
         limit,
+        granularity,
     };
     let table = engine(&state)?.run(&auth.tenant, &request).await?;
     if !csv {

@@ -1,0 +1,24 @@
+-- Revenue and orders per day, week (starting Monday) or month of purchase date.
+-- Parameters: tenant_id, from, to, granularity ('day', 'week' or 'month').
+-- Cancelled and refunded orders do not count.
+WITH orders AS (
+  SELECT DISTINCT dt, purchase_id, total_amount
+  FROM purchase_lines
+  WHERE tenant_id = ? AND dt BETWEEN ? AND ?
+    AND status NOT IN ('cancelled', 'refunded')
+),
+bucketed AS (
+  SELECT CASE ?
+           WHEN 'month' THEN substr(dt, 1, 7)
+           WHEN 'week' THEN CAST(CAST(date_trunc('week', CAST(dt AS DATE)) AS DATE) AS VARCHAR)
+           ELSE dt
+         END AS period,
+         purchase_id, total_amount
+  FROM orders
+)
+SELECT period,
+       COUNT(*) AS orders,
+       CAST(SUM(total_amount) AS DECIMAL(38, 2)) AS revenue
+FROM bucketed
+GROUP BY period
+ORDER BY period
