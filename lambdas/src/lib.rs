@@ -29,12 +29,15 @@ pub enum Table {
 /// | `CLOUDPF_SEARCH_BACKEND` | `tantivy` (Elasticsearch arrives with its own issue) | `tantivy` |
 /// | `CLOUDPF_INDEX_DIR` | data directory of the Tantivy indexes (an EFS mount) | `/mnt/index` |
 /// | `CLOUDPF_TENANTS_FILE` | tenants file of the search API: a path or `s3://bucket/key` | `<index dir>/tenants.toml` |
+/// | `CLOUDPF_ATHENA_WORKGROUP`, `CLOUDPF_ATHENA_DATABASE` | where the search API runs reports | none (analytics answer 503) |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaConfig {
     pub lake: S3SinkConfig,
     pub index_dir: PathBuf,
     /// A path, or an `s3://bucket/key` URL.
     pub tenants_file: String,
+    /// Athena workgroup and Glue database of the reports, when configured.
+    pub athena: Option<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +89,18 @@ impl LambdaConfig {
             },
             index_dir,
             tenants_file,
+            athena: match (
+                var("CLOUDPF_ATHENA_WORKGROUP").filter(|v| !v.is_empty()),
+                var("CLOUDPF_ATHENA_DATABASE").filter(|v| !v.is_empty()),
+            ) {
+                (Some(workgroup), Some(database)) => Some((workgroup, database)),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "CLOUDPF_ATHENA_WORKGROUP and CLOUDPF_ATHENA_DATABASE go together".into(),
+                    ));
+                }
+            },
         })
     }
 

@@ -88,6 +88,25 @@ fn configuration_comes_from_the_environment_and_is_checked() {
         ("CLOUDPF_S3_FORCE_PATH_STYLE", "yes"),
     ]));
     assert!(bad.is_err());
+    let athena = vars(&[
+        ("CLOUDPF_LAKE_BUCKET", "l"),
+        ("CLOUDPF_ATHENA_WORKGROUP", "wg"),
+        ("CLOUDPF_ATHENA_DATABASE", "db"),
+    ]);
+    assert_eq!(
+        LambdaConfig::from_vars(athena).unwrap().athena,
+        Some(("wg".to_owned(), "db".to_owned()))
+    );
+    let half = vars(&[
+        ("CLOUDPF_LAKE_BUCKET", "l"),
+        ("CLOUDPF_ATHENA_WORKGROUP", "wg"),
+    ]);
+    assert!(
+        LambdaConfig::from_vars(half)
+            .unwrap_err()
+            .to_string()
+            .contains("go together")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

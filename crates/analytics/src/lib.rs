@@ -5,11 +5,13 @@
 //! No client SQL ever runs: a request names a report and its range; every value is bound
 //! as a parameter, and the tenant is always the caller's.
 
+pub mod athena;
 pub mod dialect;
 pub mod embedded;
 pub mod engine;
 pub mod report;
 
+pub use athena::{AthenaConfig, AthenaEngine};
 pub use embedded::DataFusionEngine;
 pub use engine::{AnalyticsEngine, AnalyticsError, ReportTable};
 pub use report::{Granularity, Param, Report, ReportRequest};

@@ -2,6 +2,9 @@
 //! `cloudpf serve`, over the indexes on the EFS mount the CDC functions write.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use cloudpf_analytics::{AthenaConfig, AthenaEngine};
 
 use cloudpf_search::TantivyEngine;
 use cloudpf_search_api::{AppState, RawConfig, app};
@@ -19,6 +22,16 @@ async fn main() -> Result<(), lambda_http::Error> {
     let tenants =
         cloudpf_lambdas::load_tenants(&config.tenants_file, &shared, config.lake.force_path_style)
             .await?;
-    let state = AppState::new(Arc::new(TantivyEngine::new(&api.data_dir)), tenants, api);
+    let mut state = AppState::new(Arc::new(TantivyEngine::new(&api.data_dir)), tenants, api);
+    if let Some((workgroup, database)) = &config.athena {
+        let athena = AthenaConfig {
+            workgroup: workgroup.clone(),
+            database: database.clone(),
+            // Inside the function's own timeout, so a slow report is a clean 503.
+            timeout: Duration::from_secs(20),
+            first_poll: Duration::from_millis(200),
+        };
+        state = state.with_analytics(Arc::new(AthenaEngine::new(&shared, athena)));
+    }
     lambda_http::run(app(state)).await
 }
