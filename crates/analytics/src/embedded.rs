@@ -17,30 +17,11 @@ use datafusion::datasource::listing::ListingOptions;
 use datafusion::physical_plan::{ExecutionPlan, displayable};
 use datafusion::prelude::{DataFrame, SessionContext};
 
+use cloudpf_lake::encode::PURCHASE_CSV_COLUMNS;
+
 use crate::dialect::numbered_placeholders;
 use crate::engine::{AnalyticsEngine, AnalyticsError, ReportTable};
 use crate::report::{PURCHASE_LINES_VIEW, Param, ReportRequest};
-
-/// Columns of the purchases CSV, all read as text; the view casts them.
-pub const PURCHASES_CSV_COLUMNS: [&str; 17] = [
-    "purchase_id",
-    "customer_id",
-    "status",
-    "created_at",
-    "product_id",
-    "product_name",
-    "quantity",
-    "unit_price",
-    "line_total",
-    "total_amount",
-    "currency",
-    "payment_method",
-    "shipping_country",
-    "shipping_city",
-    "op",
-    "sequence_number",
-    "event_time",
-];
 
 /// Reports over `<lake root>/purchases/csv/`.
 #[derive(Debug, Clone)]
@@ -52,9 +33,10 @@ fn failed(e: impl std::fmt::Display) -> AnalyticsError {
     AnalyticsError::Failed(e.to_string())
 }
 
+/// The purchases CSV as the lake writes it, every column read as text (the view casts).
 fn csv_schema() -> SchemaRef {
     Arc::new(Schema::new(
-        PURCHASES_CSV_COLUMNS
+        PURCHASE_CSV_COLUMNS
             .iter()
             .map(|c| Field::new(*c, DataType::Utf8, true))
             .collect::<Vec<_>>(),

@@ -104,18 +104,23 @@ impl<'a> Writer<'a> {
         SeqNo::parse(&self.seq.fetch_add(1, Ordering::SeqCst).to_string()).expect("digits")
     }
 
+    /// Upserts keyed by `key`, each with the next sequence number.
+    fn upserts<T>(&self, items: Vec<T>, key: impl Fn(&T) -> String) -> Vec<Versioned<T>> {
+        items
+            .into_iter()
+            .map(|item| Versioned {
+                key: key(&item),
+                seq: self.next(),
+                change: DocChange::Upsert(item),
+            })
+            .collect()
+    }
+
     pub async fn products(&self, items: Vec<Product>) {
         let Some(t) = items.first().map(|p| p.tenant_id.clone()) else {
             return;
         };
-        let changes = items
-            .into_iter()
-            .map(|p| Versioned {
-                key: p.product_id.clone(),
-                seq: self.next(),
-                change: DocChange::Upsert(p),
-            })
-            .collect();
+        let changes = self.upserts(items, |p| p.product_id.clone());
         self.engine
             .apply_products(&t, changes)
             .await
@@ -138,14 +143,7 @@ impl<'a> Writer<'a> {
         let Some(t) = items.first().map(|p| p.tenant_id.clone()) else {
             return;
         };
-        let changes = items
-            .into_iter()
-            .map(|p| Versioned {
-                key: p.purchase_id.clone(),
-                seq: self.next(),
-                change: DocChange::Upsert(p),
-            })
-            .collect();
+        let changes = self.upserts(items, |p| p.purchase_id.clone());
         self.engine
             .apply_purchases(&t, changes)
             .await
