@@ -15,6 +15,8 @@ pub enum Report {
     Timeseries,
     /// Best-selling products by revenue.
     TopProducts,
+    /// Best-selling products by units.
+    TopProductsByUnits,
     /// Orders and order value per status.
     ByStatus,
     /// Orders and revenue per shipping country.
@@ -53,10 +55,11 @@ impl Granularity {
 }
 
 impl Report {
-    pub const ALL: [Report; 6] = [
+    pub const ALL: [Report; 7] = [
         Report::Summary,
         Report::Timeseries,
         Report::TopProducts,
+        Report::TopProductsByUnits,
         Report::ByStatus,
         Report::ByCountry,
         Report::ByPaymentMethod,
@@ -67,6 +70,7 @@ impl Report {
             Report::Summary => "summary",
             Report::Timeseries => "timeseries",
             Report::TopProducts => "top_products",
+            Report::TopProductsByUnits => "top_products_by_units",
             Report::ByStatus => "by_status",
             Report::ByCountry => "by_country",
             Report::ByPaymentMethod => "by_payment_method",
@@ -83,6 +87,9 @@ impl Report {
             Report::Summary => include_str!("../../../athena/reports/summary.sql"),
             Report::Timeseries => include_str!("../../../athena/reports/timeseries.sql"),
             Report::TopProducts => include_str!("../../../athena/reports/top_products.sql"),
+            Report::TopProductsByUnits => {
+                include_str!("../../../athena/reports/top_products_by_units.sql")
+            }
             Report::ByStatus => include_str!("../../../athena/reports/by_status.sql"),
             Report::ByCountry => include_str!("../../../athena/reports/by_country.sql"),
             Report::ByPaymentMethod => {
@@ -120,7 +127,9 @@ impl ReportRequest {
             Param::Text(self.to.format("%Y-%m-%d").to_string()),
         ];
         match self.report {
-            Report::TopProducts => params.push(Param::Int(i64::from(self.limit))),
+            Report::TopProducts | Report::TopProductsByUnits => {
+                params.push(Param::Int(i64::from(self.limit)))
+            }
             Report::Timeseries => params.push(Param::Text(self.granularity.as_str().to_owned())),
             _ => {}
         }

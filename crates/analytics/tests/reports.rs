@@ -55,6 +55,7 @@ fn purchase(
 /// - o-3 2025-11-21 c-2 REMOVEd:   p3 3×10.00 = 30.00 (gone)
 /// - o-4 2025-11-22 c-3 refunded:  p2 4×5.01 = 20.04
 /// - o-5 2025-11-22 c-1 paid:      p1 1×19.99 + p3 1×10.00 = 29.99
+/// - o-6 2025-11-25 c-4 paid:      p2 3×5.01 + p1 1×19.99 = 35.02 (outside most ranges)
 /// - other tenant: o-9 2025-11-21 paid 1000.00 (must never show)
 async fn lake(dir: &std::path::Path) {
     use PurchaseStatus::*;
@@ -100,6 +101,14 @@ async fn lake(dir: &std::path::Path) {
         Paid,
         &[("p1", 1, "19.99"), ("p3", 1, "10.00")],
     );
+    let o6 = purchase(
+        "acme",
+        "o-6",
+        "c-4",
+        "2025-11-25",
+        Paid,
+        &[("p2", 3, "5.01"), ("p1", 1, "19.99")],
+    );
     let o9 = purchase(
         "other",
         "o-9",
@@ -134,6 +143,7 @@ async fn lake(dir: &std::path::Path) {
         rec(Op::Modify, Some(&with(&o2, Cancelled)), Some(&o2)),
         rec(Op::Remove, None, Some(&o3)),
         rec(Op::Modify, Some(&with(&o4, Refunded)), Some(&o4)),
+        rec(Op::Insert, Some(&o6), None),
     ];
     // Delivered as Lambda would after a partial failure: the second batch starts again
     // at the fourth record, so records 4-6 land in the lake twice, in other objects.
@@ -255,6 +265,30 @@ async fn every_report_matches_the_numbers_worked_out_by_hand() {
     assert_eq!(rows(&country), [["DE", "2", "74.98"]]);
     let payment = run(&engine, Report::ByPaymentMethod, "2025-11-20", "2025-11-22").await;
     assert_eq!(rows(&payment), [["card", "2", "74.98"]]);
+
+    // On 2025-11-25 p1 earns more (19.99 > 15.03) but p2 sells more (3 > 1 units).
+    let by_revenue = run(&engine, Report::TopProducts, "2025-11-25", "2025-11-25").await;
+    let by_units = run(
+        &engine,
+        Report::TopProductsByUnits,
+        "2025-11-25",
+        "2025-11-25",
+    )
+    .await;
+    assert_eq!(
+        rows(&by_revenue),
+        [
+            ["p1", "Product p1", "1", "19.99", "1"],
+            ["p2", "Product p2", "3", "15.03", "1"]
+        ]
+    );
+    assert_eq!(
+        rows(&by_units),
+        [
+            ["p2", "Product p2", "3", "15.03", "1"],
+            ["p1", "Product p1", "1", "19.99", "1"]
+        ]
+    );
 
     let status = run(&engine, Report::ByStatus, "2025-11-20", "2025-11-22").await;
     assert_eq!(

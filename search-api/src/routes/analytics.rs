@@ -164,14 +164,14 @@ pub async fn dashboard(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSpec {
-    /// `summary`, `timeseries`, `top_products`, `by_status`, `by_country` or
-    /// `by_payment_method`.
+    /// `summary`, `timeseries`, `top_products`, `top_products_by_units`, `by_status`,
+    /// `by_country` or `by_payment_method`.
     pub report: String,
     /// First purchase date, inclusive (`2026-01-01`).
     pub from: String,
     /// Last purchase date, inclusive; at most 366 days after `from`.
     pub to: String,
-    /// Rows of `top_products`, 1 to 100 (default 10).
+    /// Rows of the top products reports, 1 to 100 (default 10).
     pub limit: Option<u32>,
     /// Period of `timeseries`: `day` (default), `week` (from Monday) or `month`.
     pub granularity: Option<String>,
