@@ -52,10 +52,6 @@ impl Pipeline {
     pub fn search(&self) -> &Arc<dyn SearchEngine> {
         &self.search
     }
-
-    pub fn lake(&self) -> &LakeWriter {
-        &self.lake
-    }
 }
 
 /// One of the two tables, with the sinks its changes go to.

@@ -24,10 +24,6 @@ impl LocalDirSink {
         }
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     pub fn path_of(&self, key: &ObjectKey) -> PathBuf {
         key.segments().fold(self.root.clone(), |p, seg| p.join(seg))
     }

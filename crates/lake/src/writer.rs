@@ -8,7 +8,7 @@ use cloudpf_model::{Change, Product, Purchase, SeqNo, TenantId};
 
 use crate::encode::{self, EncodeError};
 use crate::layout::{Dataset, ObjectName};
-use crate::sink::{ObjectKey, ObjectSink, SinkError};
+use crate::sink::{ObjectKey, ObjectSink};
 
 /// Part of a batch could not be made durable. Every change from `first_seq` on must be
 /// delivered again; changes before it are in the lake.
@@ -38,10 +38,6 @@ fn group<T>(changes: &[Change<T>], dt: impl Fn(&Change<T>) -> NaiveDate) -> Grou
 impl LakeWriter {
     pub fn new(sink: Arc<dyn ObjectSink>) -> Self {
         Self { sink }
-    }
-
-    pub fn sink(&self) -> &Arc<dyn ObjectSink> {
-        &self.sink
     }
 
     /// Products change log; `dt` is the date of the change event.
@@ -115,7 +111,7 @@ impl LakeWriter {
         let mut written = 0;
         for obj in objects {
             let result = match obj.prepared {
-                Ok((key, body)) => self.put(&key, body).await.map_err(|e| e.to_string()),
+                Ok((key, body)) => self.sink.put(&key, body).await.map_err(|e| e.to_string()),
                 Err(reason) => Err(reason),
             };
             match result {
@@ -135,10 +131,6 @@ impl LakeWriter {
             Some(f) => Err(f),
             None => Ok(written),
         }
-    }
-
-    async fn put(&self, key: &ObjectKey, body: Vec<u8>) -> Result<(), SinkError> {
-        self.sink.put(key, body).await
     }
 }
 

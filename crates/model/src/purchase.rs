@@ -124,10 +124,6 @@ impl Purchase {
         }
         Ok(())
     }
-
-    pub fn units(&self) -> i64 {
-        self.items.iter().map(|i| i.quantity).sum()
-    }
 }
 
 /// The `Keys` of a purchases stream record.

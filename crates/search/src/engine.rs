@@ -76,12 +76,6 @@ pub enum SearchError {
     Corrupt(String),
 }
 
-impl SearchError {
-    pub fn is_transient(&self) -> bool {
-        matches!(self, SearchError::Unavailable(_))
-    }
-}
-
 /// One search backend. Writes are idempotent and order-safe per key: a change whose
 /// sequence number is not newer than the indexed one is a no-op, so replaying a batch
 /// never changes the result.
