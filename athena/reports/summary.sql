@@ -1,8 +1,10 @@
 -- Sales summary of one tenant over purchase dates [from, to].
--- Parameters: tenant_id, from, to (dates as YYYY-MM-DD).
+-- Parameters: tenant_id, from, to, status, country (dates as YYYY-MM-DD).
+-- An empty status or country means no filter.
 -- Cancelled and refunded orders count in the shares only, not in revenue or units.
 WITH scoped AS (
   SELECT * FROM purchase_lines WHERE tenant_id = ? AND dt BETWEEN ? AND ?
+    AND ? IN ('', status) AND ? IN ('', shipping_country)
 ),
 orders AS (
   SELECT DISTINCT purchase_id, customer_id, status, total_amount FROM scoped

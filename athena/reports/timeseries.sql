@@ -1,10 +1,12 @@
 -- Revenue and orders per day, week (starting Monday) or month of purchase date.
--- Parameters: tenant_id, from, to, granularity ('day', 'week' or 'month').
+-- Parameters: tenant_id, from, to, status, country, granularity ('day', 'week' or 'month').
+-- An empty status or country means no filter.
 -- Cancelled and refunded orders do not count.
 WITH orders AS (
   SELECT DISTINCT dt, purchase_id, total_amount
   FROM purchase_lines
   WHERE tenant_id = ? AND dt BETWEEN ? AND ?
+    AND ? IN ('', status) AND ? IN ('', shipping_country)
     AND status NOT IN ('cancelled', 'refunded')
 ),
 bucketed AS (

@@ -661,8 +661,43 @@ async fn a_report_comes_as_json_or_as_a_csv_download() {
     );
     assert_eq!(
         body.as_str().unwrap(),
-        "product_id,product_name,units,revenue,orders\np1,Gaming Laptop 15,1,1299.00,1\n"
+        "product_id,product_name,category,units,revenue,orders\np1,Gaming Laptop 15,Electronics,1,1299.00,1\n"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_filters_narrow_the_rows_and_categories_come_from_the_catalog() {
+    let h = Harness::new().await;
+    let (status, _, json) = h
+        .post(
+            r#"{"report": "by_category", "from": "2025-06-01", "to": "2025-06-30"}"#,
+            ADMIN_A,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(
+        json["rows"],
+        serde_json::json!([["Electronics", "1", "1299.00", "1"]])
+    );
+    let (_, _, json) = h
+        .post(
+            r#"{"report": "summary", "from": "2025-06-01", "to": "2025-06-30", "filters": {"country": "FR"}}"#,
+            ADMIN_A,
+        )
+        .await;
+    assert_eq!(
+        json["rows"],
+        serde_json::json!([["0", "0.00", "0", "0.00", "0", "0", "0", "0"]])
+    );
+    let (_, _, json) = h
+        .post(
+            r#"{"report": "rfm", "from": "2025-06-01", "to": "2025-06-30", "filters": {"status": "paid", "country": "DE"}}"#,
+            ADMIN_A,
+        )
+        .await;
+    assert_eq!(json["columns"][7], "segment");
+    assert_eq!(json["rows"][0][0], "c-1");
+    assert_eq!(json["rows"][0][3], "1299.00");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -694,8 +729,28 @@ async fn bad_report_specs_are_answered_with_400_naming_the_problem() {
             "out_of_range",
         ),
         (
-            r#"{"report": "top_products", "from": "2025-06-01", "to": "2025-06-30", "limit": 101}"#,
+            r#"{"report": "top_products", "from": "2025-06-01", "to": "2025-06-30", "limit": 1001}"#,
             "out_of_range",
+        ),
+        (
+            r#"{"report": "summary", "from": "2025-06-01", "to": "2025-06-30", "filters": {"status": "lost"}}"#,
+            "invalid_filter",
+        ),
+        (
+            r#"{"report": "summary", "from": "2025-06-01", "to": "2025-06-30", "filters": {"country": ""}}"#,
+            "invalid_filter",
+        ),
+        (
+            r#"{"report": "summary", "from": "2025-06-01", "to": "2025-06-30", "filters": {"category": "Electronics"}}"#,
+            "invalid_filter",
+        ),
+        (
+            r#"{"report": "by_category", "from": "2025-06-01", "to": "2025-06-30", "filters": {"category": "a\u0000b"}}"#,
+            "invalid_filter",
+        ),
+        (
+            r#"{"report": "summary", "from": "2025-06-01", "to": "2025-06-30", "filters": {"tenant_id": "shop-b"}}"#,
+            "invalid_body",
         ),
         (
             r#"{"report": "summary", "from": "2025-06-01", "to": "2025-06-30", "format": "xml"}"#,

@@ -1,5 +1,5 @@
-//! The embedded analytics engine: Apache DataFusion over the local lake directory, with
-//! the lake's Hive partitions (`tenant_id=…/dt=…`) as partition columns, so a report's
+//! The embedded analytics engine: Apache DataFusion over the local lake directory (the
+//! same three tables as `athena/tables/`), with the lake's Hive partitions (`tenant_id=…/dt=…`) as partition columns, so a report's
 //! tenant and date filters prune whole directories before any file is opened.
 
 use std::path::{Path, PathBuf};
@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cloudpf_model::TenantId;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::listing::ListingOptions;
 use datafusion::physical_plan::{ExecutionPlan, displayable};
 use datafusion::prelude::{DataFrame, SessionContext};
@@ -21,9 +23,10 @@ use cloudpf_lake::encode::PURCHASE_CSV_COLUMNS;
 
 use crate::dialect::numbered_placeholders;
 use crate::engine::{AnalyticsEngine, AnalyticsError, ReportTable};
-use crate::report::{PURCHASE_LINES_VIEW, Param, ReportRequest};
+use crate::report::{Param, ReportRequest, VIEWS};
 
-/// Reports over `<lake root>/purchases/csv/`.
+/// Reports over the lake under `<data_dir>/lake`: `purchases/csv`, `purchases/json` and
+/// `products/json`.
 #[derive(Debug, Clone)]
 pub struct DataFusionEngine {
     lake: PathBuf,
@@ -33,15 +36,116 @@ fn failed(e: impl std::fmt::Display) -> AnalyticsError {
     AnalyticsError::Failed(e.to_string())
 }
 
-/// The purchases CSV as the lake writes it, every column read as text (the view casts).
-fn csv_schema() -> SchemaRef {
-    Arc::new(Schema::new(
-        PURCHASE_CSV_COLUMNS
-            .iter()
-            .map(|c| Field::new(*c, DataType::Utf8, true))
-            .collect::<Vec<_>>(),
-    ))
+fn text(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
 }
+
+fn structure(fields: Vec<Field>) -> DataType {
+    DataType::Struct(Fields::from(fields))
+}
+
+/// The purchases CSV as the lake writes it, every column read as text (the view casts).
+fn purchases_csv_schema() -> Schema {
+    Schema::new(PURCHASE_CSV_COLUMNS.map(text).to_vec())
+}
+
+/// A change log line: `op`, `sequence_number`, `event_time`, `keys` and both images, as
+/// in `athena/tables/*_json.sql`. Image fields the tables do not declare are ignored.
+fn change_log_schema(key: &str, image: Vec<Field>) -> Schema {
+    Schema::new(vec![
+        text("op"),
+        text("sequence_number"),
+        text("event_time"),
+        Field::new("keys", structure(vec![text("tenant_id"), text(key)]), true),
+        Field::new("new_image", structure(image.clone()), true),
+        Field::new("old_image", structure(image), true),
+    ])
+}
+
+fn purchases_json_schema() -> Schema {
+    let item = structure(vec![
+        text("product_id"),
+        text("name"),
+        Field::new("quantity", DataType::Int64, true),
+        text("unit_price"),
+    ]);
+    let mut image: Vec<Field> = [
+        "purchase_id",
+        "customer_id",
+        "status",
+        "created_at",
+        "updated_at",
+        "total_amount",
+        "currency",
+        "payment_method",
+        "shipping_country",
+        "shipping_city",
+    ]
+    .map(text)
+    .to_vec();
+    image.push(Field::new(
+        "items",
+        DataType::List(Arc::new(Field::new("item", item, true))),
+        true,
+    ));
+    change_log_schema("purchase_id", image)
+}
+
+fn products_json_schema() -> Schema {
+    let mut image: Vec<Field> = [
+        "product_id",
+        "name",
+        "description",
+        "category",
+        "brand",
+        "price",
+        "currency",
+    ]
+    .map(text)
+    .to_vec();
+    image.extend([
+        Field::new("stock", DataType::Int64, true),
+        Field::new(
+            "tags",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            true,
+        ),
+        Field::new("is_active", DataType::Boolean, true),
+        text("created_at"),
+        text("updated_at"),
+    ]);
+    change_log_schema("product_id", image)
+}
+
+/// One external table of the lake: its name, directory under the lake root, file
+/// extension and columns (without the partition columns).
+struct LakeTable {
+    name: &'static str,
+    dir: &'static str,
+    extension: &'static str,
+    schema: fn() -> Schema,
+}
+
+const TABLES: [LakeTable; 3] = [
+    LakeTable {
+        name: "purchases_csv",
+        dir: "purchases/csv",
+        extension: ".csv.gz",
+        schema: purchases_csv_schema,
+    },
+    LakeTable {
+        name: "purchases_json",
+        dir: "purchases/json",
+        extension: ".json.gz",
+        schema: purchases_json_schema,
+    },
+    LakeTable {
+        name: "products_json",
+        dir: "products/json",
+        extension: ".json.gz",
+        schema: products_json_schema,
+    },
+];
 
 impl DataFusionEngine {
     /// An engine over the lake under `data_dir` (`<data_dir>/lake`).
@@ -51,43 +155,58 @@ impl DataFusionEngine {
         }
     }
 
-    async fn context(&self) -> Result<SessionContext, AnalyticsError> {
-        let ctx = SessionContext::new();
-        let dir = self.lake.join("purchases").join("csv");
-        if dir.is_dir() {
-            let format = CsvFormat::default()
-                .with_has_header(true)
-                .with_file_compression_type(FileCompressionType::GZIP);
-            let options = ListingOptions::new(Arc::new(format))
-                .with_file_extension(".csv.gz")
-                .with_table_partition_cols(vec![
-                    ("tenant_id".to_owned(), DataType::Utf8),
-                    ("dt".to_owned(), DataType::Utf8),
-                ]);
-            let url = format!("{}/", dir.display());
-            ctx.register_listing_table("purchases_csv", url, options, Some(csv_schema()), None)
-                .await
-                .map_err(failed)?;
-        } else {
-            // No purchase yet: the same columns, no rows.
-            let mut fields: Vec<Field> = csv_schema()
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone())
-                .collect();
-            fields.push(Field::new("tenant_id", DataType::Utf8, true));
-            fields.push(Field::new("dt", DataType::Utf8, true));
+    async fn register(
+        &self,
+        ctx: &SessionContext,
+        table: &LakeTable,
+    ) -> Result<(), AnalyticsError> {
+        let dir = self.lake.join(table.dir);
+        let schema = Arc::new((table.schema)());
+        if !dir.is_dir() {
+            // Nothing written yet: the same columns, no rows.
+            let mut fields: Vec<Field> =
+                schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.extend([text("tenant_id"), text("dt")]);
             let empty =
                 MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]]).map_err(failed)?;
-            ctx.register_table("purchases_csv", Arc::new(empty))
+            ctx.register_table(table.name, Arc::new(empty))
+                .map_err(failed)?;
+            return Ok(());
+        }
+        let format: Arc<dyn FileFormat> = if table.extension == ".csv.gz" {
+            Arc::new(
+                CsvFormat::default()
+                    .with_has_header(true)
+                    .with_file_compression_type(FileCompressionType::GZIP),
+            )
+        } else {
+            Arc::new(JsonFormat::default().with_file_compression_type(FileCompressionType::GZIP))
+        };
+        let options = ListingOptions::new(format)
+            .with_file_extension(table.extension)
+            .with_table_partition_cols(vec![
+                ("tenant_id".to_owned(), DataType::Utf8),
+                ("dt".to_owned(), DataType::Utf8),
+            ]);
+        let url = format!("{}/", dir.display());
+        ctx.register_listing_table(table.name, url, options, Some(schema), None)
+            .await
+            .map_err(failed)
+    }
+
+    async fn context(&self) -> Result<SessionContext, AnalyticsError> {
+        let ctx = SessionContext::new();
+        for table in &TABLES {
+            self.register(&ctx, table).await?;
+        }
+        for view in VIEWS {
+            ctx.sql(view)
+                .await
+                .map_err(failed)?
+                .collect()
+                .await
                 .map_err(failed)?;
         }
-        ctx.sql(PURCHASE_LINES_VIEW)
-            .await
-            .map_err(failed)?
-            .collect()
-            .await
-            .map_err(failed)?;
         Ok(ctx)
     }
 
@@ -164,5 +283,62 @@ impl AnalyticsEngine for DataFusionEngine {
             }
         }
         Ok(ReportTable { columns, rows })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The column list of an Athena DDL statement, whitespace and quotes removed.
+    fn ddl_columns(ddl: &str) -> String {
+        let start = ddl
+            .find("EXISTS")
+            .and_then(|e| ddl[e..].find('(').map(|i| e + i + 1))
+            .unwrap_or(0);
+        let end = ddl.find("\n)\nPARTITIONED BY").unwrap_or(ddl.len());
+        ddl[start..end]
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '`')
+            .collect()
+    }
+
+    fn hive(t: &DataType) -> String {
+        match t {
+            DataType::Utf8 => "string".to_owned(),
+            DataType::Int64 => "bigint".to_owned(),
+            DataType::Boolean => "boolean".to_owned(),
+            DataType::List(item) => format!("array<{}>", hive(item.data_type())),
+            DataType::Struct(fields) => format!(
+                "struct<{}>",
+                fields
+                    .iter()
+                    .map(|f| format!("{}:{}", f.name(), hive(f.data_type())))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            other => panic!("no Athena type for {other}"),
+        }
+    }
+
+    #[test]
+    fn the_embedded_tables_have_the_columns_of_the_athena_ddl() {
+        let ddl = [
+            include_str!("../../../athena/tables/purchases_csv.sql"),
+            include_str!("../../../athena/tables/purchases_json.sql"),
+            include_str!("../../../athena/tables/products_json.sql"),
+        ];
+        for (table, ddl) in TABLES.iter().zip(ddl) {
+            assert!(ddl.contains(&format!("TABLE IF NOT EXISTS {} (", table.name)));
+            assert!(ddl.contains(&format!("/lake/{}/", table.dir)));
+            let ours = (table.schema)()
+                .fields()
+                .iter()
+                .map(|f| format!("{}{}", f.name(), hive(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(",");
+            let theirs = ddl_columns(ddl).replace(':', "");
+            assert_eq!(ours.replace(':', ""), theirs, "{}", table.name);
+        }
     }
 }

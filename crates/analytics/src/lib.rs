@@ -14,4 +14,4 @@ pub mod report;
 pub use athena::{AthenaConfig, AthenaEngine};
 pub use embedded::DataFusionEngine;
 pub use engine::{AnalyticsEngine, AnalyticsError, ReportTable};
-pub use report::{Granularity, Param, Report, ReportRequest};
+pub use report::{Filters, Granularity, Param, Report, ReportRequest, Slot};

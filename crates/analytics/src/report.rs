@@ -2,10 +2,15 @@
 //! parameters in order. The tenant parameter always comes from the authenticated caller.
 
 use chrono::NaiveDate;
-use cloudpf_model::TenantId;
+use cloudpf_model::{PurchaseStatus, TenantId};
 
-/// The view every report reads: the current state of purchases, line by line.
-pub const PURCHASE_LINES_VIEW: &str = include_str!("../../../athena/views/purchase_lines.sql");
+/// The views the reports read, in creation order: the current state of purchases line by
+/// line (CSV), of products (JSON change log) and of purchases order by order (JSON).
+pub const VIEWS: [&str; 3] = [
+    include_str!("../../../athena/views/purchase_lines.sql"),
+    include_str!("../../../athena/views/products_current.sql"),
+    include_str!("../../../athena/views/purchases_current.sql"),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Report {
@@ -23,6 +28,10 @@ pub enum Report {
     ByCountry,
     /// Orders and revenue per payment method.
     ByPaymentMethod,
+    /// Units, revenue and orders per product category.
+    ByCategory,
+    /// Customers with their recency, frequency and monetary scores and segment.
+    Rfm,
 }
 
 /// The period of a time series.
@@ -55,7 +64,7 @@ impl Granularity {
 }
 
 impl Report {
-    pub const ALL: [Report; 7] = [
+    pub const ALL: [Report; 9] = [
         Report::Summary,
         Report::Timeseries,
         Report::TopProducts,
@@ -63,6 +72,8 @@ impl Report {
         Report::ByStatus,
         Report::ByCountry,
         Report::ByPaymentMethod,
+        Report::ByCategory,
+        Report::Rfm,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -74,6 +85,8 @@ impl Report {
             Report::ByStatus => "by_status",
             Report::ByCountry => "by_country",
             Report::ByPaymentMethod => "by_payment_method",
+            Report::ByCategory => "by_category",
+            Report::Rfm => "rfm",
         }
     }
 
@@ -95,8 +108,64 @@ impl Report {
             Report::ByPaymentMethod => {
                 include_str!("../../../athena/reports/by_payment_method.sql")
             }
+            Report::ByCategory => include_str!("../../../athena/reports/by_category.sql"),
+            Report::Rfm => include_str!("../../../athena/reports/rfm.sql"),
         }
     }
+
+    /// What the report's placeholders stand for, in order.
+    pub fn slots(&self) -> &'static [Slot] {
+        use Slot::*;
+        match self {
+            Report::Summary | Report::ByStatus | Report::ByCountry | Report::ByPaymentMethod => {
+                &[Tenant, From, To, Status, Country]
+            }
+            Report::Timeseries => &[Tenant, From, To, Status, Country, Granularity],
+            Report::TopProducts | Report::TopProductsByUnits => {
+                &[Tenant, Tenant, From, To, Status, Country, Category, Limit]
+            }
+            Report::ByCategory => &[Tenant, Tenant, From, To, Status, Country, Category],
+            Report::Rfm => &[Tenant, From, To, Status, Country, Limit],
+        }
+    }
+
+    /// Whether the report takes `filter` (every report takes status and country; only
+    /// the reports over product lines take a category).
+    pub fn accepts(&self, filter: Slot) -> bool {
+        self.slots().contains(&filter)
+    }
+
+    /// Whether `limit` bounds the report's rows.
+    pub fn is_ranking(&self) -> bool {
+        self.accepts(Slot::Limit)
+    }
+}
+
+/// A placeholder of a report's SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// The caller's tenant, always from the authenticated key.
+    Tenant,
+    From,
+    To,
+    /// Purchase status filter; empty for none.
+    Status,
+    /// Shipping country filter; empty for none.
+    Country,
+    /// Product category filter; empty for none.
+    Category,
+    Limit,
+    Granularity,
+}
+
+/// Optional narrowing of a report; `None` is no filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    pub status: Option<PurchaseStatus>,
+    /// Shipping country as the purchases carry it (e.g. `DE`).
+    pub country: Option<String>,
+    /// Product category as the catalog carries it.
+    pub category: Option<String>,
 }
 
 /// A bound parameter value.
@@ -116,24 +185,28 @@ pub struct ReportRequest {
     pub limit: u32,
     /// Period of the time series.
     pub granularity: Granularity,
+    pub filters: Filters,
 }
 
 impl ReportRequest {
     /// The parameters of the report's SQL, in placeholder order.
     pub fn params(&self, tenant: &TenantId) -> Vec<Param> {
-        let mut params = vec![
-            Param::Text(tenant.to_string()),
-            Param::Text(self.from.format("%Y-%m-%d").to_string()),
-            Param::Text(self.to.format("%Y-%m-%d").to_string()),
-        ];
-        match self.report {
-            Report::TopProducts | Report::TopProductsByUnits => {
-                params.push(Param::Int(i64::from(self.limit)))
-            }
-            Report::Timeseries => params.push(Param::Text(self.granularity.as_str().to_owned())),
-            _ => {}
-        }
-        params
+        let date = |d: NaiveDate| Param::Text(d.format("%Y-%m-%d").to_string());
+        let filter = |f: Option<&str>| Param::Text(f.unwrap_or_default().to_owned());
+        self.report
+            .slots()
+            .iter()
+            .map(|slot| match slot {
+                Slot::Tenant => Param::Text(tenant.to_string()),
+                Slot::From => date(self.from),
+                Slot::To => date(self.to),
+                Slot::Status => filter(self.filters.status.as_ref().map(PurchaseStatus::as_str)),
+                Slot::Country => filter(self.filters.country.as_deref()),
+                Slot::Category => filter(self.filters.category.as_deref()),
+                Slot::Limit => Param::Int(i64::from(self.limit)),
+                Slot::Granularity => Param::Text(self.granularity.as_str().to_owned()),
+            })
+            .collect()
     }
 }
 
@@ -151,6 +224,7 @@ mod tests {
                 to: NaiveDate::from_ymd_opt(2025, 1, 31).unwrap(),
                 limit: 10,
                 granularity: Granularity::Week,
+                filters: Filters::default(),
             };
             let placeholders = crate::dialect::numbered_placeholders(report.sql())
                 .matches('$')

@@ -12,7 +12,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use cloudpf_analytics::{
-    AnalyticsEngine, AnalyticsError, AthenaConfig, AthenaEngine, Granularity, Report, ReportRequest,
+    AnalyticsEngine, AnalyticsError, AthenaConfig, AthenaEngine, Filters, Granularity, Report,
+    ReportRequest,
 };
 use cloudpf_model::TenantId;
 use serde_json::{Value, json};
@@ -133,6 +134,7 @@ fn summary() -> ReportRequest {
         to: NaiveDate::from_ymd_opt(2025, 11, 22).unwrap(),
         limit: 10,
         granularity: Granularity::Day,
+        filters: Filters::default(),
     }
 }
 
@@ -162,7 +164,7 @@ async fn a_report_is_started_with_bound_parameters_polled_and_paged() {
     assert_eq!(started["QueryExecutionContext"]["Database"], "cloudpf_dev");
     assert_eq!(
         started["ExecutionParameters"],
-        json!(["'acme'", "'2025-11-20'", "'2025-11-22'"])
+        json!(["'acme'", "'2025-11-20'", "'2025-11-22'", "''", "''"])
     );
     assert_eq!(
         started["QueryString"],

@@ -6,11 +6,13 @@
 
 use chrono::NaiveDate;
 use cloudpf_analytics::{
-    AnalyticsEngine, DataFusionEngine, Granularity, Report, ReportRequest, ReportTable,
+    AnalyticsEngine, DataFusionEngine, Filters, Granularity, Report, ReportRequest, ReportTable,
 };
 use cloudpf_cdc::source::events::{self, StreamWriter};
-use cloudpf_cdc::{Batch, Pipeline, handle_purchases};
-use cloudpf_model::{Currency, LineItem, Money, Op, Purchase, PurchaseStatus, TenantId, Timestamp};
+use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
+use cloudpf_model::{
+    Currency, LineItem, Money, Op, Product, Purchase, PurchaseStatus, TenantId, Timestamp,
+};
 
 fn purchase(
     t: &str,
@@ -49,17 +51,76 @@ fn purchase(
     }
 }
 
+fn product(t: &str, id: &str, category: &str, day: &str) -> Product {
+    Product {
+        tenant_id: TenantId::parse(t).unwrap(),
+        product_id: id.into(),
+        name: format!("Product {id}"),
+        description: String::new(),
+        category: category.into(),
+        brand: "Acme".into(),
+        price: Money::parse("1.00").unwrap(),
+        currency: Currency::parse("EUR").unwrap(),
+        stock: 5,
+        tags: vec!["tag".into()],
+        attributes: Default::default(),
+        is_active: true,
+        created_at: Timestamp::parse(&format!("{day}T08:00:00Z")).unwrap(),
+        updated_at: None,
+    }
+}
+
+/// The catalog, current state by hand: p1 moved from `computers` to `laptops`, p2 is in
+/// `accessories`, p3 was REMOVEd (its lines count as `(unknown)`); the other tenant's p1
+/// is in `secret` and must never show. Delivered twice, the second time as a full replay.
+async fn catalog(pipeline: &Pipeline) {
+    let mut stream = StreamWriter::new("products");
+    let p1 = product("acme", "p1", "computers", "2025-11-01");
+    let p1_moved = Product {
+        category: "laptops".into(),
+        ..p1.clone()
+    };
+    let p2 = product("acme", "p2", "accessories", "2025-11-01");
+    let p3 = product("acme", "p3", "accessories", "2025-11-02");
+    let other = product("other", "p1", "secret", "2025-11-01");
+    let at = |day: &str| Timestamp::parse(&format!("{day}T09:00:00Z")).unwrap().utc();
+    let mut rec = |op: Op, new: Option<&Product>, old: Option<&Product>, day: &str| {
+        let p = new.or(old).unwrap();
+        stream.record(
+            op,
+            events::product_keys(p),
+            new.map(events::product_item),
+            old.map(events::product_item),
+            at(day),
+        )
+    };
+    let records = vec![
+        rec(Op::Insert, Some(&p1), None, "2025-11-01"),
+        rec(Op::Insert, Some(&p2), None, "2025-11-01"),
+        rec(Op::Insert, Some(&other), None, "2025-11-01"),
+        rec(Op::Insert, Some(&p3), None, "2025-11-02"),
+        rec(Op::Modify, Some(&p1_moved), Some(&p1), "2025-11-10"),
+        rec(Op::Remove, None, Some(&p3), "2025-11-12"),
+    ];
+    for _ in 0..2 {
+        let report =
+            handle_products(Batch::from_event(events::event(records.clone())), pipeline).await;
+        assert_eq!(report.failed_from, None);
+    }
+}
+
 /// The fixture lake. Current state, by hand:
-/// - o-1 2025-11-20 c-1 paid:      p1 2×19.99 + p2 1×5.01 = 44.99
-/// - o-2 2025-11-21 c-2 cancelled: p1 1×19.99 = 19.99
-/// - o-3 2025-11-21 c-2 REMOVEd:   p3 3×10.00 = 30.00 (gone)
-/// - o-4 2025-11-22 c-3 refunded:  p2 4×5.01 = 20.04
-/// - o-5 2025-11-22 c-1 paid:      p1 1×19.99 + p3 1×10.00 = 29.99
-/// - o-6 2025-11-25 c-4 paid:      p2 3×5.01 + p1 1×19.99 = 35.02 (outside most ranges)
+/// - o-1 2025-11-20 c-1 paid DE:      p1 2×19.99 + p2 1×5.01 = 44.99
+/// - o-2 2025-11-21 c-2 cancelled DE: p1 1×19.99 = 19.99
+/// - o-3 2025-11-21 c-2 REMOVEd DE:   p3 3×10.00 = 30.00 (gone)
+/// - o-4 2025-11-22 c-3 refunded DE:  p2 4×5.01 = 20.04
+/// - o-5 2025-11-22 c-1 paid FR:      p1 1×19.99 + p3 1×10.00 = 29.99
+/// - o-6 2025-11-25 c-4 paid DE:      p2 3×5.01 + p1 1×19.99 = 35.02 (outside most ranges)
 /// - other tenant: o-9 2025-11-21 paid 1000.00 (must never show)
 async fn lake(dir: &std::path::Path) {
     use PurchaseStatus::*;
     let pipeline = Pipeline::local(dir);
+    catalog(&pipeline).await;
     let mut stream = StreamWriter::new("purchases");
     let o1 = purchase(
         "acme",
@@ -93,14 +154,17 @@ async fn lake(dir: &std::path::Path) {
         Shipped,
         &[("p2", 4, "5.01")],
     );
-    let o5 = purchase(
-        "acme",
-        "o-5",
-        "c-1",
-        "2025-11-22",
-        Paid,
-        &[("p1", 1, "19.99"), ("p3", 1, "10.00")],
-    );
+    let o5 = Purchase {
+        shipping_country: "FR".into(),
+        ..purchase(
+            "acme",
+            "o-5",
+            "c-1",
+            "2025-11-22",
+            Paid,
+            &[("p1", 1, "19.99"), ("p3", 1, "10.00")],
+        )
+    };
     let o6 = purchase(
         "acme",
         "o-6",
@@ -172,12 +236,24 @@ async fn run_by(
     to: &str,
     granularity: Granularity,
 ) -> ReportTable {
+    run_filtered(engine, report, from, to, granularity, Filters::default()).await
+}
+
+async fn run_filtered(
+    engine: &DataFusionEngine,
+    report: Report,
+    from: &str,
+    to: &str,
+    granularity: Granularity,
+    filters: Filters,
+) -> ReportTable {
     let request = ReportRequest {
         report,
         from: day(from),
         to: day(to),
         limit: 10,
         granularity,
+        filters,
     };
     engine
         .run(&TenantId::parse("acme").unwrap(), &request)
@@ -244,27 +320,22 @@ async fn every_report_matches_the_numbers_worked_out_by_hand() {
     .await;
     assert_eq!(rows(&monthly), [["2025-11", "2", "74.98"]]);
 
-    // Every fixture order ships to Germany and is paid by card.
+    // o-1 ships to Germany, o-5 to France; every fixture order is paid by card.
     let country = run(&engine, Report::ByCountry, "2025-11-20", "2025-11-22").await;
-    assert_eq!(rows(&country), [["DE", "2", "74.98"]]);
+    assert_eq!(rows(&country), [["DE", "1", "44.99"], ["FR", "1", "29.99"]]);
     let payment = run(&engine, Report::ByPaymentMethod, "2025-11-20", "2025-11-22").await;
     assert_eq!(rows(&payment), [["card", "2", "74.98"]]);
 
     let top = run(&engine, Report::TopProducts, "2025-11-20", "2025-11-22").await;
+    // Categories are the catalog's current ones; p3 left the catalog.
     assert_eq!(
         rows(&top),
         [
-            ["p1", "Product p1", "3", "59.97", "2"],
-            ["p3", "Product p3", "1", "10.00", "1"],
-            ["p2", "Product p2", "1", "5.01", "1"],
+            ["p1", "Product p1", "laptops", "3", "59.97", "2"],
+            ["p3", "Product p3", "NULL", "1", "10.00", "1"],
+            ["p2", "Product p2", "accessories", "1", "5.01", "1"],
         ]
     );
-
-    // Every fixture order ships to Germany and is paid by card.
-    let country = run(&engine, Report::ByCountry, "2025-11-20", "2025-11-22").await;
-    assert_eq!(rows(&country), [["DE", "2", "74.98"]]);
-    let payment = run(&engine, Report::ByPaymentMethod, "2025-11-20", "2025-11-22").await;
-    assert_eq!(rows(&payment), [["card", "2", "74.98"]]);
 
     // On 2025-11-25 p1 earns more (19.99 > 15.03) but p2 sells more (3 > 1 units).
     let by_revenue = run(&engine, Report::TopProducts, "2025-11-25", "2025-11-25").await;
@@ -278,15 +349,15 @@ async fn every_report_matches_the_numbers_worked_out_by_hand() {
     assert_eq!(
         rows(&by_revenue),
         [
-            ["p1", "Product p1", "1", "19.99", "1"],
-            ["p2", "Product p2", "3", "15.03", "1"]
+            ["p1", "Product p1", "laptops", "1", "19.99", "1"],
+            ["p2", "Product p2", "accessories", "3", "15.03", "1"]
         ]
     );
     assert_eq!(
         rows(&by_units),
         [
-            ["p2", "Product p2", "3", "15.03", "1"],
-            ["p1", "Product p1", "1", "19.99", "1"]
+            ["p2", "Product p2", "accessories", "3", "15.03", "1"],
+            ["p1", "Product p1", "laptops", "1", "19.99", "1"]
         ]
     );
 
@@ -300,11 +371,118 @@ async fn every_report_matches_the_numbers_worked_out_by_hand() {
         ]
     );
 
+    let categories = run(&engine, Report::ByCategory, "2025-11-20", "2025-11-22").await;
+    assert_eq!(
+        categories.columns,
+        ["category", "units", "revenue", "orders"]
+    );
+    assert_eq!(
+        rows(&categories),
+        [
+            ["laptops", "3", "59.97", "2"],
+            ["(unknown)", "1", "10.00", "1"],
+            ["accessories", "1", "5.01", "1"]
+        ]
+    );
+
+    // Valid orders from 11-20 to 11-25: c-1 o-1 (11-20, 44.99) and o-5 (11-22, 29.99),
+    // c-4 o-6 (11-25, 35.02). Of two customers, the higher value scores 5, the lower 1.
+    let rfm = run(&engine, Report::Rfm, "2025-11-20", "2025-11-25").await;
+    assert_eq!(
+        rfm.columns,
+        [
+            "customer_id",
+            "last_order",
+            "orders",
+            "revenue",
+            "recency_score",
+            "frequency_score",
+            "monetary_score",
+            "segment"
+        ]
+    );
+    assert_eq!(
+        rows(&rfm),
+        [
+            ["c-1", "2025-11-22", "2", "74.98", "1", "5", "5", "at_risk"],
+            ["c-4", "2025-11-25", "1", "35.02", "5", "1", "1", "new"]
+        ]
+    );
+
     // One day: only o-2 (cancelled) is left of 2025-11-21; the other tenant never shows.
     let one_day = run(&engine, Report::Summary, "2025-11-21", "2025-11-21").await;
     assert_eq!(
         rows(&one_day),
         [["0", "0.00", "0", "0.00", "0", "1", "1", "0"]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_narrow_every_report_to_a_status_country_or_category() {
+    let dir = tempfile::tempdir().unwrap();
+    lake(dir.path()).await;
+    let engine = DataFusionEngine::new(dir.path());
+    let (from, to) = ("2025-11-20", "2025-11-22");
+    let with =
+        |status: Option<PurchaseStatus>, country: Option<&str>, category: Option<&str>| Filters {
+            status,
+            country: country.map(str::to_owned),
+            category: category.map(str::to_owned),
+        };
+    let filtered = |report, filters| {
+        let engine = &engine;
+        async move { run_filtered(engine, report, from, to, Granularity::Day, filters).await }
+    };
+
+    // Germany: o-1 paid (44.99, 3 units), o-2 cancelled, o-4 refunded.
+    let de = filtered(Report::Summary, with(None, Some("DE"), None)).await;
+    assert_eq!(
+        rows(&de),
+        [["1", "44.99", "3", "44.99", "1", "3", "1", "1"]]
+    );
+    let fr = filtered(Report::ByCountry, with(None, Some("FR"), None)).await;
+    assert_eq!(rows(&fr), [["FR", "1", "29.99"]]);
+    let cancelled = filtered(
+        Report::Summary,
+        with(Some(PurchaseStatus::Cancelled), None, None),
+    )
+    .await;
+    assert_eq!(
+        rows(&cancelled),
+        [["0", "0.00", "0", "0.00", "0", "1", "1", "0"]]
+    );
+    let paid = filtered(
+        Report::ByStatus,
+        with(Some(PurchaseStatus::Paid), None, None),
+    )
+    .await;
+    assert_eq!(rows(&paid), [["paid", "2", "74.98"]]);
+
+    // The category is the current one: p1 is no longer in `computers`.
+    let accessories = filtered(Report::TopProducts, with(None, None, Some("accessories"))).await;
+    assert_eq!(
+        rows(&accessories),
+        [["p2", "Product p2", "accessories", "1", "5.01", "1"]]
+    );
+    let computers = filtered(Report::ByCategory, with(None, None, Some("computers"))).await;
+    assert!(computers.rows.is_empty(), "{computers:?}");
+    let laptops_in_fr = filtered(Report::ByCategory, with(None, Some("FR"), Some("laptops"))).await;
+    assert_eq!(rows(&laptops_in_fr), [["laptops", "1", "19.99", "1"]]);
+
+    // One customer left is in the lowest quintile of everything.
+    let rfm_fr = filtered(Report::Rfm, with(None, Some("FR"), None)).await;
+    assert_eq!(
+        rows(&rfm_fr),
+        [[
+            "c-1",
+            "2025-11-22",
+            "1",
+            "29.99",
+            "1",
+            "1",
+            "1",
+            "hibernating"
+        ]]
     );
 }
 
@@ -319,6 +497,7 @@ async fn a_one_day_report_reads_only_that_days_partition_of_that_tenant() {
         to: day("2025-11-21"),
         limit: 10,
         granularity: Granularity::Day,
+        filters: Filters::default(),
     };
     let plan = engine
         .plan(&TenantId::parse("acme").unwrap(), &request)
@@ -362,10 +541,8 @@ async fn a_lake_without_purchases_reports_zeros_not_errors() {
         rows(&summary),
         [["0", "0.00", "0", "0.00", "0", "0", "0", "0"]]
     );
-    assert!(
-        run(&engine, Report::TopProducts, "2025-11-20", "2025-11-22")
-            .await
-            .rows
-            .is_empty()
-    );
+    for report in [Report::TopProducts, Report::ByCategory, Report::Rfm] {
+        let table = run(&engine, report, "2025-11-20", "2025-11-22").await;
+        assert!(table.rows.is_empty(), "{}: {table:?}", report.name());
+    }
 }

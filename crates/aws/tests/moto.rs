@@ -7,14 +7,11 @@ use std::io::Read;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
-};
-use cloudpf_aws::{PollReport, Poller, PollerConfig, S3Sink, S3SinkConfig};
-use cloudpf_cdc::{Batch, Pipeline, handle_products};
+use cloudpf_aws::{PollReport, Poller, PollerConfig, S3Sink, S3SinkConfig, tables};
+use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
 use cloudpf_lake::{LocalDirSink, ObjectSink};
 use cloudpf_model::{Money, Product, Purchase, PurchaseStatus, TenantId, dynamo};
+use cloudpf_search::Entity;
 use cloudpf_search::{SearchEngine, TantivyEngine};
 
 /// moto's endpoint, or `None` (with a visible note) when the tests run outside
@@ -169,38 +166,7 @@ async fn the_s3_sink_writes_the_local_sinks_keys_and_bytes_and_a_retry_overwrite
 }
 
 async fn create_table(shared: &SdkConfig, name: &str, sort_key: &str) {
-    let ddb = aws_sdk_dynamodb::Client::new(shared);
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    ddb.create_table()
-        .table_name(name)
-        .attribute_definitions(attr("tenant_id"))
-        .attribute_definitions(attr(sort_key))
-        .key_schema(key("tenant_id", KeyType::Hash))
-        .key_schema(key(sort_key, KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    tables::ensure_table(shared, name, sort_key).await.unwrap();
 }
 
 fn sdk_item(item: serde_dynamo::Item) -> HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
@@ -400,4 +366,85 @@ async fn the_poller_applies_inserts_modifies_and_removes_once_even_across_a_rest
     put_product(&ddb, &products_table, &fresh).await;
     let after = poll(&shared, dir.path(), &s3, &products_table, &purchases_table).await;
     assert_eq!((after.records, after.applied), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_written_to_dynamodb_reaches_the_index_as_if_fed_to_the_handlers() {
+    let Some(url) = endpoint() else { return };
+    let shared = aws(&url).await;
+    let s3 = bucket(&shared).await;
+    let (products_table, purchases_table) = (unique("products"), unique("purchases"));
+    for _ in 0..2 {
+        // Creating tables that exist is fine: `cloudpf seed` runs again on every start.
+        create_table(&shared, &products_table, "product_id").await;
+        create_table(&shared, &purchases_table, "purchase_id").await;
+    }
+    let tenant = TenantId::parse("seeded-shop").unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z")
+        .unwrap()
+        .to_utc();
+    let history = cloudpf_demo::generate_history(7, std::slice::from_ref(&tenant), 30, 20, now);
+    for (table, batches) in [
+        (&products_table, &history.product_batches),
+        (&purchases_table, &history.purchase_batches),
+    ] {
+        for event in batches {
+            tables::write_records(&shared, table, &event.records)
+                .await
+                .unwrap();
+        }
+    }
+    let through_streams = tempfile::tempdir().unwrap();
+    let report = poll(
+        &shared,
+        through_streams.path(),
+        &s3,
+        &products_table,
+        &purchases_table,
+    )
+    .await;
+
+    // The same history fed straight to the handlers, as `cloudpf demo` does. The demo
+    // holds one malformed product on purpose: both paths dead-letter it.
+    let direct = tempfile::tempdir().unwrap();
+    let pipeline = Pipeline::local(direct.path());
+    let mut dead_lettered = 0;
+    for event in &history.product_batches {
+        dead_lettered += handle_products(Batch::from_event(event.clone()), &pipeline)
+            .await
+            .dead_lettered;
+    }
+    for event in &history.purchase_batches {
+        dead_lettered += handle_purchases(Batch::from_event(event.clone()), &pipeline)
+            .await
+            .dead_lettered;
+    }
+    assert_eq!(
+        (report.dead_lettered, report.failed_batches),
+        (dead_lettered, 0),
+        "{report:?}"
+    );
+    let streamed = TantivyEngine::new(through_streams.path());
+    for entity in [Entity::Products, Entity::Purchases] {
+        let want = pipeline.search().count(&tenant, entity).await.unwrap();
+        assert!(want > 0, "{entity}");
+        assert_eq!(
+            streamed.count(&tenant, entity).await.unwrap(),
+            want,
+            "{entity}"
+        );
+    }
+    let product = &history.catalogs[0].products[0];
+    let want = pipeline
+        .search()
+        .get_product(&tenant, &product.product_id)
+        .await
+        .unwrap()
+        .map(|s| s.doc);
+    let got = streamed
+        .get_product(&tenant, &product.product_id)
+        .await
+        .unwrap()
+        .map(|s| s.doc);
+    assert_eq!(got, want);
 }

@@ -30,6 +30,8 @@ enum Command {
     Replay(commands::replay::ReplayArgs),
     /// Read the tables' DynamoDB Streams and feed the handlers (the local stand-in for Lambda).
     Poll(commands::poll::PollArgs),
+    /// Write demo shops into DynamoDB tables (created with streams) for `poll` to pick up.
+    Seed(commands::seed::SeedArgs),
     /// Serve the search API over existing data.
     Serve(commands::serve::ServeArgs),
     /// Print the SHA-256 of an API key read from stdin, for the tenants file.
@@ -46,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay(args) => commands::replay::run(args).await,
         Command::Serve(args) => commands::serve::run(args).await,
         Command::Poll(args) => commands::poll::run(args).await,
+        Command::Seed(args) => commands::seed::run(args).await,
         Command::HashKey => {
             // From stdin, so the key stays out of shell history and process lists.
             let mut key = String::new();

@@ -9,8 +9,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::NaiveDate;
-use cloudpf_analytics::{AnalyticsEngine, Granularity, Report, ReportRequest, ReportTable};
-use cloudpf_model::TenantId;
+use cloudpf_analytics::{
+    AnalyticsEngine, Filters, Granularity, Report, ReportRequest, ReportTable, Slot,
+};
+use cloudpf_model::{PurchaseStatus, TenantId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -23,8 +25,10 @@ use crate::params;
 /// The longest range one report may cover: the API's half of the cost guard (the Athena
 /// workgroup's bytes-scanned cutoff is the other).
 pub const MAX_RANGE_DAYS: i64 = 366;
-/// Rows of a ranking report at most.
-pub const MAX_LIMIT: u32 = 100;
+/// Rows of a ranking report (top products, RFM customers) at most.
+pub const MAX_LIMIT: u32 = 1000;
+/// The longest filter value accepted, in characters.
+pub const MAX_FILTER_LEN: usize = 256;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -143,6 +147,7 @@ pub async fn dashboard(
                 to,
                 limit: 10,
                 granularity: Granularity::Day,
+                filters: Filters::default(),
             };
             let table = engine.run(&tenant, &request).await?;
             Ok::<_, ApiError>(body(&request, table))
@@ -160,23 +165,94 @@ pub async fn dashboard(
     }))
 }
 
+/// Optional narrowing of a report.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportFilters {
+    /// Only purchases in this status: `placed`, `paid`, `shipped`, `cancelled` or
+    /// `refunded`. Revenue and rankings never count cancelled or refunded orders.
+    pub status: Option<String>,
+    /// Only purchases shipped to this country, as the purchases carry it (`DE`).
+    pub country: Option<String>,
+    /// Only lines of products in this category (the product's current category); for
+    /// `top_products`, `top_products_by_units` and `by_category`.
+    pub category: Option<String>,
+}
+
 /// A report request.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSpec {
     /// `summary`, `timeseries`, `top_products`, `top_products_by_units`, `by_status`,
-    /// `by_country` or `by_payment_method`.
+    /// `by_country`, `by_payment_method`, `by_category` or `rfm`.
     pub report: String,
     /// First purchase date, inclusive (`2026-01-01`).
     pub from: String,
     /// Last purchase date, inclusive; at most 366 days after `from`.
     pub to: String,
-    /// Rows of the top products reports, 1 to 100 (default 10).
+    /// Rows of `top_products`, `top_products_by_units` and `rfm`, 1 to 1000 (default 10).
     pub limit: Option<u32>,
+    pub filters: Option<ReportFilters>,
     /// Period of `timeseries`: `day` (default), `week` (from Monday) or `month`.
     pub granularity: Option<String>,
     /// `json` (default) or `csv` (a download).
     pub format: Option<String>,
+}
+
+fn filter_text(name: &str, value: Option<String>) -> Result<Option<String>, BadParameter> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if value.is_empty() || value.chars().count() > MAX_FILTER_LEN {
+        return Err(BadParameter::new(
+            "invalid_filter",
+            format!("filters.{name} must be 1 to {MAX_FILTER_LEN} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(BadParameter::new(
+            "invalid_filter",
+            format!("filters.{name} must not contain control characters"),
+        ));
+    }
+    Ok(Some(value))
+}
+
+fn filters(report: Report, raw: ReportFilters) -> Result<Filters, BadParameter> {
+    let status = match raw.status.as_deref() {
+        None => None,
+        Some(s) => Some(PurchaseStatus::parse(s).ok_or_else(|| {
+            let known: Vec<&str> = PurchaseStatus::ALL.iter().map(|s| s.as_str()).collect();
+            BadParameter::new(
+                "invalid_filter",
+                format!(
+                    "filters.status must be one of {}, got {s:?}",
+                    known.join(", ")
+                ),
+            )
+        })?),
+    };
+    let category = filter_text("category", raw.category)?;
+    if category.is_some() && !report.accepts(Slot::Category) {
+        let takes: Vec<&str> = Report::ALL
+            .iter()
+            .filter(|r| r.accepts(Slot::Category))
+            .map(Report::name)
+            .collect();
+        return Err(BadParameter::new(
+            "invalid_filter",
+            format!(
+                "filters.category applies to {} only, not to {}",
+                takes.join(", "),
+                report.name()
+            ),
+        ));
+    }
+    Ok(Filters {
+        status,
+        country: filter_text("country", raw.country)?,
+        category,
+    })
 }
 
 /// Runs one report of the catalog.
@@ -240,12 +316,14 @@ pub async fn report(
             )
         })?,
     };
+    let filters = filters(report, spec.filters.unwrap_or_default())?;
     let request = ReportRequest {
         report,
         from,
         to,
         limit,
         granularity,
+        filters,
     };
     let table = engine(&state)?.run(&auth.tenant, &request).await?;
     if !csv {

@@ -188,7 +188,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
 /// The tenants file of the demo shops: hashed keys, and CORS for pages on the API's own
 /// origin (the storefront widget).
-fn write_tenants_file(
+pub fn write_tenants_file(
     path: &Path,
     keys: &BTreeMap<String, DemoKeys>,
     addr: &str,

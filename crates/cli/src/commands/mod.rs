@@ -3,4 +3,5 @@
 pub mod demo;
 pub mod poll;
 pub mod replay;
+pub mod seed;
 pub mod serve;

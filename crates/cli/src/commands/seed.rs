@@ -1,0 +1,80 @@
+//! `cloudpf seed`: the demo shops written into DynamoDB itself (tables created with
+//! streams on), so that the streams, not a shortcut, carry the history to the poller and
+//! the indexes. The local stand-in for a shop's application; docker-compose's init runs it.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::{DurationRound, TimeDelta, Utc};
+use cloudpf_aws::tables;
+
+use super::demo;
+
+#[derive(Debug, clap::Args)]
+pub struct SeedArgs {
+    /// The products table (created if missing).
+    #[arg(long, default_value = "products", env = "CLOUDPF_PRODUCTS_TABLE")]
+    products_table: String,
+    /// The purchases table (created if missing).
+    #[arg(long, default_value = "purchases", env = "CLOUDPF_PURCHASES_TABLE")]
+    purchases_table: String,
+    /// Where the demo shops' keys (`demo-keys.json`) and tenants file go.
+    #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Number of demo shops.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
+    tenants: u16,
+    /// Products per shop.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    products: u32,
+    /// Purchases per shop.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    purchases: u32,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Address the API will listen on (for the CORS origins of the tenants file).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "CLOUDPF_ADDR")]
+    addr: String,
+}
+
+pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
+    let dir = &args.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let shared = aws_config::load_from_env().await;
+    tables::ensure_table(&shared, &args.products_table, "product_id").await?;
+    tables::ensure_table(&shared, &args.purchases_table, "purchase_id").await?;
+    let tenants = demo::tenant_ids(args.tenants)?;
+    let now = Utc::now().duration_trunc(TimeDelta::hours(1))?;
+    let history = cloudpf_demo::generate_history(
+        args.seed,
+        &tenants,
+        args.products as usize,
+        args.purchases as usize,
+        now,
+    );
+    let mut written = [0usize; 2];
+    for (n, (table, batches)) in [
+        (&args.products_table, &history.product_batches),
+        (&args.purchases_table, &history.purchase_batches),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for event in batches {
+            written[n] += tables::write_records(&shared, table, &event.records).await?;
+        }
+    }
+    let keys = demo::load_or_create_keys(&dir.join("demo-keys.json"), &tenants)?;
+    demo::write_tenants_file(&dir.join("tenants.toml"), &keys, &args.addr)?;
+    eprintln!(
+        "cloudpf seed: {} product and {} purchase changes written to {} and {} for {} shop(s); keys in {}",
+        written[0],
+        written[1],
+        args.products_table,
+        args.purchases_table,
+        tenants.len(),
+        dir.join("demo-keys.json").display()
+    );
+    Ok(())
+}
