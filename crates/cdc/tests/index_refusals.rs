@@ -1,6 +1,7 @@
 //! What the handler does when the search engine refuses instead of failing: a tenant
 //! without a configured backend, and documents the engine's mapping rejects. Both are
 //! dead-lettered with the reason; neither blocks the stream nor is dropped silently.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -131,13 +131,29 @@ impl EsDoc for Purchase {
     }
 }
 
+/// `value` with every object's keys in order: a DynamoDB item is a hash map, and the
+/// same document should always be the same text.
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
 /// The full document a change leaves in the index: the searchable fields, the exact
 /// model document and the sequence number, or a tombstone.
 pub fn indexed<T: EsDoc>(change: &Versioned<T>) -> Result<Value, SearchError> {
     let mut doc = match &change.change {
         DocChange::Upsert(value) => {
             let mut fields = value.fields();
-            let source = serde_json::to_string(&value.item())
+            let item = serde_json::to_value(value.item())
+                .map_err(|e| SearchError::Corrupt(format!("document does not serialize: {e}")))?;
+            let source = serde_json::to_string(&sorted(item))
                 .map_err(|e| SearchError::Corrupt(format!("document does not serialize: {e}")))?;
             fields.insert("source".into(), Value::String(source));
             fields.insert("deleted".into(), Value::Bool(false));
@@ -272,6 +288,27 @@ mod tests {
             change: DocChange::Upsert(o),
         };
         insta::assert_json_snapshot!("purchase_document", indexed(&change).unwrap());
+    }
+
+    #[test]
+    fn padded_sequence_numbers_compare_as_text_in_numeric_order_up_to_40_digits() {
+        // The script compares stored and new `seq` as strings; this is what makes it sound.
+        let ordered = [
+            "0",
+            "9",
+            "10",
+            "9223372036854775807",
+            "9223372036854775808",
+            "4966889929127384629347829164987346826483",
+            "4966889929127384629347829164987346826484",
+            "9999999999999999999999999999999999999999",
+        ];
+        for pair in ordered.windows(2) {
+            let (a, b) = (seq(pair[0]), seq(pair[1]));
+            assert!(a < b);
+            assert!(a.padded() < b.padded(), "{} vs {}", a.padded(), b.padded());
+            assert_eq!(a.padded().len(), 40);
+        }
     }
 
     #[test]
