@@ -202,7 +202,7 @@ impl Conn {
             };
             if attempt >= retry.max_attempts.max(1) {
                 return Err(SearchError::Unavailable(format!(
-                    "{method:?} {path} failed after {attempt} attempts: {failure}"
+                    "request to {path} failed after {attempt} attempts: {failure}"
                 )));
             }
             tracing::warn!(cluster = %self.cluster.name, path, attempt, %failure, "elasticsearch request failed; retrying");

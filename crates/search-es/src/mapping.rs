@@ -23,7 +23,7 @@ pub const MONEY_SCALE: u32 = 1_000_000;
 /// The analyzer of full-text fields: like the embedded engine's, words are runs of
 /// letters and digits, lowercased and ASCII-folded, words over 40 characters dropped.
 pub const TEXT_ANALYZER: &str = "cloudpf_text";
-/// Every prefix (1 to 20 characters) of every word, for typing-time matches.
+/// Every prefix of every word (words are at most 40 characters), for typing-time matches.
 pub const WORD_PREFIX_ANALYZER: &str = "cloudpf_word_prefix";
 /// The whole name normalised to words separated by single spaces, as one token.
 pub const NAME_ANALYZER: &str = "cloudpf_name";
@@ -87,7 +87,7 @@ fn settings() -> Value {
             },
             "filter": {
                 "cloudpf_max_word": { "type": "length", "max": 40 },
-                "cloudpf_word_edges": { "type": "edge_ngram", "min_gram": 1, "max_gram": 20 },
+                "cloudpf_word_edges": { "type": "edge_ngram", "min_gram": 1, "max_gram": 40 },
                 "cloudpf_name_edges": { "type": "edge_ngram", "min_gram": 1, "max_gram": 64 }
             },
             "analyzer": {

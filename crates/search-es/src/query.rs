@@ -285,9 +285,14 @@ pub fn units_sold<'a>(products: impl IntoIterator<Item = &'a String>) -> Value {
     })
 }
 
-/// `_mget` by ids: ids travel in the body, never in the URL.
+/// `_mget` by ids, each with the `_source` fields wanted: ids travel in the body, never
+/// in the URL.
 pub fn mget(ids: &[&str], source: &[&str]) -> Value {
-    json!({ "ids": ids, "_source": source })
+    let docs: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({ "_id": id, "_source": source }))
+        .collect();
+    json!({ "docs": docs })
 }
 
 fn corrupt(what: &str) -> SearchError {

@@ -539,7 +539,7 @@ async fn a_purchases_batch_recounts_units_sold_of_old_and_new_line_items() {
     let seen = server.seen();
     assert_eq!(
         seen[2].json(),
-        json!({ "ids": ["o1"], "_source": ["product_ids"] })
+        json!({ "docs": [{ "_id": "o1", "_source": ["product_ids"] }] })
     );
     let agg = seen[4].json();
     assert_eq!(
@@ -828,7 +828,7 @@ async fn get_sends_the_id_in_the_body_and_returns_the_exact_document_and_sequenc
     let seen = server.seen();
     assert_eq!(
         seen[0].json(),
-        json!({ "ids": ["a/b?c"], "_source": ["source", "seq", "deleted"] })
+        json!({ "docs": [{ "_id": "a/b?c", "_source": ["source", "seq", "deleted"] }] })
     );
     assert_eq!(
         seen[3].json(),
