@@ -80,7 +80,17 @@ pub(crate) async fn ensure(
         tracing::warn!(alias = %names.alias, index = %old, current = MAPPING_VERSION, "index has an older mapping version; rebuild it");
     }
     if targets.is_empty() {
-        create_index(conn, retry, entity, &names.current(), Some(&names.alias)).await?;
+        let index = names.current();
+        let created = create_index(conn, retry, entity, &index, Some(&names.alias)).await?;
+        // An index and its alias are created in one step, so an index that already
+        // exists normally has the alias too (another process won the race); if someone
+        // removed the alias, writing would fail on every batch, so say so.
+        if !created && alias_targets(conn, retry, &names.alias).await?.is_empty() {
+            return Err(SearchError::Unavailable(format!(
+                "index {index} exists but alias {} does not; add the alias to it",
+                names.alias
+            )));
+        }
     }
     Ok(())
 }

@@ -161,7 +161,9 @@ impl ElasticsearchEngine {
                 .send(
                     Method::Post,
                     &path,
-                    &[("refresh", "wait_for")],
+                    // `require_alias`: a missing alias must fail, not auto-create an
+                    // index with guessed mappings under the alias's name.
+                    &[("refresh", "wait_for"), ("require_alias", "true")],
                     Some(Body::NdJson(body)),
                 )
                 .await
@@ -252,14 +254,8 @@ impl ElasticsearchEngine {
         let mut lines = Vec::with_capacity(changes.len());
         let mut sent = Vec::with_capacity(changes.len());
         for change in &changes {
-            if let DocChange::Upsert(doc) = &change.change {
-                match T::ENTITY {
-                    Entity::Products => touched.insert(change.key.clone()),
-                    Entity::Purchases => {
-                        touched.extend(doc.sold_products());
-                        false
-                    }
-                };
+            if let (Entity::Purchases, DocChange::Upsert(doc)) = (T::ENTITY, &change.change) {
+                touched.extend(doc.sold_products());
             }
             match docs::bulk_lines(change) {
                 Ok(pair) => {
@@ -275,6 +271,15 @@ impl ElasticsearchEngine {
         }
         let results = self.bulk(conn, tenant, T::ENTITY, &lines).await?;
         for (change, result) in sent.into_iter().zip(results) {
+            // A product that is indexed (now or already) gets its units sold; a rejected
+            // one gets no stub.
+            let indexed = matches!(result, ItemOutcome::Applied | ItemOutcome::Stale);
+            if T::ENTITY == Entity::Products
+                && indexed
+                && matches!(change.change, DocChange::Upsert(_))
+            {
+                touched.insert(change.key.clone());
+            }
             match result {
                 ItemOutcome::Applied => outcome.applied += 1,
                 ItemOutcome::Stale => outcome.stale += 1,

@@ -191,7 +191,10 @@ async fn a_first_write_creates_the_index_behind_its_alias_and_waits_for_the_refr
         "the index is created with its mapping and as the alias's write index"
     );
     let bulk = &seen[2];
-    assert_eq!(bulk.query.as_deref(), Some("refresh=wait_for"));
+    assert_eq!(
+        bulk.query.as_deref(),
+        Some("refresh=wait_for&require_alias=true")
+    );
     assert_eq!(bulk.content_type.as_deref(), Some("application/x-ndjson"));
     let lines = bulk.lines();
     assert_eq!(lines.len(), 2);
@@ -232,6 +235,8 @@ async fn an_index_that_already_exists_is_fine() {
                 "status": 400
             }),
         ),
+        // The process that created it first created the alias with it.
+        alias_exists(PRODUCTS),
         step(
             "POST",
             &format!("/{PRODUCTS}/_bulk"),
@@ -248,6 +253,40 @@ async fn an_index_that_already_exists_is_fine() {
         .unwrap();
     assert_eq!(outcome.applied, 1);
     server.assert_done();
+}
+
+#[tokio::test]
+async fn an_index_left_without_its_alias_is_reported_instead_of_written_blindly() {
+    let server = Server::start(vec![
+        alias_missing(PRODUCTS),
+        step(
+            "PUT",
+            "/cloudpf-acme-products-v1",
+            400,
+            json!({
+                "error": {
+                    "root_cause": [{ "type": "resource_already_exists_exception",
+                        "reason": "index [cloudpf-acme-products-v1/Qx3LmIy8TGaD1bkEw_Vg2A] already exists" }],
+                    "type": "resource_already_exists_exception",
+                    "reason": "index [cloudpf-acme-products-v1/Qx3LmIy8TGaD1bkEw_Vg2A] already exists"
+                },
+                "status": 400
+            }),
+        ),
+        alias_missing(PRODUCTS),
+    ])
+    .await;
+    let err = server
+        .engine()
+        .apply_products(&tenant("acme"), vec![upsert(stove("p1"), "100")])
+        .await
+        .unwrap_err();
+    server.assert_done();
+    assert_eq!(
+        err.to_string(),
+        "search engine unavailable: index cloudpf-acme-products-v1 exists but alias \
+         cloudpf-acme-products does not; add the alias to it"
+    );
 }
 
 #[tokio::test]
@@ -290,7 +329,8 @@ async fn a_mixed_bulk_counts_applied_stale_and_rejects_a_document_the_mapping_re
             ]),
         ),
     ];
-    steps.extend(units_sold_refresh(&["p1", "p2", "p3"]));
+    // The rejected p3 gets no units-sold stub.
+    steps.extend(units_sold_refresh(&["p1", "p2"]));
     let server = Server::start(steps).await;
     let outcome = server
         .engine()
@@ -318,15 +358,13 @@ async fn a_mixed_bulk_counts_applied_stale_and_rejects_a_document_the_mapping_re
                 .into(),
         }]
     );
-    assert_eq!(
-        server
-            .seen()
-            .iter()
-            .filter(|s| s.path.ends_with("_bulk"))
-            .count(),
-        2,
-        "a rejected document is not retried"
-    );
+    let bulks: Vec<_> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.ends_with("_bulk"))
+        .collect();
+    assert_eq!(bulks.len(), 2, "a rejected document is not retried");
+    assert_eq!(ids_of_bulk(&bulks[1].lines()), ["p1", "p2"]);
 }
 
 #[tokio::test]
