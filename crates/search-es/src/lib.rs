@@ -16,4 +16,6 @@ pub use admin::{Rebuilt, alias_swap_body};
 pub use client::RetryPolicy;
 pub use engine::ElasticsearchEngine;
 pub use mapping::MAPPING_VERSION;
-pub use routing::{ConfigError, EsAuth, EsCluster, EsConfig, EsRoutes, RawCluster, Secret};
+pub use routing::{
+    ConfigError, EsAuth, EsCluster, EsConfig, EsRoutes, RawCluster, RawRoute, Secret,
+};

@@ -30,6 +30,18 @@ const MAX_PREFIX_LEN: usize = 64;
 pub struct EsConfig {
     #[serde(default)]
     pub clusters: BTreeMap<String, RawCluster>,
+    /// `[elasticsearch.tenants.<tenant>] cluster = "<name>"`, for processes (the CDC
+    /// Lambdas) that have no tenant list of their own; the API passes its tenants'
+    /// `cluster` references to [`EsRoutes::new`] instead, or as well.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, RawRoute>,
+}
+
+/// One tenant's reference to a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub cluster: String,
 }
 
 /// One `[elasticsearch.clusters.<name>]` table.
@@ -57,6 +69,8 @@ pub enum ConfigError {
     DuplicateTenant(String),
     #[error("cluster {cluster:?}: {problem}")]
     Cluster { cluster: String, problem: String },
+    #[error("elasticsearch.tenants: {0}")]
+    BadTenant(String),
 }
 
 fn cluster_error(cluster: &str, problem: impl Into<String>) -> ConfigError {
@@ -111,8 +125,8 @@ pub struct EsRoutes {
 }
 
 impl EsRoutes {
-    /// Validates `config` and routes each tenant to its named cluster, reading secrets
-    /// from the process environment.
+    /// Validates `config` and routes each tenant (of `config.tenants` and of `tenants`)
+    /// to its named cluster, reading secrets from the process environment.
     pub fn new(
         config: &EsConfig,
         tenants: impl IntoIterator<Item = (TenantId, String)>,
@@ -130,8 +144,14 @@ impl EsRoutes {
         for (name, raw) in &config.clusters {
             clusters.insert(name.clone(), Arc::new(validate_cluster(name, raw, &env)?));
         }
+        let mut listed = Vec::new();
+        for (raw, route) in &config.tenants {
+            let tenant = TenantId::parse(raw)
+                .map_err(|e| ConfigError::BadTenant(format!("{raw:?}: {e}")))?;
+            listed.push((tenant, route.cluster.clone()));
+        }
         let mut routed = BTreeMap::new();
-        for (tenant, cluster) in tenants {
+        for (tenant, cluster) in listed.into_iter().chain(tenants) {
             if !clusters.contains_key(&cluster) {
                 return Err(ConfigError::UnknownCluster {
                     tenant: tenant.to_string(),
@@ -387,6 +407,31 @@ mod tests {
             let err = EsRoutes::with_env(&config(&raw), [], env).unwrap_err();
             assert!(err.to_string().contains(expected), "{body}: {err}");
         }
+    }
+
+    #[test]
+    fn tenants_can_be_routed_in_the_elasticsearch_table_itself() {
+        let raw = format!(
+            "{TWO_CLUSTERS}\n[elasticsearch.tenants.acme]\ncluster = \"acme-dedicated\"\n\
+             [elasticsearch.tenants.globex]\ncluster = \"shared\"\n"
+        );
+        let routes =
+            EsRoutes::with_env(&config(&raw), [(tenant("initech"), "shared".into())], env).unwrap();
+        let names: Vec<&str> = routes.tenants().map(TenantId::as_str).collect();
+        assert_eq!(names, ["acme", "globex", "initech"]);
+        assert_eq!(
+            routes.cluster_for(&tenant("acme")).unwrap().name,
+            "acme-dedicated"
+        );
+
+        let bad =
+            format!("{TWO_CLUSTERS}\n[elasticsearch.tenants.Acme_Corp]\ncluster = \"shared\"\n");
+        let err = EsRoutes::with_env(&config(&bad), [], env).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("elasticsearch.tenants: \"Acme_Corp\""),
+            "{err}"
+        );
     }
 
     #[test]
