@@ -79,6 +79,11 @@ impl From<SearchError> for ApiError {
         match e {
             SearchError::Unavailable(m) => ApiError::Unavailable(m),
             SearchError::Corrupt(m) => ApiError::Internal(m),
+            // A deployment without a backend for a known tenant cannot serve it: the
+            // operator's fault, and retrying later may help once it is configured.
+            SearchError::NotConfigured(t) => {
+                ApiError::Unavailable(format!("no search backend configured for tenant {t}"))
+            }
         }
     }
 }

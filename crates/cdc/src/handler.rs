@@ -1,7 +1,9 @@
 //! The two Lambda handlers as plain library functions: a batch in, a report out whose
 //! [`BatchReport::response`] is the partial-batch response Lambda expects.
 //!
-//! A record that can never succeed is dead-lettered with its reason and acknowledged. A
+//! A record that can never succeed is dead-lettered with its reason and acknowledged: one
+//! that does not decode, one the search engine rejects (its mapping cannot take the
+//! document), and every record of a tenant that has no search backend configured. A
 //! failure that may pass (an engine or store that is down) is reported as a batch item
 //! failure at the first record it affects, so Lambda redelivers that record and every
 //! later one of the shard. Records after it may already have been applied; that is
@@ -187,22 +189,16 @@ pub async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport
             Incoming::Undecodable { raw, reason } => (raw.clone(), reason.clone()),
         };
         let (record, reason) = rejected;
-        let letter = DeadLetter {
-            table: T::NAME,
-            reason: &reason,
-            sequence_number: incoming.sequence_number(),
-            record: &record,
-        };
-        match ctx.dead_letters.write(&letter).await {
-            Ok(key) => {
-                tracing::warn!(table = T::NAME, seq = ?letter.sequence_number, %reason, dead_letter = %key, "record dead-lettered");
-                report.dead_lettered += 1;
-            }
-            Err(e) => {
-                tracing::error!(table = T::NAME, error = %e, "dead letter not written; record will be retried");
-                failed.at(position);
-            }
-        }
+        dead_letter::<T>(
+            ctx,
+            incoming,
+            &record,
+            &reason,
+            position,
+            &mut report,
+            &mut failed,
+        )
+        .await;
     }
 
     let position_of = |seq: &SeqNo| {
@@ -218,6 +214,31 @@ pub async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport
             Ok(outcome) => {
                 report.applied += outcome.applied;
                 report.stale += outcome.stale;
+                for rejected in &outcome.rejected {
+                    let Some(p) = position_of(&rejected.seq) else {
+                        tracing::error!(table = T::NAME, %tenant, key = %rejected.key, seq = %rejected.seq, "engine rejected a change that is not in the batch");
+                        continue;
+                    };
+                    let reason = format!("search index rejected the document: {}", rejected.reason);
+                    let incoming = &batch.records[p];
+                    let record = incoming_value(incoming);
+                    dead_letter::<T>(ctx, incoming, &record, &reason, p, &mut report, &mut failed)
+                        .await;
+                }
+            }
+            Err(SearchError::NotConfigured(t)) => {
+                // A configuration gap never heals by redelivery; dead letters keep the
+                // records for a replay once the tenant has a backend.
+                let reason = format!("no search backend configured for tenant {t}");
+                for change in &tenant_changes {
+                    let Some(p) = position_of(&change.seq) else {
+                        continue;
+                    };
+                    let incoming = &batch.records[p];
+                    let record = incoming_value(incoming);
+                    dead_letter::<T>(ctx, incoming, &record, &reason, p, &mut report, &mut failed)
+                        .await;
+                }
             }
             Err(e) => {
                 tracing::error!(table = T::NAME, %tenant, error = %e, "indexing failed; records will be retried");
@@ -258,6 +279,43 @@ pub async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport
         "batch processed"
     );
     report
+}
+
+/// The record as it arrived, for a dead letter.
+fn incoming_value(incoming: &Incoming) -> Value {
+    match incoming {
+        Incoming::Record(record) => serde_json::to_value(record).unwrap_or(Value::Null),
+        Incoming::Undecodable { raw, .. } => raw.clone(),
+    }
+}
+
+/// Dead-letters one record; if the letter cannot be written, the record is retried
+/// instead, so nothing is dropped.
+async fn dead_letter<T: Table>(
+    ctx: &Pipeline,
+    incoming: &Incoming,
+    record: &Value,
+    reason: &str,
+    position: usize,
+    report: &mut BatchReport,
+    failed: &mut FirstFailure,
+) {
+    let letter = DeadLetter {
+        table: T::NAME,
+        reason,
+        sequence_number: incoming.sequence_number(),
+        record,
+    };
+    match ctx.dead_letters.write(&letter).await {
+        Ok(key) => {
+            tracing::warn!(table = T::NAME, seq = ?letter.sequence_number, %reason, dead_letter = %key, "record dead-lettered");
+            report.dead_lettered += 1;
+        }
+        Err(e) => {
+            tracing::error!(table = T::NAME, error = %e, "dead letter not written; record will be retried");
+            failed.at(position);
+        }
+    }
 }
 
 /// The `products` table's handler.

@@ -52,17 +52,29 @@ pub struct Stored<T> {
 
 /// What applying a batch did. `stale` counts changes ignored because the index already
 /// held the same or a newer sequence number for their key (replays, duplicates,
-/// out-of-order delivery).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// out-of-order delivery). `rejected` lists changes the engine refused for good (a
+/// document its mapping cannot take): retrying them cannot succeed, so the caller
+/// dead-letters them with the reason instead of retrying the batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyOutcome {
     pub applied: usize,
     pub stale: usize,
+    pub rejected: Vec<Rejected>,
+}
+
+/// A change the engine refused, with the engine's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub key: String,
+    pub seq: SeqNo,
+    pub reason: String,
 }
 
 impl std::ops::AddAssign for ApplyOutcome {
     fn add_assign(&mut self, rhs: Self) {
         self.applied += rhs.applied;
         self.stale += rhs.stale;
+        self.rejected.extend(rhs.rejected);
     }
 }
 
@@ -74,6 +86,10 @@ pub enum SearchError {
     /// The engine's stored data is not what this version of cloudpf wrote.
     #[error("search index is corrupt: {0}")]
     Corrupt(String),
+    /// No search backend is configured for the tenant (holds the tenant id). Retrying
+    /// cannot help until the configuration changes.
+    #[error("no search backend configured for tenant {0}")]
+    NotConfigured(String),
 }
 
 /// One search backend. Writes are idempotent and order-safe per key: a change whose

@@ -1,5 +1,5 @@
 //! Search engines of cloudpf. [`SearchEngine`] is the one trait every backend implements
-//! (the embedded Tantivy engine here; Elasticsearch later); nothing engine-specific leaks
+//! (the embedded Tantivy engine here; Elasticsearch in `cloudpf-search-es`); nothing engine-specific leaks
 //! past it, so the CDC handlers and the API work with any of them.
 
 pub mod embedded;
@@ -9,7 +9,9 @@ pub mod query;
 pub mod suite;
 
 pub use embedded::TantivyEngine;
-pub use engine::{ApplyOutcome, DocChange, Entity, SearchEngine, SearchError, Stored, Versioned};
+pub use engine::{
+    ApplyOutcome, DocChange, Entity, Rejected, SearchEngine, SearchError, Stored, Versioned,
+};
 pub use query::{
     FacetCount, Facets, Highlights, ProductHit, ProductQuery, ProductResults, ProductSort,
     PurchaseQuery, PurchaseResults, Suggestion, auto_fuzziness,

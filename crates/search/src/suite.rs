@@ -983,10 +983,19 @@ pub async fn purchases_are_found_by_customer_product_status_date_total_and_text(
 
 /// Instantiates the whole suite as `#[tokio::test]`s for one engine: `$make` is an
 /// expression giving a fresh engine (it may use a `tempfile::TempDir` bound to `$dir`).
+///
+/// With `optional`, `$make` gives an `Option` of an engine, for engines that need an
+/// outside service: on `None` each test prints why it is skipped and returns.
 #[macro_export]
 macro_rules! search_engine_suite {
+    (optional $dir:ident => $make:expr) => {
+        $crate::search_engine_suite!(@names (@optional_tests $dir => $make));
+    };
     ($dir:ident => $make:expr) => {
-        $crate::search_engine_suite!(@tests $dir => $make;
+        $crate::search_engine_suite!(@names (@tests $dir => $make));
+    };
+    (@names ($($head:tt)*)) => {
+        $crate::search_engine_suite!($($head)*;
             a_product_is_found_by_a_typo_of_its_name,
             prefixes_of_one_and_of_several_words_match_while_typing,
             exact_matches_rank_above_prefix_and_typo_matches,
@@ -1001,6 +1010,25 @@ macro_rules! search_engine_suite {
             query_syntax_in_the_search_box_is_just_text,
             purchases_are_found_by_customer_product_status_date_total_and_text,
         );
+    };
+    (@optional_tests $dir:ident => $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let $dir = tempfile::tempdir().expect("a temporary directory");
+                let Some(engine) = $make else {
+                    // Straight to stderr: the test harness hides `eprintln!` of passing tests.
+                    use std::io::Write as _;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "skipped {}: its engine is not available here",
+                        stringify!($name)
+                    );
+                    return;
+                };
+                $crate::suite::$name(&engine).await;
+            }
+        )*
     };
     (@tests $dir:ident => $make:expr; $($name:ident),* $(,)?) => {
         $(

@@ -1,0 +1,230 @@
+//! Index management: creating a tenant's indexes behind their aliases, and rebuilding an
+//! index under a new mapping version with an atomic alias swap.
+
+use cloudpf_model::TenantId;
+use cloudpf_search::{Entity, SearchError};
+use elasticsearch::http::Method;
+use serde_json::{Value, json};
+
+use crate::client::{Body, Conn, Reply, RetryPolicy};
+use crate::mapping::{self, IndexNames, MAPPING_VERSION};
+
+fn failed(what: &str, reply: &Reply) -> SearchError {
+    SearchError::Unavailable(format!("{what}: {}", reply.describe()))
+}
+
+/// The concrete indexes behind `alias`; empty when the alias does not exist.
+pub(crate) async fn alias_targets(
+    conn: &Conn,
+    retry: &RetryPolicy,
+    alias: &str,
+) -> Result<Vec<String>, SearchError> {
+    let reply = conn
+        .send_retrying(retry, Method::Get, &format!("/_alias/{alias}"), &[], None)
+        .await?;
+    match reply.status {
+        // A missing alias answers 404 with `"error": "alias [..] missing"` (a string).
+        404 => Ok(Vec::new()),
+        200 => Ok(reply
+            .body
+            .as_object()
+            .map(|indexes| indexes.keys().cloned().collect())
+            .unwrap_or_default()),
+        _ => Err(failed(&format!("alias {alias} not read"), &reply)),
+    }
+}
+
+/// Creates `index` with the current mapping; with `alias`, as the alias's write index.
+/// An index that already exists is success: another process created it first.
+async fn create_index(
+    conn: &Conn,
+    retry: &RetryPolicy,
+    entity: Entity,
+    index: &str,
+    alias: Option<&str>,
+) -> Result<bool, SearchError> {
+    let body = mapping::create_index_body(entity, alias);
+    let reply = conn
+        .send_retrying(
+            retry,
+            Method::Put,
+            &format!("/{index}"),
+            &[],
+            Some(Body::Json(body)),
+        )
+        .await?;
+    if reply.is_success() {
+        tracing::info!(cluster = %conn.cluster.name, index, "index created");
+        return Ok(true);
+    }
+    if reply.status == 400 && reply.error_type() == Some("resource_already_exists_exception") {
+        return Ok(false);
+    }
+    Err(failed(&format!("index {index} not created"), &reply))
+}
+
+/// Makes sure the tenant's alias for `entity` exists: if it does (whatever version it
+/// points to), nothing is done; else the current version's index is created with it.
+pub(crate) async fn ensure(
+    conn: &Conn,
+    retry: &RetryPolicy,
+    tenant: &TenantId,
+    entity: Entity,
+) -> Result<(), SearchError> {
+    let names = IndexNames::new(&conn.cluster.index_prefix, tenant, entity);
+    let targets = alias_targets(conn, retry, &names.alias).await?;
+    if let Some(old) = targets
+        .iter()
+        .find(|t| names.version_of(t).is_some_and(|v| v < MAPPING_VERSION))
+    {
+        tracing::warn!(alias = %names.alias, index = %old, current = MAPPING_VERSION, "index has an older mapping version; rebuild it");
+    }
+    if targets.is_empty() {
+        let index = names.current();
+        let created = create_index(conn, retry, entity, &index, Some(&names.alias)).await?;
+        // An index and its alias are created in one step, so an index that already
+        // exists normally has the alias too (another process won the race); if someone
+        // removed the alias, writing would fail on every batch, so say so.
+        if !created && alias_targets(conn, retry, &names.alias).await?.is_empty() {
+            return Err(SearchError::Unavailable(format!(
+                "index {index} exists but alias {} does not; add the alias to it",
+                names.alias
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rebuilt {
+    /// The alias already points to the current mapping version.
+    AlreadyCurrent { alias: String, index: String },
+    /// The alias was created with an empty index: there was nothing to copy.
+    Created { alias: String, index: String },
+    /// Documents were copied to a new index and the alias moved to it. The old index is
+    /// kept, for the operator to delete once satisfied.
+    Swapped {
+        alias: String,
+        from: String,
+        to: String,
+        copied: u64,
+    },
+}
+
+/// The one `_aliases` request that moves `alias` from `from` to `to`: Elasticsearch
+/// applies its actions atomically, so readers see either index, never none or both.
+pub fn alias_swap_body(alias: &str, from: &str, to: &str) -> Value {
+    json!({
+        "actions": [
+            { "remove": { "index": from, "alias": alias } },
+            { "add": { "index": to, "alias": alias, "is_write_index": true } }
+        ]
+    })
+}
+
+/// Rebuilds a tenant's `entity` index under the current [`MAPPING_VERSION`]: creates the
+/// new index, `_reindex`es every document (tombstones and sequence numbers included) from
+/// the alias, then swaps the alias in one request.
+///
+/// Writes that reach the old index while the copy runs are not in the new one: pause the
+/// stream's event source mapping during a rebuild, or replay the stream from before the
+/// rebuild afterwards (writes are idempotent by sequence number, so a replay is safe).
+pub(crate) async fn rebuild(
+    conn: &Conn,
+    retry: &RetryPolicy,
+    tenant: &TenantId,
+    entity: Entity,
+) -> Result<Rebuilt, SearchError> {
+    let names = IndexNames::new(&conn.cluster.index_prefix, tenant, entity);
+    let alias = names.alias.clone();
+    let to = names.current();
+    let targets = alias_targets(conn, retry, &alias).await?;
+    let from = match targets.as_slice() {
+        [] => {
+            create_index(conn, retry, entity, &to, Some(&alias)).await?;
+            return Ok(Rebuilt::Created { alias, index: to });
+        }
+        [one] => one.clone(),
+        many => {
+            return Err(SearchError::Corrupt(format!(
+                "alias {alias} points to {} indexes ({}); expected one",
+                many.len(),
+                many.join(", ")
+            )));
+        }
+    };
+    match names.version_of(&from) {
+        Some(v) if v == MAPPING_VERSION => {
+            return Ok(Rebuilt::AlreadyCurrent { alias, index: from });
+        }
+        Some(v) if v > MAPPING_VERSION => {
+            return Err(SearchError::Corrupt(format!(
+                "alias {alias} points to {from}, newer than this build's mapping version {MAPPING_VERSION}"
+            )));
+        }
+        _ => {}
+    }
+    create_index(conn, retry, entity, &to, None).await?;
+    let reindex = json!({
+        "source": { "index": alias },
+        "dest": { "index": to }
+    });
+    let reply = conn
+        .send_retrying(
+            retry,
+            Method::Post,
+            "/_reindex",
+            &[("refresh", "true"), ("wait_for_completion", "true")],
+            Some(Body::Json(reindex)),
+        )
+        .await?;
+    if !reply.is_success() {
+        return Err(failed(
+            &format!("reindex of {alias} into {to} failed"),
+            &reply,
+        ));
+    }
+    if let Some(failures) = reply.body.get("failures").and_then(Value::as_array)
+        && !failures.is_empty()
+    {
+        return Err(SearchError::Unavailable(format!(
+            "reindex of {alias} into {to} had {} failures; the alias was not moved",
+            failures.len()
+        )));
+    }
+    let copied = reply.body.get("total").and_then(Value::as_u64).unwrap_or(0);
+    let reply = conn
+        .send_retrying(
+            retry,
+            Method::Post,
+            "/_aliases",
+            &[],
+            Some(Body::Json(alias_swap_body(&alias, &from, &to))),
+        )
+        .await?;
+    if !reply.is_success() {
+        return Err(failed(&format!("alias {alias} not moved to {to}"), &reply));
+    }
+    tracing::info!(%alias, %from, %to, copied, "index rebuilt and alias swapped");
+    Ok(Rebuilt::Swapped {
+        alias,
+        from,
+        to,
+        copied,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_alias_swap_body_is_as_recorded() {
+        insta::assert_json_snapshot!(alias_swap_body(
+            "cloudpf-acme-products",
+            "cloudpf-acme-products-v1",
+            "cloudpf-acme-products-v2"
+        ));
+    }
+}

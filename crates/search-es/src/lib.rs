@@ -1,0 +1,21 @@
+//! The Elasticsearch backend of cloudpf: [`ElasticsearchEngine`] implements
+//! [`cloudpf_search::SearchEngine`] over one or more clusters, each tenant routed to one
+//! ([`EsRoutes`]), with versioned per-tenant indexes behind aliases ([`mapping`]),
+//! sequence-number-guarded bulk writes ([`docs`]) and searches built as JSON values
+//! ([`query`]). The `elasticsearch` crate's types stay inside this crate.
+
+mod admin;
+mod client;
+pub mod docs;
+mod engine;
+pub mod mapping;
+pub mod query;
+pub mod routing;
+
+pub use admin::{Rebuilt, alias_swap_body};
+pub use client::RetryPolicy;
+pub use engine::ElasticsearchEngine;
+pub use mapping::MAPPING_VERSION;
+pub use routing::{
+    ConfigError, EsAuth, EsCluster, EsConfig, EsRoutes, RawCluster, RawRoute, Secret,
+};

@@ -1,0 +1,544 @@
+//! Search request bodies, built with `json!` from typed queries (user text only ever
+//! appears as a JSON string value, never as query syntax), and the parsing of responses.
+//!
+//! Product text search mirrors the embedded engine: every typed word must match in at
+//! least one field (name^3, brand^2, category^2, tags, description); per field an exact
+//! match scores most, a prefix match of the last word less, a typo match (`fuzziness:
+//! AUTO`) least, each as a constant score so "exact above prefix above typo" holds
+//! whatever the term statistics; BM25 of exact matches orders within a kind.
+
+use cloudpf_model::{Money, Product, Purchase};
+use cloudpf_search::{
+    FacetCount, Facets, Highlights, ProductHit, ProductQuery, ProductResults, ProductSort,
+    PurchaseQuery, PurchaseResults, SearchError, Suggestion,
+};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use crate::docs;
+use crate::mapping::MONEY_SCALE;
+
+/// How many distinct categories and brands a facet lists at most (as the embedded engine).
+pub const FACET_SIZE: u32 = 50;
+/// The most autocomplete suggestions one request returns.
+pub const MAX_SUGGESTIONS: usize = 20;
+
+const EXACT: f64 = 4.0;
+const PREFIX: f64 = 2.0;
+const FUZZY: f64 = 1.0;
+
+/// Fields of the product text search with their weights.
+const PRODUCT_FIELDS: [(&str, f64); 5] = [
+    ("name", 3.0),
+    ("brand", 2.0),
+    ("category", 2.0),
+    ("tags", 1.0),
+    ("description", 1.0),
+];
+
+/// The words of `text` as the text analyzer splits them (runs of letters and digits).
+/// Case and accents are left to Elasticsearch, which analyzes each word again.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && w.chars().count() <= 40)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn constant(query: Value, boost: f64) -> Value {
+    json!({ "constant_score": { "filter": query, "boost": boost } })
+}
+
+/// Every word must match in some field: exact, typo-tolerant, and for the last word as a
+/// prefix (exact or with a typo on the word-prefix subfield, where there is one).
+pub fn words_query(fields: &[(&str, f64)], words: &[String], prefix_subfield: bool) -> Value {
+    let last = words.len().saturating_sub(1);
+    let musts: Vec<Value> = words
+        .iter()
+        .enumerate()
+        .map(|(i, word)| {
+            let mut shoulds = Vec::new();
+            for &(field, weight) in fields {
+                let exact = json!({ "match": { field: { "query": word } } });
+                shoulds.push(constant(exact.clone(), EXACT * weight));
+                shoulds.push(json!({ "match": { field: { "query": word, "boost": weight } } }));
+                shoulds.push(constant(
+                    json!({ "match": { field: { "query": word, "fuzziness": "AUTO" } } }),
+                    FUZZY * weight,
+                ));
+                if i == last {
+                    shoulds.push(constant(
+                        json!({ "match_bool_prefix": { field: { "query": word } } }),
+                        PREFIX * weight,
+                    ));
+                    if prefix_subfield && field == "name" {
+                        shoulds.push(constant(
+                            json!({ "match": { "name.prefix": { "query": word, "fuzziness": "AUTO" } } }),
+                            FUZZY * weight,
+                        ));
+                    }
+                }
+            }
+            json!({ "bool": { "should": shoulds, "minimum_should_match": 1 } })
+        })
+        .collect();
+    json!({ "bool": { "must": musts } })
+}
+
+/// The live-document filter every read applies.
+fn live() -> Value {
+    json!({ "term": { "deleted": false } })
+}
+
+/// A money range on a `scaled_float` field, exact for every amount on the index's
+/// grid: the bounds are turned into whole millionths here, in decimal, and sent half a
+/// millionth outside, so Elasticsearch's own float rounding of the bound cannot move it
+/// across an indexed amount.
+fn money_range(field: &str, min: Option<Money>, max: Option<Money>) -> Option<Value> {
+    if min.is_none() && max.is_none() {
+        return None;
+    }
+    let scale = Decimal::from(MONEY_SCALE);
+    let half = Decimal::new(5, 1);
+    let mut range = serde_json::Map::new();
+    if let Some(min) = min {
+        let units = (min.amount() * scale).ceil();
+        range.insert(
+            "gte".into(),
+            json!(((units - half) / scale).normalize().to_string()),
+        );
+    }
+    if let Some(max) = max {
+        let units = (max.amount() * scale).floor();
+        range.insert(
+            "lte".into(),
+            json!(((units + half) / scale).normalize().to_string()),
+        );
+    }
+    Some(json!({ "range": { field: range } }))
+}
+
+pub fn product_search(q: &ProductQuery) -> Value {
+    let mut filters = vec![live(), json!({ "term": { "is_active": true } })];
+    if let Some(c) = &q.category {
+        filters.push(json!({ "term": { "category.keyword": c } }));
+    }
+    if let Some(b) = &q.brand {
+        filters.push(json!({ "term": { "brand.keyword": b } }));
+    }
+    filters.extend(money_range("price", q.min_price, q.max_price));
+    match q.in_stock {
+        Some(true) => filters.push(json!({ "range": { "stock": { "gt": 0 } } })),
+        Some(false) => filters.push(json!({ "range": { "stock": { "lte": 0 } } })),
+        None => {}
+    }
+    let words = words(&q.text);
+    let mut bool_query = serde_json::Map::new();
+    bool_query.insert("filter".into(), json!(filters));
+    if !words.is_empty() {
+        bool_query.insert(
+            "must".into(),
+            json!([words_query(&PRODUCT_FIELDS, &words, true)]),
+        );
+    }
+    let tie = json!({ "product_id": "asc" });
+    let sort = match q.sort {
+        ProductSort::Relevance => json!([{ "_score": "desc" }, tie]),
+        ProductSort::PriceAsc => json!([{ "price": "asc" }, tie]),
+        ProductSort::PriceDesc => json!([{ "price": "desc" }, tie]),
+        ProductSort::Newest => json!([{ "created_at": "desc" }, tie]),
+    };
+    json!({
+        "query": { "bool": bool_query },
+        "from": q.offset,
+        "size": q.limit,
+        "sort": sort,
+        "track_total_hits": true,
+        "track_scores": true,
+        "_source": ["source", "seq", "deleted"],
+        "aggs": {
+            "category": { "terms": { "field": "category.keyword", "size": FACET_SIZE } },
+            "brand": { "terms": { "field": "brand.keyword", "size": FACET_SIZE } }
+        },
+        "highlight": {
+            "pre_tags": ["<em>"],
+            "post_tags": ["</em>"],
+            "encoder": "html",
+            "require_field_match": true,
+            "fields": {
+                "name": { "number_of_fragments": 0 },
+                "description": { "number_of_fragments": 0 }
+            }
+        }
+    })
+}
+
+/// Autocomplete: three tiers of constant scores, the best one counting. The name starts
+/// with the input (3), a word inside the name starts with the input (2), the input
+/// matches word starts with typos (1, named `fuzzy`). Within a tier the best sellers come
+/// first, then product ids in order.
+pub fn autocomplete(prefix: &str, size: usize) -> Value {
+    let words = words(prefix).join(" ");
+    json!({
+        "query": {
+            "bool": {
+                "filter": [live(), { "term": { "is_active": true } }],
+                "must": [{
+                    "dis_max": {
+                        "queries": [
+                            { "constant_score": {
+                                "filter": { "match": { "name.start": { "query": words } } },
+                                "boost": 3.0, "_name": "start" } },
+                            { "constant_score": {
+                                "filter": { "match_phrase": { "name.prefix": { "query": words } } },
+                                "boost": 2.0, "_name": "word" } },
+                            { "constant_score": {
+                                "filter": { "match": { "name.prefix": {
+                                    "query": words, "fuzziness": "AUTO", "operator": "and" } } },
+                                "boost": 1.0, "_name": "fuzzy" } }
+                        ]
+                    }
+                }]
+            }
+        },
+        "size": size.min(MAX_SUGGESTIONS),
+        "sort": [{ "_score": "desc" }, { "units_sold": "desc" }, { "product_id": "asc" }],
+        "track_scores": true,
+        "_source": ["product_id", "name", "units_sold"]
+    })
+}
+
+pub fn purchase_search(q: &PurchaseQuery) -> Value {
+    let mut filters = vec![live()];
+    if let Some(c) = &q.customer_id {
+        filters.push(json!({ "term": { "customer_id": c } }));
+    }
+    if let Some(p) = &q.product_id {
+        filters.push(json!({ "term": { "product_ids": p } }));
+    }
+    if let Some(s) = q.status {
+        filters.push(json!({ "term": { "status": s.as_str() } }));
+    }
+    if q.from.is_some() || q.to.is_some() {
+        let mut range = serde_json::Map::new();
+        if let Some(from) = q.from {
+            range.insert("gte".into(), json!(from.to_rfc3339()));
+        }
+        if let Some(to) = q.to {
+            range.insert("lte".into(), json!(to.to_rfc3339()));
+        }
+        filters.push(json!({ "range": { "created_at": range } }));
+    }
+    filters.extend(money_range("total", q.min_total, q.max_total));
+    let words = words(&q.text);
+    let mut bool_query = serde_json::Map::new();
+    bool_query.insert("filter".into(), json!(filters));
+    if !words.is_empty() {
+        bool_query.insert(
+            "must".into(),
+            json!([words_query(&[("text", 1.0)], &words, false)]),
+        );
+    }
+    json!({
+        "query": { "bool": bool_query },
+        "from": q.offset,
+        "size": q.limit,
+        "sort": [{ "created_at": "desc" }, { "purchase_id": "asc" }],
+        "track_total_hits": true,
+        "_source": ["source", "seq", "deleted"]
+    })
+}
+
+/// Live documents of an index.
+pub fn count_live() -> Value {
+    json!({ "query": live() })
+}
+
+/// Units sold of `products`: line quantities of live purchases that were not cancelled or
+/// refunded, summed per product.
+pub fn units_sold<'a>(products: impl IntoIterator<Item = &'a String>) -> Value {
+    let products: Vec<&String> = products.into_iter().collect();
+    json!({
+        "size": 0,
+        "query": {
+            "bool": {
+                "filter": [live(), { "terms": { "product_ids": products } }],
+                "must_not": [{ "terms": { "status": ["cancelled", "refunded"] } }]
+            }
+        },
+        "aggs": {
+            "items": {
+                "nested": { "path": "items" },
+                "aggs": {
+                    "touched": {
+                        "filter": { "terms": { "items.product_id": products } },
+                        "aggs": {
+                            "products": {
+                                "terms": { "field": "items.product_id", "size": products.len().max(1) },
+                                "aggs": { "units": { "sum": { "field": "items.quantity" } } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `_mget` by ids, each with the `_source` fields wanted: ids travel in the body, never
+/// in the URL.
+pub fn mget(ids: &[&str], source: &[&str]) -> Value {
+    let docs: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({ "_id": id, "_source": source }))
+        .collect();
+    json!({ "docs": docs })
+}
+
+fn corrupt(what: &str) -> SearchError {
+    SearchError::Corrupt(format!("unexpected elasticsearch response: {what}"))
+}
+
+fn total(body: &Value) -> Result<u64, SearchError> {
+    body.pointer("/hits/total/value")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| corrupt("no hits.total.value"))
+}
+
+fn hits(body: &Value) -> Result<&Vec<Value>, SearchError> {
+    body.pointer("/hits/hits")
+        .and_then(Value::as_array)
+        .ok_or_else(|| corrupt("no hits.hits"))
+}
+
+fn source_doc<T: docs::EsDoc>(hit: &Value) -> Result<Option<T>, SearchError> {
+    let source = hit
+        .get("_source")
+        .ok_or_else(|| corrupt("hit without _source"))?;
+    Ok(docs::stored::<T>(source)?.map(|(doc, _)| doc))
+}
+
+fn buckets(body: &Value, name: &str) -> Vec<FacetCount> {
+    body.pointer(&format!("/aggregations/{name}/buckets"))
+        .and_then(Value::as_array)
+        .map(|buckets| {
+            buckets
+                .iter()
+                .filter_map(|b| {
+                    Some(FacetCount {
+                        value: b.get("key")?.as_str()?.to_owned(),
+                        count: b.get("doc_count")?.as_u64()?,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn highlight(hit: &Value, field: &str) -> Option<String> {
+    let fragments = hit.pointer(&format!("/highlight/{field}"))?.as_array()?;
+    let parts: Vec<&str> = fragments.iter().filter_map(Value::as_str).collect();
+    (!parts.is_empty()).then(|| parts.join(" … "))
+}
+
+pub fn parse_products(body: &Value) -> Result<ProductResults, SearchError> {
+    let mut out = Vec::new();
+    for hit in hits(body)? {
+        let Some(product) = source_doc::<Product>(hit)? else {
+            continue;
+        };
+        out.push(ProductHit {
+            product,
+            score: hit.get("_score").and_then(Value::as_f64).unwrap_or(0.0) as f32,
+            highlights: Highlights {
+                name: highlight(hit, "name"),
+                description: highlight(hit, "description"),
+            },
+        });
+    }
+    Ok(ProductResults {
+        total: total(body)?,
+        hits: out,
+        facets: Facets {
+            category: buckets(body, "category"),
+            brand: buckets(body, "brand"),
+        },
+    })
+}
+
+pub fn parse_suggestions(body: &Value) -> Result<Vec<Suggestion>, SearchError> {
+    hits(body)?
+        .iter()
+        .map(|hit| {
+            let source = hit
+                .get("_source")
+                .ok_or_else(|| corrupt("hit without _source"))?;
+            let text = |f: &str| {
+                source
+                    .get(f)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| corrupt("suggestion without name or product_id"))
+            };
+            let matched: Vec<&str> = hit
+                .get("matched_queries")
+                .and_then(Value::as_array)
+                .map(|m| m.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            Ok(Suggestion {
+                text: text("name")?,
+                product_id: text("product_id")?,
+                popularity: source
+                    .get("units_sold")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+                fuzzy: !matched.iter().any(|m| *m == "start" || *m == "word"),
+            })
+        })
+        .collect()
+}
+
+pub fn parse_purchases(body: &Value) -> Result<PurchaseResults, SearchError> {
+    let mut out = Vec::new();
+    for hit in hits(body)? {
+        if let Some(p) = source_doc::<Purchase>(hit)? {
+            out.push(p);
+        }
+    }
+    Ok(PurchaseResults {
+        total: total(body)?,
+        hits: out,
+    })
+}
+
+/// Units sold per product from a [`units_sold`] response.
+pub fn parse_units_sold(body: &Value) -> Result<Vec<(String, u64)>, SearchError> {
+    let buckets = body
+        .pointer("/aggregations/items/touched/products/buckets")
+        .and_then(Value::as_array)
+        .ok_or_else(|| corrupt("no units sold buckets"))?;
+    buckets
+        .iter()
+        .map(|b| {
+            let id = b.get("key").and_then(Value::as_str);
+            let units = b.pointer("/units/value").and_then(Value::as_f64);
+            match (id, units) {
+                (Some(id), Some(units)) if units >= 0.0 => Ok((id.to_owned(), units as u64)),
+                _ => Err(corrupt("bad units sold bucket")),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudpf_model::{PurchaseStatus, Timestamp};
+
+    fn money(m: &str) -> Option<Money> {
+        Some(Money::parse(m).unwrap())
+    }
+
+    #[test]
+    fn words_split_like_the_index_analyzer_and_keep_no_syntax() {
+        assert_eq!(
+            words("name:laptop AND -stand \"lap* (x)^10"),
+            ["name", "laptop", "AND", "stand", "lap", "x", "10"]
+        );
+        assert!(words("*:*").is_empty());
+    }
+
+    #[test]
+    fn the_product_search_with_every_filter_is_as_recorded() {
+        let q = ProductQuery {
+            text: "gamng lap".into(),
+            category: Some("Electronics".into()),
+            brand: Some("Voltix".into()),
+            min_price: money("39.99"),
+            max_price: money("1299.00"),
+            in_stock: Some(true),
+            sort: ProductSort::Relevance,
+            offset: 10,
+            limit: 5,
+        };
+        insta::assert_json_snapshot!("product_search_all_filters", product_search(&q));
+    }
+
+    #[test]
+    fn each_product_sort_is_as_recorded() {
+        for (name, sort) in [
+            ("price_asc", ProductSort::PriceAsc),
+            ("price_desc", ProductSort::PriceDesc),
+            ("newest", ProductSort::Newest),
+        ] {
+            let q = ProductQuery {
+                sort,
+                limit: 20,
+                ..ProductQuery::default()
+            };
+            insta::assert_json_snapshot!(format!("product_search_sort_{name}"), product_search(&q));
+        }
+    }
+
+    #[test]
+    fn the_autocomplete_query_is_as_recorded() {
+        insta::assert_json_snapshot!("autocomplete", autocomplete("Headphones mod", 5));
+    }
+
+    #[test]
+    fn the_purchase_search_with_every_filter_is_as_recorded() {
+        let q = PurchaseQuery {
+            text: "wireles mouse".into(),
+            customer_id: Some("c1".into()),
+            product_id: Some("p4".into()),
+            status: Some(PurchaseStatus::Shipped),
+            from: Some(Timestamp::parse("2025-06-02T00:00:00Z").unwrap()),
+            to: Some(Timestamp::parse("2025-06-09T23:59:59Z").unwrap()),
+            min_total: money("39.98"),
+            max_total: money("89.00"),
+            offset: 0,
+            limit: 10,
+        };
+        insta::assert_json_snapshot!("purchase_search_all_filters", purchase_search(&q));
+    }
+
+    #[test]
+    fn the_units_sold_aggregation_is_as_recorded() {
+        let ids = ["p1".to_owned(), "p8".to_owned()];
+        insta::assert_json_snapshot!("units_sold", units_sold(&ids));
+    }
+
+    #[test]
+    fn money_bounds_are_sent_half_a_millionth_outside_the_exact_amount() {
+        let range = money_range("price", money("39.99"), money("120.00")).unwrap();
+        assert_eq!(
+            range,
+            json!({ "range": { "price": { "gte": "39.9899995", "lte": "120.0000005" } } })
+        );
+        // An amount finer than a millionth rounds inward: the bound excludes what it must.
+        let range = money_range("price", money("0.0000001"), None).unwrap();
+        assert_eq!(
+            range,
+            json!({ "range": { "price": { "gte": "0.0000005" } } })
+        );
+    }
+
+    #[test]
+    fn units_sold_buckets_are_read_per_product() {
+        let body = json!({
+            "took": 3, "timed_out": false,
+            "hits": { "total": { "value": 2, "relation": "eq" }, "max_score": null, "hits": [] },
+            "aggregations": { "items": { "doc_count": 3, "touched": { "doc_count": 2, "products": {
+                "doc_count_error_upper_bound": 0, "sum_other_doc_count": 0,
+                "buckets": [
+                    { "key": "p1", "doc_count": 1, "units": { "value": 3.0 } },
+                    { "key": "p8", "doc_count": 1, "units": { "value": 9.0 } }
+                ]
+            } } } }
+        });
+        assert_eq!(
+            parse_units_sold(&body).unwrap(),
+            [("p1".to_owned(), 3), ("p8".to_owned(), 9)]
+        );
+    }
+}

@@ -1,0 +1,450 @@
+//! Which Elasticsearch cluster serves which tenant.
+//!
+//! A deployment names its clusters once and points every tenant at one of them. A
+//! dedicated cluster per tenant and one cluster shared by many tenants are the same
+//! configuration: index names always carry the tenant (`<prefix>-<tenant>-products`), so
+//! tenants sharing a cluster never share an index.
+//!
+//! The raw configuration ([`EsConfig`], the `[elasticsearch]` table of a TOML file) names
+//! secrets only by environment variable; [`EsRoutes::new`] resolves them while validating,
+//! and nothing here prints a secret: [`Secret`]'s `Debug` is redacted, URLs with user
+//! info are refused, and errors name variables, never their values.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use cloudpf_model::TenantId;
+use serde::Deserialize;
+
+/// The index name prefix when a cluster does not set one.
+pub const DEFAULT_INDEX_PREFIX: &str = "cloudpf";
+
+/// The longest index prefix accepted: with a 63-character tenant id and the entity and
+/// version suffixes, index names stay far below Elasticsearch's 255-byte limit.
+const MAX_PREFIX_LEN: usize = 64;
+
+/// The `[elasticsearch]` table as written in the configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EsConfig {
+    #[serde(default)]
+    pub clusters: BTreeMap<String, RawCluster>,
+    /// `[elasticsearch.tenants.<tenant>] cluster = "<name>"`, for processes (the CDC
+    /// Lambdas) that have no tenant list of their own; the API passes its tenants'
+    /// `cluster` references to [`EsRoutes::new`] instead, or as well.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, RawRoute>,
+}
+
+/// One tenant's reference to a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub cluster: String,
+}
+
+/// One `[elasticsearch.clusters.<name>]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// `http://` or `https://` address of the cluster, without credentials.
+    pub url: String,
+    /// Basic authentication user; needs `password_env`.
+    pub username: Option<String>,
+    /// Name of the environment variable holding the basic authentication password.
+    pub password_env: Option<String>,
+    /// Name of the environment variable holding a base64-encoded API key (`id:key`).
+    pub api_key_env: Option<String>,
+    /// Start of every index name on this cluster; `cloudpf` unless set. Lowercase
+    /// letters, digits and `-`, starting with a letter.
+    pub index_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("tenant {tenant} refers to cluster {cluster:?}, which is not configured")]
+    UnknownCluster { tenant: String, cluster: String },
+    #[error("tenant {0} is routed twice")]
+    DuplicateTenant(String),
+    #[error("cluster {cluster:?}: {problem}")]
+    Cluster { cluster: String, problem: String },
+    #[error("elasticsearch.tenants: {0}")]
+    BadTenant(String),
+}
+
+fn cluster_error(cluster: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Cluster {
+        cluster: cluster.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// A secret from the environment. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// How cloudpf authenticates to a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EsAuth {
+    None,
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    /// The base64 encoding of `id:api_key`, sent as `Authorization: ApiKey …`.
+    ApiKey(Secret),
+}
+
+/// A validated cluster: where it is, how to log in, how its index names start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EsCluster {
+    pub name: String,
+    pub url: String,
+    pub auth: EsAuth,
+    pub index_prefix: String,
+}
+
+/// Tenant → cluster, validated. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct EsRoutes {
+    clusters: BTreeMap<String, Arc<EsCluster>>,
+    tenants: BTreeMap<TenantId, String>,
+}
+
+impl EsRoutes {
+    /// Validates `config` and routes each tenant (of `config.tenants` and of `tenants`)
+    /// to its named cluster, reading secrets from the process environment.
+    pub fn new(
+        config: &EsConfig,
+        tenants: impl IntoIterator<Item = (TenantId, String)>,
+    ) -> Result<Self, ConfigError> {
+        Self::with_env(config, tenants, |name| std::env::var(name).ok())
+    }
+
+    /// [`EsRoutes::new`] with secrets looked up by `env` (tests pass a map).
+    pub fn with_env(
+        config: &EsConfig,
+        tenants: impl IntoIterator<Item = (TenantId, String)>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut clusters = BTreeMap::new();
+        for (name, raw) in &config.clusters {
+            clusters.insert(name.clone(), Arc::new(validate_cluster(name, raw, &env)?));
+        }
+        let mut listed = Vec::new();
+        for (raw, route) in &config.tenants {
+            let tenant = TenantId::parse(raw)
+                .map_err(|e| ConfigError::BadTenant(format!("{raw:?}: {e}")))?;
+            listed.push((tenant, route.cluster.clone()));
+        }
+        let mut routed = BTreeMap::new();
+        for (tenant, cluster) in listed.into_iter().chain(tenants) {
+            if !clusters.contains_key(&cluster) {
+                return Err(ConfigError::UnknownCluster {
+                    tenant: tenant.to_string(),
+                    cluster,
+                });
+            }
+            if routed.insert(tenant.clone(), cluster).is_some() {
+                return Err(ConfigError::DuplicateTenant(tenant.to_string()));
+            }
+        }
+        Ok(Self {
+            clusters,
+            tenants: routed,
+        })
+    }
+
+    /// The cluster serving `tenant`, if it has one.
+    pub fn cluster_for(&self, tenant: &TenantId) -> Option<&Arc<EsCluster>> {
+        self.tenants
+            .get(tenant)
+            .and_then(|name| self.clusters.get(name))
+    }
+
+    pub fn clusters(&self) -> impl Iterator<Item = &Arc<EsCluster>> {
+        self.clusters.values()
+    }
+
+    pub fn tenants(&self) -> impl Iterator<Item = &TenantId> {
+        self.tenants.keys()
+    }
+}
+
+fn validate_cluster(
+    name: &str,
+    raw: &RawCluster,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<EsCluster, ConfigError> {
+    let url = validate_url(name, &raw.url)?;
+    let secret = |var: &str, what: &str| match env(var) {
+        Some(v) if !v.is_empty() => Ok(Secret(v)),
+        _ => Err(cluster_error(
+            name,
+            format!("environment variable {var} (the {what}) is not set"),
+        )),
+    };
+    let auth = match (&raw.username, &raw.password_env, &raw.api_key_env) {
+        (None, None, None) => EsAuth::None,
+        (Some(user), Some(var), None) if !user.is_empty() => EsAuth::Basic {
+            username: user.clone(),
+            password: secret(var, "password")?,
+        },
+        (None, None, Some(var)) => EsAuth::ApiKey(secret(var, "API key")?),
+        (_, _, Some(_)) => {
+            return Err(cluster_error(
+                name,
+                "use either api_key_env or username and password_env, not both",
+            ));
+        }
+        _ => {
+            return Err(cluster_error(
+                name,
+                "basic authentication needs a non-empty username and password_env",
+            ));
+        }
+    };
+    let index_prefix = raw
+        .index_prefix
+        .clone()
+        .unwrap_or_else(|| DEFAULT_INDEX_PREFIX.to_owned());
+    validate_prefix(&index_prefix).map_err(|p| cluster_error(name, p))?;
+    Ok(EsCluster {
+        name: name.to_owned(),
+        url,
+        auth,
+        index_prefix,
+    })
+}
+
+fn validate_url(name: &str, url: &str) -> Result<String, ConfigError> {
+    let parsed = elasticsearch::http::Url::parse(url)
+        .map_err(|e| cluster_error(name, format!("url is not a valid URL: {e}")))?;
+    // The URL shows up in logs and errors, so credentials never go into it.
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(cluster_error(
+            name,
+            "url must not contain credentials; use username with password_env, or api_key_env",
+        ));
+    }
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(cluster_error(
+            name,
+            "url must start with http:// or https://",
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(cluster_error(name, "url must not have a query or fragment"));
+    }
+    Ok(parsed.to_string())
+}
+
+fn validate_prefix(prefix: &str) -> Result<(), String> {
+    let ok = !prefix.is_empty()
+        && prefix.len() <= MAX_PREFIX_LEN
+        && prefix.starts_with(|c: char| c.is_ascii_lowercase())
+        && !prefix.ends_with('-')
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "index_prefix {prefix:?} must be 1 to {MAX_PREFIX_LEN} lowercase letters, digits \
+             and '-', starting with a letter and not ending with '-'"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(t: &str) -> TenantId {
+        TenantId::parse(t).unwrap()
+    }
+
+    fn config(toml_text: &str) -> EsConfig {
+        #[derive(Deserialize)]
+        struct File {
+            elasticsearch: EsConfig,
+        }
+        let file: File = toml::from_str(toml_text).unwrap();
+        file.elasticsearch
+    }
+
+    const TWO_CLUSTERS: &str = r#"
+        [elasticsearch.clusters.shared]
+        url = "https://search.internal:9200"
+        username = "cloudpf"
+        password_env = "ES_SHARED_PASSWORD"
+
+        [elasticsearch.clusters.acme-dedicated]
+        url = "http://10.0.0.7:9200"
+        api_key_env = "ES_ACME_API_KEY"
+        index_prefix = "cpf"
+    "#;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "ES_SHARED_PASSWORD" => Some("hunter2-shared".into()),
+            "ES_ACME_API_KEY" => Some("YWNtZTpzZWNyZXQta2V5".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn tenants_are_routed_to_dedicated_and_shared_clusters() {
+        let routes = EsRoutes::with_env(
+            &config(TWO_CLUSTERS),
+            [
+                (tenant("acme"), "acme-dedicated".to_owned()),
+                (tenant("globex"), "shared".to_owned()),
+                (tenant("initech"), "shared".to_owned()),
+            ],
+            env,
+        )
+        .unwrap();
+        let acme = routes.cluster_for(&tenant("acme")).unwrap();
+        assert_eq!(acme.url, "http://10.0.0.7:9200/");
+        assert_eq!(acme.index_prefix, "cpf");
+        assert!(matches!(&acme.auth, EsAuth::ApiKey(k) if k.expose() == "YWNtZTpzZWNyZXQta2V5"));
+        let globex = routes.cluster_for(&tenant("globex")).unwrap();
+        assert_eq!(globex.name, "shared");
+        assert_eq!(globex.index_prefix, "cloudpf");
+        assert!(Arc::ptr_eq(
+            globex,
+            routes.cluster_for(&tenant("initech")).unwrap()
+        ));
+        assert!(routes.cluster_for(&tenant("hooli")).is_none());
+    }
+
+    #[test]
+    fn a_tenant_naming_an_unknown_cluster_is_an_error_that_names_it() {
+        let err = EsRoutes::with_env(
+            &config(TWO_CLUSTERS),
+            [(tenant("acme"), "eu-west".to_owned())],
+            env,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "tenant acme refers to cluster \"eu-west\", which is not configured"
+        );
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output_or_errors() {
+        let routes = EsRoutes::with_env(
+            &config(TWO_CLUSTERS),
+            [(tenant("acme"), "acme-dedicated".to_owned())],
+            env,
+        )
+        .unwrap();
+        let shown = format!("{routes:?}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        for secret in ["hunter2-shared", "YWNtZTpzZWNyZXQta2V5"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+
+        let missing = EsRoutes::with_env(&config(TWO_CLUSTERS), [], |_| None).unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "cluster \"acme-dedicated\": environment variable ES_ACME_API_KEY (the API key) is not set"
+        );
+    }
+
+    #[test]
+    fn a_url_with_credentials_is_refused_without_repeating_them() {
+        let raw = r#"
+            [elasticsearch.clusters.main]
+            url = "https://elastic:s3cr3t@search.internal:9200"
+        "#;
+        let err = EsRoutes::with_env(&config(raw), [], env).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("must not contain credentials"), "{text}");
+        assert!(!text.contains("s3cr3t"), "{text}");
+    }
+
+    #[test]
+    fn unknown_keys_bad_schemes_mixed_auth_and_bad_prefixes_are_refused() {
+        let unknown = serde_json::from_value::<EsConfig>(serde_json::json!({
+            "clusters": {"main": {"url": "http://x:9200", "pasword_env": "P"}}
+        }));
+        assert!(unknown.unwrap_err().to_string().contains("unknown field"));
+
+        let cases = [
+            (r#"url = "ftp://x:21""#, "must start with http"),
+            (
+                "url = \"http://x:9200\"\napi_key_env = \"ES_ACME_API_KEY\"\nusername = \"u\"\npassword_env = \"ES_SHARED_PASSWORD\"",
+                "either api_key_env",
+            ),
+            (
+                "url = \"http://x:9200\"\nusername = \"u\"",
+                "needs a non-empty username and password_env",
+            ),
+            (
+                "url = \"http://x:9200\"\nindex_prefix = \"Cloud_PF\"",
+                "index_prefix \"Cloud_PF\"",
+            ),
+        ];
+        for (body, expected) in cases {
+            let raw = format!("[elasticsearch.clusters.main]\n{body}");
+            let err = EsRoutes::with_env(&config(&raw), [], env).unwrap_err();
+            assert!(err.to_string().contains(expected), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn tenants_can_be_routed_in_the_elasticsearch_table_itself() {
+        let raw = format!(
+            "{TWO_CLUSTERS}\n[elasticsearch.tenants.acme]\ncluster = \"acme-dedicated\"\n\
+             [elasticsearch.tenants.globex]\ncluster = \"shared\"\n"
+        );
+        let routes =
+            EsRoutes::with_env(&config(&raw), [(tenant("initech"), "shared".into())], env).unwrap();
+        let names: Vec<&str> = routes.tenants().map(TenantId::as_str).collect();
+        assert_eq!(names, ["acme", "globex", "initech"]);
+        assert_eq!(
+            routes.cluster_for(&tenant("acme")).unwrap().name,
+            "acme-dedicated"
+        );
+
+        let bad =
+            format!("{TWO_CLUSTERS}\n[elasticsearch.tenants.Acme_Corp]\ncluster = \"shared\"\n");
+        let err = EsRoutes::with_env(&config(&bad), [], env).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("elasticsearch.tenants: \"Acme_Corp\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_tenant_routed_twice_is_an_error() {
+        let err = EsRoutes::with_env(
+            &config(TWO_CLUSTERS),
+            [
+                (tenant("acme"), "shared".to_owned()),
+                (tenant("acme"), "acme-dedicated".to_owned()),
+            ],
+            env,
+        )
+        .unwrap_err();
+        assert_eq!(err, ConfigError::DuplicateTenant("acme".into()));
+    }
+}
