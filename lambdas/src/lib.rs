@@ -8,7 +8,8 @@ use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use cloudpf_aws::{S3Sink, S3SinkConfig};
 use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
 use cloudpf_lake::ObjectSink;
-use cloudpf_search::TantivyEngine;
+use cloudpf_search_api::Tenants;
+use cloudpf_search_api::backend::{SearchBackend, search_engine};
 use serde_json::Value;
 
 /// Which table a function consumes.
@@ -26,7 +27,7 @@ pub enum Table {
 /// | `CLOUDPF_LAKE_PREFIX` | key prefix inside the bucket | none |
 /// | `CLOUDPF_LAKE_KMS_KEY_ID` | KMS key for SSE-KMS (else SSE-S3) | none |
 /// | `CLOUDPF_S3_FORCE_PATH_STYLE` | `true` for S3-compatible stores | `false` |
-/// | `CLOUDPF_SEARCH_BACKEND` | `tantivy` (Elasticsearch arrives with its own issue) | `tantivy` |
+/// | `CLOUDPF_SEARCH_BACKEND` | `embedded` (Tantivy on the EFS mount) or `elasticsearch` (clusters of the tenants file) | `embedded` |
 /// | `CLOUDPF_INDEX_DIR` | data directory of the Tantivy indexes (an EFS mount) | `/mnt/index` |
 /// | `CLOUDPF_TENANTS_FILE` | tenants file of the search API: a path or `s3://bucket/key` | `<index dir>/tenants.toml` |
 /// | `CLOUDPF_ATHENA_WORKGROUP`, `CLOUDPF_ATHENA_DATABASE` | where the search API runs reports | none (analytics answer 503) |
@@ -38,6 +39,7 @@ pub struct LambdaConfig {
     pub tenants_file: String,
     /// Athena workgroup and Glue database of the reports, when configured.
     pub athena: Option<(String, String)>,
+    pub search_backend: SearchBackend,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,14 +69,12 @@ impl LambdaConfig {
                 )));
             }
         };
-        match var("CLOUDPF_SEARCH_BACKEND").as_deref() {
-            None | Some("" | "tantivy") => {}
-            Some(other) => {
-                return Err(ConfigError::Invalid(format!(
-                    "CLOUDPF_SEARCH_BACKEND {other:?} is not available in this build; use tantivy"
-                )));
-            }
-        }
+        let search_backend = match var("CLOUDPF_SEARCH_BACKEND").as_deref() {
+            None | Some("") => SearchBackend::default(),
+            Some(text) => text
+                .parse()
+                .map_err(|e| ConfigError::Invalid(format!("CLOUDPF_SEARCH_BACKEND: {e}")))?,
+        };
         let index_dir =
             PathBuf::from(var("CLOUDPF_INDEX_DIR").unwrap_or_else(|| "/mnt/index".to_owned()));
         let tenants_file = var("CLOUDPF_TENANTS_FILE")
@@ -89,6 +89,7 @@ impl LambdaConfig {
             },
             index_dir,
             tenants_file,
+            search_backend,
             athena: match (
                 var("CLOUDPF_ATHENA_WORKGROUP").filter(|v| !v.is_empty()),
                 var("CLOUDPF_ATHENA_DATABASE").filter(|v| !v.is_empty()),
@@ -109,10 +110,21 @@ impl LambdaConfig {
     }
 }
 
-/// Built once per Lambda container: the pipeline with its search engine and S3 sink.
-pub fn pipeline(config: &LambdaConfig, shared: &aws_config::SdkConfig) -> Pipeline {
+/// Built once per Lambda container: the pipeline with its search engine and S3 sink. The
+/// Elasticsearch backend reads its routes from the tenants file.
+pub async fn pipeline(
+    config: &LambdaConfig,
+    shared: &aws_config::SdkConfig,
+) -> Result<Pipeline, lambda_runtime::Error> {
     let sink: Arc<dyn ObjectSink> = Arc::new(S3Sink::new(shared, config.lake.clone()));
-    Pipeline::new(Arc::new(TantivyEngine::new(&config.index_dir)), sink)
+    let tenants = match config.search_backend {
+        SearchBackend::Embedded => Tenants::default(),
+        SearchBackend::Elasticsearch => {
+            load_tenants(&config.tenants_file, shared, config.lake.force_path_style).await?
+        }
+    };
+    let engine = search_engine(config.search_backend, &config.index_dir, &tenants)?;
+    Ok(Pipeline::new(engine, sink))
 }
 
 /// The handler: a `DynamoDbEvent` (as JSON, so one malformed record cannot fail the whole
@@ -194,7 +206,7 @@ pub async fn run_cdc(table: Table) -> Result<(), lambda_runtime::Error> {
     init_logging();
     let config = LambdaConfig::from_env()?;
     let shared = aws_config::load_from_env().await;
-    let pipeline = pipeline(&config, &shared);
+    let pipeline = pipeline(&config, &shared).await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         |event: lambda_runtime::LambdaEvent<Value>| {
             let pipeline = &pipeline;

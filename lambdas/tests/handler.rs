@@ -10,6 +10,7 @@ use cloudpf_cdc::Pipeline;
 use cloudpf_lake::ObjectSink;
 use cloudpf_lambdas::{LambdaConfig, Table, handle};
 use cloudpf_search::TantivyEngine;
+use cloudpf_search_api::backend::SearchBackend;
 use serde_json::{Value, json};
 
 fn event(name: &str) -> Value {
@@ -74,14 +75,21 @@ fn configuration_comes_from_the_environment_and_is_checked() {
         LambdaConfig::from_vars(vars(&[])).unwrap_err().to_string(),
         "CLOUDPF_LAKE_BUCKET is required"
     );
+    assert_eq!(c.search_backend, SearchBackend::Embedded);
     let es = LambdaConfig::from_vars(vars(&[
         ("CLOUDPF_LAKE_BUCKET", "l"),
         ("CLOUDPF_SEARCH_BACKEND", "elasticsearch"),
     ]));
+    assert_eq!(es.unwrap().search_backend, SearchBackend::Elasticsearch);
+    let unknown = LambdaConfig::from_vars(vars(&[
+        ("CLOUDPF_LAKE_BUCKET", "l"),
+        ("CLOUDPF_SEARCH_BACKEND", "solr"),
+    ]));
     assert!(
-        es.unwrap_err()
+        unknown
+            .unwrap_err()
             .to_string()
-            .contains("not available in this build")
+            .contains("must be embedded or elasticsearch")
     );
     let bad = LambdaConfig::from_vars(vars(&[
         ("CLOUDPF_LAKE_BUCKET", "l"),

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::backend::SearchBackend;
+
 /// The config file. Every key is optional; the comments give the defaults.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,6 +19,9 @@ pub struct RawConfig {
     pub data_dir: Option<PathBuf>,
     /// Tenants file. Default `<data_dir>/tenants.toml`.
     pub tenants_file: Option<PathBuf>,
+    /// `embedded` (Tantivy under the data directory) or `elasticsearch` (the clusters of
+    /// the tenants file). Default `embedded`.
+    pub search_backend: Option<String>,
     #[serde(default)]
     pub limits: RawLimits,
 }
@@ -67,6 +72,7 @@ pub struct Config {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
     pub tenants_file: PathBuf,
+    pub search_backend: SearchBackend,
     pub limits: Limits,
 }
 
@@ -97,6 +103,10 @@ impl RawConfig {
         let tenants_file = self
             .tenants_file
             .unwrap_or_else(|| data_dir.join("tenants.toml"));
+        let search_backend = match self.search_backend.as_deref() {
+            None => SearchBackend::default(),
+            Some(text) => text.parse().map_err(ConfigError::Invalid)?,
+        };
         let d = Limits::default();
         let l = self.limits;
         let within = |name: &str, v: usize, lo: usize, hi: usize| {
@@ -150,6 +160,7 @@ impl RawConfig {
             addr,
             data_dir,
             tenants_file,
+            search_backend,
             limits,
         })
     }

@@ -34,6 +34,10 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("search is unavailable, try again shortly")]
     Unavailable(String),
+    #[error(
+        "no search backend is configured for this tenant; the operator must route it to an elasticsearch cluster in the tenants file"
+    )]
+    SearchNotConfigured(String),
     #[error("analytics are not available in this deployment")]
     AnalyticsNotConfigured,
     #[error("the report could not run, try again shortly")]
@@ -81,9 +85,7 @@ impl From<SearchError> for ApiError {
             SearchError::Corrupt(m) => ApiError::Internal(m),
             // A deployment without a backend for a known tenant cannot serve it: the
             // operator's fault, and retrying later may help once it is configured.
-            SearchError::NotConfigured(t) => {
-                ApiError::Unavailable(format!("no search backend configured for tenant {t}"))
-            }
+            SearchError::NotConfigured(t) => ApiError::SearchNotConfigured(t),
         }
     }
 }
@@ -112,6 +114,7 @@ impl ApiError {
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_)
+            | ApiError::SearchNotConfigured(_)
             | ApiError::AnalyticsNotConfigured
             | ApiError::ReportUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -132,6 +135,7 @@ impl ApiError {
             ApiError::Timeout => "timeout",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::Unavailable(_) | ApiError::ReportUnavailable(_) => "unavailable",
+            ApiError::SearchNotConfigured(_) => "search_not_configured",
             ApiError::AnalyticsNotConfigured => "analytics_not_configured",
             ApiError::Internal(_) => "internal",
         }
@@ -144,6 +148,9 @@ impl IntoResponse for ApiError {
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
             ApiError::Unavailable(detail) => tracing::warn!(%detail, "search unavailable"),
             ApiError::ReportUnavailable(detail) => tracing::warn!(%detail, "report unavailable"),
+            ApiError::SearchNotConfigured(tenant) => {
+                tracing::error!(%tenant, "tenant has no search backend")
+            }
             _ => {}
         }
         let status = self.status();

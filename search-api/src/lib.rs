@@ -5,6 +5,7 @@
 //! know comes from the [`AppState`] built from a validated [`Config`].
 
 pub mod auth;
+pub mod backend;
 pub mod config;
 pub mod error;
 pub mod metrics;

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use cloudpf_model::TenantId;
+use cloudpf_search_es::{EsConfig, EsRoutes};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -44,6 +45,9 @@ impl Scope {
 pub struct RawTenantsFile {
     #[serde(default)]
     pub tenants: Vec<RawTenant>,
+    /// The Elasticsearch clusters, when the search backend is Elasticsearch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elasticsearch: Option<EsConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +59,10 @@ pub struct RawTenant {
     pub cors_origins: Vec<String>,
     #[serde(default)]
     pub keys: Vec<RawKey>,
+    /// The `[elasticsearch.clusters.<name>]` serving this tenant, with the Elasticsearch
+    /// backend: its own container, or a shared cluster (indexes are tenant-prefixed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_cluster: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,6 +81,10 @@ pub enum TenantsError {
     Parse { path: String, error: String },
     #[error("tenant {id:?}: {error}")]
     Invalid { id: String, error: String },
+    #[error("elasticsearch: {0}")]
+    Elasticsearch(#[from] cloudpf_search_es::ConfigError),
+    #[error("the elasticsearch search backend needs an [elasticsearch] table in the tenants file")]
+    NoElasticsearch,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +105,8 @@ pub struct Tenant {
 pub struct Tenants {
     tenants: BTreeMap<TenantId, Tenant>,
     keys: Vec<Key>,
+    elasticsearch: Option<EsConfig>,
+    search_clusters: Vec<(TenantId, String)>,
 }
 
 /// Hex SHA-256 of an API key, as the tenants file stores it.
@@ -153,6 +167,9 @@ impl Tenants {
                     scope: k.scope,
                 });
             }
+            if let Some(cluster) = t.search_cluster {
+                out.search_clusters.push((id.clone(), cluster));
+            }
             out.tenants.insert(
                 id.clone(),
                 Tenant {
@@ -161,7 +178,18 @@ impl Tenants {
                 },
             );
         }
+        out.elasticsearch = raw.elasticsearch;
         Ok(out)
+    }
+
+    /// Each tenant's Elasticsearch cluster, validated, secrets read from the environment.
+    /// Only the Elasticsearch backend asks, so embedded runs need no cluster settings.
+    pub fn elasticsearch_routes(&self) -> Result<EsRoutes, TenantsError> {
+        let config = self
+            .elasticsearch
+            .as_ref()
+            .ok_or(TenantsError::NoElasticsearch)?;
+        Ok(EsRoutes::new(config, self.search_clusters.clone())?)
     }
 
     pub fn get(&self, id: &TenantId) -> Option<&Tenant> {

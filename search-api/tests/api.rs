@@ -13,6 +13,7 @@ use cloudpf_model::{
     Currency, LineItem, Money, Op, Product, Purchase, PurchaseStatus, TenantId, Timestamp,
 };
 use cloudpf_search::TantivyEngine;
+use cloudpf_search_api::backend::{SearchBackend, search_engine};
 use cloudpf_search_api::tenants::{RawKey, RawTenant, RawTenantsFile, Scope, hash_key};
 use cloudpf_search_api::{AppState, RawConfig, Tenants, app};
 use http_body_util::BodyExt;
@@ -42,6 +43,7 @@ fn tenants() -> Tenants {
                 sha256: hash_key(k),
             })
             .collect(),
+        search_cluster: None,
     };
     Tenants::from_raw(RawTenantsFile {
         tenants: vec![
@@ -51,6 +53,7 @@ fn tenants() -> Tenants {
             ),
             tenant("shop-b", &[(Scope::Search, SEARCH_B)]),
         ],
+        elasticsearch: None,
     })
     .unwrap()
 }
@@ -802,4 +805,80 @@ async fn bad_report_specs_are_answered_with_400_naming_the_problem() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_without_a_search_backend_is_answered_503_naming_the_problem() {
+    let text = format!(
+        r#"
+[[tenants]]
+id = "shop-a"
+keys = [{{ scope = "search", sha256 = "{a}" }}]
+
+[[tenants]]
+id = "shop-b"
+search_cluster = "main"
+keys = [{{ scope = "search", sha256 = "{b}" }}]
+
+[elasticsearch.clusters.main]
+url = "http://127.0.0.1:9"
+"#,
+        a = hash_key(SEARCH_A),
+        b = hash_key(SEARCH_B)
+    );
+    let tenants = Tenants::from_toml(&text, "test").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = search_engine(SearchBackend::Elasticsearch, dir.path(), &tenants).unwrap();
+    let config = RawConfig {
+        data_dir: Some(dir.path().to_owned()),
+        ..RawConfig::default()
+    }
+    .validate()
+    .unwrap();
+    let state = AppState::new(engine, tenants, config);
+    let request = Request::get("/search/shop-a/products?q=laptop")
+        .header("x-api-key", SEARCH_A)
+        .body(Body::empty())
+        .unwrap();
+    let response = app(state).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let json: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(code(&json), "search_not_configured");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no search backend is configured for this tenant"),
+        "{json}"
+    );
+}
+
+#[test]
+fn the_tenants_file_routes_tenants_to_clusters_and_names_a_missing_one() {
+    let file = |cluster: &str| {
+        format!(
+            "[[tenants]]\nid = \"shop-a\"\nsearch_cluster = \"{cluster}\"\n\n[elasticsearch.clusters.es-a]\nurl = \"http://es-a:9200\"\n"
+        )
+    };
+    let routed = Tenants::from_toml(&file("es-a"), "t").unwrap();
+    let routes = routed.elasticsearch_routes().unwrap();
+    let shop_a = cloudpf_model::TenantId::parse("shop-a").unwrap();
+    assert_eq!(
+        routes.cluster_for(&shop_a).unwrap().url,
+        "http://es-a:9200/"
+    );
+    let wrong = Tenants::from_toml(&file("es-z"), "t").unwrap();
+    let error = wrong.elasticsearch_routes().unwrap_err().to_string();
+    assert!(
+        error.contains("\"es-z\", which is not configured"),
+        "{error}"
+    );
+    let none = Tenants::from_toml("[[tenants]]\nid = \"shop-a\"\n", "t").unwrap();
+    assert!(
+        none.elasticsearch_routes()
+            .unwrap_err()
+            .to_string()
+            .contains("needs an [elasticsearch] table")
+    );
 }

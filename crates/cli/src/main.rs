@@ -32,6 +32,8 @@ enum Command {
     Poll(commands::poll::PollArgs),
     /// Write demo shops into DynamoDB tables (created with streams) for `poll` to pick up.
     Seed(commands::seed::SeedArgs),
+    /// Create (or rebuild and swap) the Elasticsearch indexes of the routed tenants.
+    EsSetup(commands::es_setup::EsSetupArgs),
     /// Serve the search API over existing data.
     Serve(commands::serve::ServeArgs),
     /// Print the SHA-256 of an API key read from stdin, for the tenants file.
@@ -49,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => commands::serve::run(args).await,
         Command::Poll(args) => commands::poll::run(args).await,
         Command::Seed(args) => commands::seed::run(args).await,
+        Command::EsSetup(args) => commands::es_setup::run(args).await,
         Command::HashKey => {
             // From stdin, so the key stays out of shell history and process lists.
             let mut key = String::new();

@@ -15,7 +15,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use cloudpf_model::TenantId;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The index name prefix when a cluster does not set one.
 pub const DEFAULT_INDEX_PREFIX: &str = "cloudpf";
@@ -25,7 +25,7 @@ pub const DEFAULT_INDEX_PREFIX: &str = "cloudpf";
 const MAX_PREFIX_LEN: usize = 64;
 
 /// The `[elasticsearch]` table as written in the configuration file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EsConfig {
     #[serde(default)]
@@ -38,26 +38,30 @@ pub struct EsConfig {
 }
 
 /// One tenant's reference to a cluster.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub cluster: String,
 }
 
 /// One `[elasticsearch.clusters.<name>]` table.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
     /// `http://` or `https://` address of the cluster, without credentials.
     pub url: String,
     /// Basic authentication user; needs `password_env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// Name of the environment variable holding the basic authentication password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
     /// Name of the environment variable holding a base64-encoded API key (`id:key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
     /// Start of every index name on this cluster; `cloudpf` unless set. Lowercase
     /// letters, digits and `-`, starting with a letter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_prefix: Option<String>,
 }
 

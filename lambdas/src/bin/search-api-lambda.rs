@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cloudpf_analytics::{AthenaConfig, AthenaEngine};
 
-use cloudpf_search::TantivyEngine;
+use cloudpf_search_api::backend::search_engine;
 use cloudpf_search_api::{AppState, RawConfig, app};
 
 #[tokio::main]
@@ -22,7 +22,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let tenants =
         cloudpf_lambdas::load_tenants(&config.tenants_file, &shared, config.lake.force_path_style)
             .await?;
-    let mut state = AppState::new(Arc::new(TantivyEngine::new(&api.data_dir)), tenants, api);
+    let engine = search_engine(config.search_backend, &api.data_dir, &tenants)?;
+    let mut state = AppState::new(engine, tenants, api);
     if let Some((workgroup, database)) = &config.athena {
         let athena = AthenaConfig {
             workgroup: workgroup.clone(),

@@ -13,6 +13,7 @@ use cloudpf_model::TenantId;
 use cloudpf_search::Entity;
 use cloudpf_search_api::RawConfig;
 use cloudpf_search_api::tenants::{RawKey, RawTenant, RawTenantsFile, Scope, hash_key};
+use cloudpf_search_es::{EsConfig, RawCluster};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -170,7 +171,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     let keys = load_or_create_keys(&dir.join("demo-keys.json"), &tenants)?;
-    write_tenants_file(&dir.join("tenants.toml"), &keys, &args.addr)?;
+    write_tenants_file(&dir.join("tenants.toml"), &keys, &args.addr, None)?;
     print_summary(dir, &tenants, &pipeline, &totals, &keys, &args.addr).await?;
     // Close the demo's index writers, so that `cloudpf replay` (or the poller) in another
     // terminal can write while the API serves.
@@ -186,12 +187,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The tenants file of the demo shops: hashed keys, and CORS for pages on the API's own
-/// origin (the storefront widget).
+/// The tenants file of the demo shops: hashed keys, CORS for pages on the API's own
+/// origin (the storefront widget), and with `elasticsearch_url` each shop's cluster: a
+/// URL with `{tenant}` gives every shop its own cluster (one container per tenant),
+/// one without puts them all on one shared cluster.
 pub fn write_tenants_file(
     path: &Path,
     keys: &BTreeMap<String, DemoKeys>,
     addr: &str,
+    elasticsearch_url: Option<&str>,
 ) -> anyhow::Result<()> {
     let port = addr.rsplit_once(':').map_or("8080", |(_, p)| p);
     let tenants = keys
@@ -212,14 +216,39 @@ pub fn write_tenants_file(
                     sha256: hash_key(&k.admin_key),
                 },
             ],
+            search_cluster: elasticsearch_url.map(|url| cluster_name(url, id)),
         })
         .collect();
-    let text = toml::to_string_pretty(&RawTenantsFile { tenants })?;
+    let elasticsearch = elasticsearch_url.map(|url| EsConfig {
+        clusters: keys
+            .keys()
+            .map(|id| {
+                let cluster = RawCluster {
+                    url: url.replace("{tenant}", id),
+                    ..RawCluster::default()
+                };
+                (cluster_name(url, id), cluster)
+            })
+            .collect(),
+        tenants: BTreeMap::new(),
+    });
+    let text = toml::to_string_pretty(&RawTenantsFile {
+        tenants,
+        elasticsearch,
+    })?;
     std::fs::write(
         path,
         format!("# Written by `cloudpf demo`: the demo shops and their hashed API keys.\n{text}"),
     )?;
     Ok(())
+}
+
+fn cluster_name(url: &str, tenant: &str) -> String {
+    if url.contains("{tenant}") {
+        tenant.to_owned()
+    } else {
+        "shared".to_owned()
+    }
 }
 
 async fn print_summary(

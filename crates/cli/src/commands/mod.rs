@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod demo;
+pub mod es_setup;
 pub mod poll;
 pub mod replay;
 pub mod seed;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use cloudpf_aws::{Poller, PollerConfig, S3Sink, S3SinkConfig};
 use cloudpf_cdc::Pipeline;
 use cloudpf_lake::{LocalDirSink, ObjectSink};
-use cloudpf_search::TantivyEngine;
+use cloudpf_search_api::Tenants;
+use cloudpf_search_api::backend::{SearchBackend, search_engine};
 
 #[derive(Debug, clap::Args)]
 pub struct PollArgs {
@@ -28,6 +29,14 @@ pub struct PollArgs {
     /// Path-style S3 addressing (MinIO, moto).
     #[arg(long, env = "CLOUDPF_S3_FORCE_PATH_STYLE")]
     force_path_style: bool,
+    /// `embedded` (Tantivy under the data directory) or `elasticsearch` (the clusters of
+    /// the tenants file).
+    #[arg(long, default_value = "embedded", env = "CLOUDPF_SEARCH_BACKEND")]
+    search_backend: SearchBackend,
+    /// Tenants file with the `[elasticsearch]` routes (default `<data dir>/tenants.toml`);
+    /// read with the elasticsearch backend only.
+    #[arg(long, env = "CLOUDPF_TENANTS_FILE")]
+    tenants_file: Option<PathBuf>,
     /// Exit once every shard is caught up, instead of polling forever.
     #[arg(long)]
     until_idle: bool,
@@ -54,7 +63,17 @@ pub async fn run(args: PollArgs) -> anyhow::Result<()> {
         }
         None => Arc::new(LocalDirSink::new(&args.data_dir)),
     };
-    let pipeline = Pipeline::new(Arc::new(TantivyEngine::new(&args.data_dir)), sink);
+    let tenants = match args.search_backend {
+        SearchBackend::Embedded => Tenants::default(),
+        SearchBackend::Elasticsearch => super::serve::load_tenants(
+            &args
+                .tenants_file
+                .clone()
+                .unwrap_or_else(|| args.data_dir.join("tenants.toml")),
+        )?,
+    };
+    let engine = search_engine(args.search_backend, &args.data_dir, &tenants)?;
+    let pipeline = Pipeline::new(engine, sink);
     let config = PollerConfig::new(
         &args.products_table,
         &args.purchases_table,

@@ -36,6 +36,10 @@ pub struct SeedArgs {
     /// Address the API will listen on (for the CORS origins of the tenants file).
     #[arg(long, default_value = "127.0.0.1:8080", env = "CLOUDPF_ADDR")]
     addr: String,
+    /// Route the shops to Elasticsearch in the tenants file: a URL with `{tenant}` gives
+    /// each shop its own cluster (`http://es-{tenant}:9200`), one without a shared one.
+    #[arg(long, env = "CLOUDPF_ELASTICSEARCH_URL")]
+    elasticsearch_url: Option<String>,
 }
 
 pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
@@ -66,7 +70,12 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         }
     }
     let keys = demo::load_or_create_keys(&dir.join("demo-keys.json"), &tenants)?;
-    demo::write_tenants_file(&dir.join("tenants.toml"), &keys, &args.addr)?;
+    demo::write_tenants_file(
+        &dir.join("tenants.toml"),
+        &keys,
+        &args.addr,
+        args.elasticsearch_url.as_deref(),
+    )?;
     eprintln!(
         "cloudpf seed: {} product and {} purchase changes written to {} and {} for {} shop(s); keys in {}",
         written[0],

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cloudpf_analytics::DataFusionEngine;
-use cloudpf_search::TantivyEngine;
+use cloudpf_search_api::backend::search_engine;
 use cloudpf_search_api::{AppState, Config, RawConfig, Tenants, server};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -19,6 +19,12 @@ pub struct ServeArgs {
     /// Config file (TOML); see the README for its keys.
     #[arg(long, env = "CLOUDPF_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Tenants file (overrides the config file; default `<data dir>/tenants.toml`).
+    #[arg(long, env = "CLOUDPF_TENANTS_FILE")]
+    pub tenants_file: Option<PathBuf>,
+    /// `embedded` or `elasticsearch` (overrides the config file; default embedded).
+    #[arg(long, env = "CLOUDPF_SEARCH_BACKEND")]
+    pub search_backend: Option<String>,
 }
 
 pub fn config(args: &ServeArgs) -> anyhow::Result<Config> {
@@ -32,6 +38,12 @@ pub fn config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(addr) = &args.addr {
         raw.addr = Some(addr.clone());
     }
+    if let Some(file) = &args.tenants_file {
+        raw.tenants_file = Some(file.clone());
+    }
+    if let Some(backend) = &args.search_backend {
+        raw.search_backend = Some(backend.clone());
+    }
     Ok(raw.validate()?)
 }
 
@@ -41,13 +53,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let tenants = load_tenants(&config.tenants_file)?;
-    let engine = Arc::new(TantivyEngine::new(&config.data_dir));
+    let engine = search_engine(config.search_backend, &config.data_dir, &tenants)?;
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     let addr = listener.local_addr()?;
     let tenant_count = tenants.ids().count();
-    tracing::info!(%addr, tenants = tenant_count, data_dir = %config.data_dir.display(), "search API listening");
+    tracing::info!(%addr, tenants = tenant_count, data_dir = %config.data_dir.display(), search_backend = %config.search_backend, "search API listening");
     eprintln!(
         "cloudpf search API on http://{addr} ({tenant_count} tenants); docs at http://{addr}/docs"
     );
@@ -57,7 +69,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_tenants(path: &Path) -> anyhow::Result<Tenants> {
+pub fn load_tenants(path: &Path) -> anyhow::Result<Tenants> {
     Tenants::load(path).with_context(
         || "run `cloudpf demo` to create a tenants file, or pass --config with tenants_file",
     )
