@@ -176,6 +176,21 @@ mod tests {
         assert_eq!(c.addr.to_string(), "127.0.0.1:8080");
         assert_eq!(c.tenants_file, PathBuf::from("data/tenants.toml"));
         assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.search_backend, SearchBackend::Embedded);
+    }
+
+    #[test]
+    fn the_search_backend_is_embedded_or_elasticsearch() {
+        let es: RawConfig = toml::from_str("search_backend = \"elasticsearch\"").unwrap();
+        assert_eq!(
+            es.validate().unwrap().search_backend,
+            SearchBackend::Elasticsearch
+        );
+        let solr: RawConfig = toml::from_str("search_backend = \"solr\"").unwrap();
+        assert_eq!(
+            solr.validate().unwrap_err().to_string(),
+            "search backend must be embedded or elasticsearch, got \"solr\""
+        );
     }
 
     #[test]

@@ -18,6 +18,11 @@ use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::listing::ListingOptions;
 use datafusion::physical_plan::{ExecutionPlan, displayable};
 use datafusion::prelude::{DataFrame, SessionContext};
+use futures::StreamExt;
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use url::Url;
 
 use cloudpf_lake::encode::PURCHASE_CSV_COLUMNS;
 
@@ -25,11 +30,37 @@ use crate::dialect::numbered_placeholders;
 use crate::engine::{AnalyticsEngine, AnalyticsError, ReportTable};
 use crate::report::{Param, ReportRequest, VIEWS};
 
-/// Reports over the lake under `<data_dir>/lake`: `purchases/csv`, `purchases/json` and
-/// `products/json`.
+/// Reports over the lake (`lake/purchases/csv`, `lake/purchases/json`,
+/// `lake/products/json`) in a local directory or in an S3 bucket.
 #[derive(Debug, Clone)]
 pub struct DataFusionEngine {
-    lake: PathBuf,
+    lake: Lake,
+}
+
+#[derive(Debug, Clone)]
+enum Lake {
+    /// `<data dir>/lake`.
+    Dir(PathBuf),
+    /// `s3://<bucket>/<prefix>lake`, read through `store`.
+    S3 {
+        bucket: String,
+        prefix: String,
+        store: Arc<dyn ObjectStore>,
+    },
+}
+
+/// A lake in S3 or an S3-compatible store (MinIO), where the CDC handlers' S3 sink wrote
+/// it. Credentials come from the standard AWS environment (variables, container or
+/// instance roles).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Lake {
+    pub bucket: String,
+    /// Key prefix before `lake/`: empty, or ending in `/`.
+    pub prefix: String,
+    /// A custom endpoint (MinIO, moto); plain `http://` is allowed for those.
+    pub endpoint: Option<String>,
+    /// The bucket's region; default from the environment.
+    pub region: Option<String>,
 }
 
 fn failed(e: impl std::fmt::Display) -> AnalyticsError {
@@ -151,7 +182,63 @@ impl DataFusionEngine {
     /// An engine over the lake under `data_dir` (`<data_dir>/lake`).
     pub fn new(data_dir: &Path) -> Self {
         Self {
-            lake: data_dir.join("lake"),
+            lake: Lake::Dir(data_dir.join("lake")),
+        }
+    }
+
+    /// An engine over a lake in S3.
+    pub fn over_s3(lake: &S3Lake) -> Result<Self, AnalyticsError> {
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(&lake.bucket);
+        if let Some(endpoint) = &lake.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let Some(region) = &lake.region {
+            builder = builder.with_region(region);
+        }
+        let store = builder
+            .build()
+            .map_err(|e| AnalyticsError::Failed(format!("s3 lake {}: {e}", lake.bucket)))?;
+        Ok(Self {
+            lake: Lake::S3 {
+                bucket: lake.bucket.clone(),
+                prefix: lake.prefix.clone(),
+                store: Arc::new(store),
+            },
+        })
+    }
+
+    /// The table's listing URL, or `None` while nothing of it has been written.
+    async fn location(
+        &self,
+        ctx: &SessionContext,
+        table: &LakeTable,
+    ) -> Result<Option<String>, AnalyticsError> {
+        match &self.lake {
+            Lake::Dir(root) => {
+                let dir = root.join(table.dir);
+                Ok(dir.is_dir().then(|| format!("{}/", dir.display())))
+            }
+            Lake::S3 {
+                bucket,
+                prefix,
+                store,
+            } => {
+                let key = format!("{prefix}lake/{}/", table.dir);
+                let first = store
+                    .list(Some(&ObjectPath::from(key.as_str())))
+                    .next()
+                    .await
+                    .transpose()
+                    .map_err(|e| AnalyticsError::Unavailable(format!("s3 lake {bucket}: {e}")))?;
+                if first.is_none() {
+                    return Ok(None);
+                }
+                let root = Url::parse(&format!("s3://{bucket}")).map_err(failed)?;
+                ctx.register_object_store(&root, store.clone());
+                Ok(Some(format!("s3://{bucket}/{key}")))
+            }
         }
     }
 
@@ -160,9 +247,8 @@ impl DataFusionEngine {
         ctx: &SessionContext,
         table: &LakeTable,
     ) -> Result<(), AnalyticsError> {
-        let dir = self.lake.join(table.dir);
         let schema = Arc::new((table.schema)());
-        if !dir.is_dir() {
+        let Some(url) = self.location(ctx, table).await? else {
             // Nothing written yet: the same columns, no rows.
             let mut fields: Vec<Field> =
                 schema.fields().iter().map(|f| f.as_ref().clone()).collect();
@@ -172,7 +258,7 @@ impl DataFusionEngine {
             ctx.register_table(table.name, Arc::new(empty))
                 .map_err(failed)?;
             return Ok(());
-        }
+        };
         let format: Arc<dyn FileFormat> = if table.extension == ".csv.gz" {
             Arc::new(
                 CsvFormat::default()
@@ -188,7 +274,6 @@ impl DataFusionEngine {
                 ("tenant_id".to_owned(), DataType::Utf8),
                 ("dt".to_owned(), DataType::Utf8),
             ]);
-        let url = format!("{}/", dir.display());
         ctx.register_listing_table(table.name, url, options, Some(schema), None)
             .await
             .map_err(failed)

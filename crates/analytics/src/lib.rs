@@ -12,6 +12,6 @@ pub mod engine;
 pub mod report;
 
 pub use athena::{AthenaConfig, AthenaEngine};
-pub use embedded::DataFusionEngine;
+pub use embedded::{DataFusionEngine, S3Lake};
 pub use engine::{AnalyticsEngine, AnalyticsError, ReportTable};
 pub use report::{Filters, Granularity, Param, Report, ReportRequest, Slot};

@@ -5,14 +5,19 @@
 #![allow(clippy::unwrap_used)] // a test that cannot set itself up should fail loudly
 
 use chrono::NaiveDate;
+use std::sync::Arc;
+
 use cloudpf_analytics::{
     AnalyticsEngine, DataFusionEngine, Filters, Granularity, Report, ReportRequest, ReportTable,
+    S3Lake,
 };
+use cloudpf_aws::{S3Sink, S3SinkConfig};
 use cloudpf_cdc::source::events::{self, StreamWriter};
 use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
 use cloudpf_model::{
     Currency, LineItem, Money, Op, Product, Purchase, PurchaseStatus, TenantId, Timestamp,
 };
+use cloudpf_search::TantivyEngine;
 
 fn purchase(
     t: &str,
@@ -118,9 +123,13 @@ async fn catalog(pipeline: &Pipeline) {
 /// - o-6 2025-11-25 c-4 paid DE:      p2 3×5.01 + p1 1×19.99 = 35.02 (outside most ranges)
 /// - other tenant: o-9 2025-11-21 paid 1000.00 (must never show)
 async fn lake(dir: &std::path::Path) {
+    fill(&Pipeline::local(dir)).await;
+}
+
+/// The fixture lake written through `pipeline`'s sinks.
+async fn fill(pipeline: &Pipeline) {
     use PurchaseStatus::*;
-    let pipeline = Pipeline::local(dir);
-    catalog(&pipeline).await;
+    catalog(pipeline).await;
     let mut stream = StreamWriter::new("purchases");
     let o1 = purchase(
         "acme",
@@ -213,11 +222,11 @@ async fn lake(dir: &std::path::Path) {
     // at the fourth record, so records 4-6 land in the lake twice, in other objects.
     for batch in [&records[..6], &records[3..]] {
         let report =
-            handle_purchases(Batch::from_event(events::event(batch.to_vec())), &pipeline).await;
+            handle_purchases(Batch::from_event(events::event(batch.to_vec())), pipeline).await;
         assert_eq!(report.failed_from, None);
     }
     // And a plain replay of the whole history changes nothing.
-    let report = handle_purchases(Batch::from_event(events::event(records)), &pipeline).await;
+    let report = handle_purchases(Batch::from_event(events::event(records)), pipeline).await;
     assert_eq!(report.failed_from, None);
 }
 
@@ -545,4 +554,71 @@ async fn a_lake_without_purchases_reports_zeros_not_errors() {
         let table = run(&engine, report, "2025-11-20", "2025-11-22").await;
         assert!(table.rows.is_empty(), "{}: {table:?}", report.name());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_over_an_s3_lake_equal_reports_over_the_local_lake() {
+    let Ok(url) = std::env::var("AWS_ENDPOINT_URL") else {
+        assert!(
+            std::env::var_os("CLOUDPF_REQUIRE_MOTO").is_none(),
+            "CLOUDPF_REQUIRE_MOTO is set but AWS_ENDPOINT_URL is not"
+        );
+        eprintln!(
+            "SKIPPED: AWS_ENDPOINT_URL is not set; ./tests/run starts moto server for this test"
+        );
+        return;
+    };
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&url)
+        .load()
+        .await;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let bucket = format!("reports-{}-{nanos}", std::process::id());
+    let sink = S3Sink::new(
+        &shared,
+        S3SinkConfig {
+            bucket: bucket.clone(),
+            prefix: "shop-data/".into(),
+            kms_key_id: None,
+            force_path_style: true,
+        },
+    );
+    sink.ensure_bucket().await.unwrap();
+    let index = tempfile::tempdir().unwrap();
+    fill(&Pipeline::new(
+        Arc::new(TantivyEngine::new(index.path())),
+        Arc::new(sink),
+    ))
+    .await;
+    let local = tempfile::tempdir().unwrap();
+    lake(local.path()).await;
+
+    let s3 = DataFusionEngine::over_s3(&S3Lake {
+        bucket,
+        prefix: "shop-data/".into(),
+        endpoint: Some(url),
+        region: Some("us-east-1".into()),
+    })
+    .unwrap();
+    let local = DataFusionEngine::new(local.path());
+    for report in Report::ALL {
+        let (from, to) = ("2025-11-20", "2025-11-25");
+        let over_s3 = run(&s3, report, from, to).await;
+        assert!(!over_s3.rows.is_empty(), "{}", report.name());
+        assert_eq!(
+            over_s3,
+            run(&local, report, from, to).await,
+            "{}",
+            report.name()
+        );
+    }
+    let summary = run(&s3, Report::Summary, "2025-11-20", "2025-11-22").await;
+    assert_eq!(
+        rows(&summary),
+        [["2", "74.98", "5", "37.49", "1", "4", "1", "1"]]
+    );
 }

@@ -54,6 +54,28 @@ impl S3Sink {
         &self.client
     }
 
+    /// Creates the bucket unless it exists (for local stacks and tests; on AWS the SAM
+    /// template owns it).
+    pub async fn ensure_bucket(&self) -> Result<(), SinkError> {
+        match self
+            .client
+            .create_bucket()
+            .bucket(&self.config.bucket)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+                }) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     pub fn bucket(&self) -> &str {
         &self.config.bucket
     }

@@ -182,7 +182,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             data_dir: Some(dir.clone()),
             ..RawConfig::default()
         };
-        super::serve::serve(raw.validate()?).await?;
+        super::serve::serve(raw.validate()?, None).await?;
     }
     Ok(())
 }

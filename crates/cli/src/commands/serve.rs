@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use cloudpf_analytics::DataFusionEngine;
+use cloudpf_analytics::{DataFusionEngine, S3Lake};
 use cloudpf_search_api::backend::search_engine;
 use cloudpf_search_api::{AppState, Config, RawConfig, Tenants, server};
 
@@ -25,6 +25,16 @@ pub struct ServeArgs {
     /// `embedded` or `elasticsearch` (overrides the config file; default embedded).
     #[arg(long, env = "CLOUDPF_SEARCH_BACKEND")]
     pub search_backend: Option<String>,
+    /// Run reports over the lake in this S3 bucket (where `poll --bucket` writes it)
+    /// instead of `<data dir>/lake`.
+    #[arg(long, env = "CLOUDPF_LAKE_BUCKET")]
+    pub lake_bucket: Option<String>,
+    /// Key prefix of the lake inside the bucket.
+    #[arg(long, default_value = "", env = "CLOUDPF_LAKE_PREFIX")]
+    pub lake_prefix: String,
+    /// S3 endpoint for the lake (MinIO, moto); default AWS.
+    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
+    pub s3_endpoint: Option<String>,
 }
 
 pub fn config(args: &ServeArgs) -> anyhow::Result<Config> {
@@ -48,10 +58,24 @@ pub fn config(args: &ServeArgs) -> anyhow::Result<Config> {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    serve(config(&args)?).await
+    let lake = args.lake_bucket.as_ref().map(|bucket| {
+        let mut prefix = args.lake_prefix.clone();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        S3Lake {
+            bucket: bucket.clone(),
+            prefix,
+            endpoint: args.s3_endpoint.clone(),
+            region: None,
+        }
+    });
+    serve(config(&args)?, lake).await
 }
 
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+/// Serves `config`; reports run over `lake` in S3 when given, else over the data
+/// directory's lake.
+pub async fn serve(config: Config, lake: Option<S3Lake>) -> anyhow::Result<()> {
     let tenants = load_tenants(&config.tenants_file)?;
     let engine = search_engine(config.search_backend, &config.data_dir, &tenants)?;
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -63,7 +87,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     eprintln!(
         "cloudpf search API on http://{addr} ({tenant_count} tenants); docs at http://{addr}/docs"
     );
-    let analytics = Arc::new(DataFusionEngine::new(&config.data_dir));
+    let analytics = Arc::new(match &lake {
+        Some(lake) => DataFusionEngine::over_s3(lake)?,
+        None => DataFusionEngine::new(&config.data_dir),
+    });
     let state = AppState::new(engine, tenants, config).with_analytics(analytics);
     server::serve(state, listener, server::shutdown_signal()).await?;
     Ok(())
