@@ -8,6 +8,13 @@
 //! backoff, only the failed items, a bounded number of times; what still fails then
 //! fails the batch as [`SearchError::Unavailable`], so the stream redelivers it.
 //!
+//! # Deep pages
+//!
+//! Elasticsearch refuses a search whose `from + size` passes `index.max_result_window`
+//! (10,000). A page past it is answered with the total and the facets and no hits; a
+//! page straddling it is cut at it ([`query::window`]). The API's own result window,
+//! 10,000 by default, keeps callers inside; one configured larger gets these pages.
+//!
 //! # Popularity
 //!
 //! Autocomplete ranks by units sold, kept on each product document as `units_sold`. After

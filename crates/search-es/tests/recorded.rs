@@ -635,13 +635,13 @@ async fn search_results_carry_hits_scores_highlights_facets_and_the_total() {
                 "hits": [
                     { "_index": "cloudpf-acme-products-v1", "_id": "p2", "_score": 31.5,
                       "_source": stored_source(&laptop, "100"),
-                      "highlight": { "name": ["Gaming <em>Laptop</em> 15"] },
+                      "highlight": { "name": ["Gaming \u{E000}Laptop\u{E001} 15"] },
                       "sort": [31.5, "p2"] },
                     { "_index": "cloudpf-acme-products-v1", "_id": "p1", "_score": 30.25,
                       "_source": stored_source(&backpack, "101"),
                       "highlight": {
-                          "name": ["Ultralight <em>Laptop</em> Backpack"],
-                          "description": ["Fits a 15 inch <em>notebook</em> &amp; a water bottle"]
+                          "name": ["Ultralight \u{E000}Laptop\u{E001} Backpack"],
+                          "description": ["Fits a 15 inch \u{E000}notebook\u{E001} & a water bottle"]
                       },
                       "sort": [30.25, "p1"] }
                 ]
@@ -691,6 +691,153 @@ async fn search_results_carry_hits_scores_highlights_facets_and_the_total() {
     assert_eq!(facets, [("Voltix", 2), ("Northpeak", 1), ("Pixelon", 1)]);
     assert_eq!(r.facets.category[0].value, "Electronics");
     assert_eq!(server.seen()[0].json()["size"], 2);
+}
+
+#[tokio::test]
+async fn highlights_are_escaped_like_the_embedded_engine_and_marked_with_em() {
+    let mut guide = product(
+        "acme",
+        "p3",
+        "Kid's Bike 16\"/20\"",
+        "Outdoor",
+        "Northpeak",
+        "149.00",
+        2,
+    );
+    guide.description = "Fits riders 4/5 years & up".into();
+    // What Elasticsearch answers with the private-use marks as tags and no encoder.
+    let server = Server::start(vec![step(
+        "POST",
+        &format!("/{PRODUCTS}/_search"),
+        200,
+        json!({
+            "took": 3, "timed_out": false,
+            "_shards": { "total": 1, "successful": 1, "skipped": 0, "failed": 0 },
+            "hits": {
+                "total": { "value": 1, "relation": "eq" }, "max_score": 12.0,
+                "hits": [
+                    { "_index": "cloudpf-acme-products-v1", "_id": "p3", "_score": 12.0,
+                      "_source": stored_source(&guide, "100"),
+                      "highlight": {
+                          "name": ["\u{E000}Kid's\u{E001} Bike 16\"/20\""],
+                          "description": ["Fits riders 4/5 \u{E000}years\u{E001} & up"]
+                      },
+                      "sort": [12.0, "p3"] }
+                ]
+            },
+            "aggregations": {
+                "category": { "buckets": [] },
+                "brand": { "buckets": [] }
+            }
+        }),
+    )])
+    .await;
+    let r = server
+        .engine()
+        .search_products(
+            &tenant("acme"),
+            &ProductQuery {
+                text: "kid years".into(),
+                limit: 10,
+                ..ProductQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    server.assert_done();
+    let h = &r.hits[0].highlights;
+    assert_eq!(
+        h.name.as_deref(),
+        Some("<em>Kid&#39;s</em> Bike 16&quot;/20&quot;")
+    );
+    assert_eq!(
+        h.description.as_deref(),
+        Some("Fits riders 4/5 <em>years</em> &amp; up")
+    );
+    let sent = server.seen()[0].json();
+    assert_eq!(sent["highlight"]["encoder"], "default");
+    assert_eq!(sent["highlight"]["pre_tags"], json!(["\u{E000}"]));
+    assert_eq!(sent["highlight"]["post_tags"], json!(["\u{E001}"]));
+    assert_eq!(
+        sent["highlight"]["fields"]["name"]["matched_fields"],
+        json!(["name", "name.prefix"]),
+        "a name found by a prefix with a typo is highlighted too"
+    );
+}
+
+#[tokio::test]
+async fn a_page_past_the_result_window_has_the_total_and_facets_but_asks_for_no_hits() {
+    let server = Server::start(vec![step(
+        "POST",
+        &format!("/{PRODUCTS}/_search"),
+        200,
+        json!({
+            "took": 4, "timed_out": false,
+            "_shards": { "total": 1, "successful": 1, "skipped": 0, "failed": 0 },
+            "hits": { "total": { "value": 12_345, "relation": "eq" }, "max_score": null, "hits": [] },
+            "aggregations": {
+                "category": { "doc_count_error_upper_bound": 0, "sum_other_doc_count": 0,
+                    "buckets": [{ "key": "Outdoor", "doc_count": 12_345 }] },
+                "brand": { "doc_count_error_upper_bound": 0, "sum_other_doc_count": 0,
+                    "buckets": [{ "key": "Northpeak", "doc_count": 12_345 }] }
+            }
+        }),
+    )])
+    .await;
+    let r = server
+        .engine()
+        .search_products(
+            &tenant("acme"),
+            &ProductQuery {
+                offset: 10_000,
+                limit: 20,
+                ..ProductQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    server.assert_done();
+    assert_eq!(r.total, 12_345);
+    assert!(r.hits.is_empty());
+    assert_eq!(r.facets.category[0].count, 12_345);
+    let sent = server.seen()[0].json();
+    assert_eq!((&sent["from"], &sent["size"]), (&json!(0), &json!(0)));
+}
+
+#[tokio::test]
+async fn a_purchase_page_straddling_the_result_window_is_cut_at_it() {
+    let server = Server::start(vec![step(
+        "POST",
+        &format!("/{PURCHASES}/_search"),
+        200,
+        json!({
+            "took": 4, "timed_out": false,
+            "_shards": { "total": 1, "successful": 1, "skipped": 0, "failed": 0 },
+            "hits": { "total": { "value": 10_500, "relation": "eq" }, "max_score": null, "hits": [] }
+        }),
+    )])
+    .await;
+    let r = server
+        .engine()
+        .search_purchases(
+            &tenant("acme"),
+            &PurchaseQuery {
+                offset: 9_990,
+                limit: 50,
+                ..PurchaseQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    server.assert_done();
+    assert_eq!(r.total, 10_500);
+    let sent = server.seen()[0].json();
+    let (from, size) = (
+        sent["from"].as_u64().unwrap(),
+        sent["size"].as_u64().unwrap(),
+    );
+    assert_eq!((from, size), (9_990, 10));
+    assert!(from + size <= 10_000);
 }
 
 #[tokio::test]
