@@ -1,12 +1,14 @@
 //! Index management: creating a tenant's indexes behind their aliases, and rebuilding an
 //! index under a new mapping version with an atomic alias swap.
 
+use std::time::{Duration, Instant};
+
 use cloudpf_model::TenantId;
 use cloudpf_search::{Entity, SearchError};
 use elasticsearch::http::Method;
 use serde_json::{Value, json};
 
-use crate::client::{Body, Conn, Reply, RetryPolicy};
+use crate::client::{Body, Conn, Reply, RetryPolicy, describe_error};
 use crate::mapping::{self, IndexNames, MAPPING_VERSION};
 
 fn failed(what: &str, reply: &Reply) -> SearchError {
@@ -112,6 +114,137 @@ pub enum Rebuilt {
     },
 }
 
+/// How long a rebuild waits for its `_reindex` task, and how often it asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskWait {
+    /// The longest a rebuild waits for the copy; past it the rebuild fails and the alias
+    /// stays where it was (the task itself keeps running in the cluster).
+    pub max_wait: Duration,
+    /// The wait before the first status request; it doubles up to `max_poll`.
+    pub first_poll: Duration,
+    pub max_poll: Duration,
+}
+
+impl Default for TaskWait {
+    fn default() -> Self {
+        Self {
+            max_wait: Duration::from_secs(60 * 60),
+            first_poll: Duration::from_millis(500),
+            max_poll: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Whether `id` has the form of a task id (`<node id>:<number>`), so that a reply's
+/// text is never put into a path unchecked.
+fn is_task_id(id: &str) -> bool {
+    let Some((node, number)) = id.split_once(':') else {
+        return false;
+    };
+    !node.is_empty()
+        && node
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Copies every document of `alias` into `to` as a background task: the start is sent
+/// once (a retried start would run a second full copy beside the first), then the task
+/// is polled until it completes or `wait.max_wait` passes. Returns how many documents
+/// were copied; any failure of the copy is an error.
+async fn reindex(
+    conn: &Conn,
+    retry: &RetryPolicy,
+    wait: &TaskWait,
+    alias: &str,
+    to: &str,
+) -> Result<u64, SearchError> {
+    let what = format!("reindex of {alias} into {to}");
+    let body = json!({
+        "source": { "index": alias },
+        "dest": { "index": to }
+    });
+    let reply = conn
+        .send(
+            Method::Post,
+            "/_reindex",
+            &[("refresh", "true"), ("wait_for_completion", "false")],
+            Some(Body::Json(body)),
+        )
+        .await
+        .map_err(|e| {
+            SearchError::Unavailable(format!(
+                "{what} not confirmed as started ({e}); look for a running reindex task \
+                 (GET _tasks?actions=*reindex) before rebuilding again"
+            ))
+        })?;
+    if !reply.is_success() {
+        return Err(failed(&format!("{what}: start not acknowledged"), &reply));
+    }
+    let task = reply
+        .body
+        .get("task")
+        .and_then(Value::as_str)
+        .filter(|t| is_task_id(t))
+        .ok_or_else(|| {
+            SearchError::Corrupt(format!("{what}: the reply names no task: {}", reply.body))
+        })?
+        .to_owned();
+    tracing::info!(%alias, %to, %task, "reindex started");
+    let started = Instant::now();
+    let mut poll = wait.first_poll;
+    let status = loop {
+        let waited = started.elapsed();
+        if waited >= wait.max_wait {
+            return Err(SearchError::Unavailable(format!(
+                "{what} (task {task}) still running after {} s; the alias was not moved; \
+                 rebuild again once the task is done (GET _tasks/{task})",
+                waited.as_secs()
+            )));
+        }
+        tokio::time::sleep(poll.min(wait.max_wait - waited)).await;
+        poll = (poll * 2).min(wait.max_poll);
+        let reply = conn
+            .send_retrying(retry, Method::Get, &format!("/_tasks/{task}"), &[], None)
+            .await?;
+        if !reply.is_success() {
+            return Err(failed(&format!("{what}: task {task} not read"), &reply));
+        }
+        if reply.body.get("completed").and_then(Value::as_bool) == Some(true) {
+            break reply.body;
+        }
+    };
+    if let Some(error) = status.get("error") {
+        return Err(SearchError::Unavailable(format!(
+            "{what} (task {task}) failed: {}; the alias was not moved",
+            describe_error(error)
+        )));
+    }
+    let response = status.get("response").ok_or_else(|| {
+        SearchError::Corrupt(format!("{what}: task {task} completed without a response"))
+    })?;
+    if let Some(failures) = response.get("failures").and_then(Value::as_array)
+        && !failures.is_empty()
+    {
+        let first = failures
+            .first()
+            .and_then(|f| f.get("cause"))
+            .map(describe_error)
+            .unwrap_or_default();
+        return Err(SearchError::Unavailable(format!(
+            "{what} had {} failures (first: {first}); the alias was not moved",
+            failures.len()
+        )));
+    }
+    if response.get("timed_out").and_then(Value::as_bool) == Some(true) {
+        return Err(SearchError::Unavailable(format!(
+            "{what} (task {task}) timed out; the alias was not moved"
+        )));
+    }
+    Ok(response.get("total").and_then(Value::as_u64).unwrap_or(0))
+}
+
 /// The one `_aliases` request that moves `alias` from `from` to `to`: Elasticsearch
 /// applies its actions atomically, so readers see either index, never none or both.
 pub fn alias_swap_body(alias: &str, from: &str, to: &str) -> Value {
@@ -125,7 +258,8 @@ pub fn alias_swap_body(alias: &str, from: &str, to: &str) -> Value {
 
 /// Rebuilds a tenant's `entity` index under the current [`MAPPING_VERSION`]: creates the
 /// new index, `_reindex`es every document (tombstones and sequence numbers included) from
-/// the alias, then swaps the alias in one request.
+/// the alias as a background task, waits for it (at most `wait.max_wait`), then swaps
+/// the alias in one request, only if the copy finished without failures.
 ///
 /// Writes that reach the old index while the copy runs are not in the new one: pause the
 /// stream's event source mapping during a rebuild, or replay the stream from before the
@@ -133,6 +267,7 @@ pub fn alias_swap_body(alias: &str, from: &str, to: &str) -> Value {
 pub(crate) async fn rebuild(
     conn: &Conn,
     retry: &RetryPolicy,
+    wait: &TaskWait,
     tenant: &TenantId,
     entity: Entity,
 ) -> Result<Rebuilt, SearchError> {
@@ -166,34 +301,7 @@ pub(crate) async fn rebuild(
         _ => {}
     }
     create_index(conn, retry, entity, &to, None).await?;
-    let reindex = json!({
-        "source": { "index": alias },
-        "dest": { "index": to }
-    });
-    let reply = conn
-        .send_retrying(
-            retry,
-            Method::Post,
-            "/_reindex",
-            &[("refresh", "true"), ("wait_for_completion", "true")],
-            Some(Body::Json(reindex)),
-        )
-        .await?;
-    if !reply.is_success() {
-        return Err(failed(
-            &format!("reindex of {alias} into {to} failed"),
-            &reply,
-        ));
-    }
-    if let Some(failures) = reply.body.get("failures").and_then(Value::as_array)
-        && !failures.is_empty()
-    {
-        return Err(SearchError::Unavailable(format!(
-            "reindex of {alias} into {to} had {} failures; the alias was not moved",
-            failures.len()
-        )));
-    }
-    let copied = reply.body.get("total").and_then(Value::as_u64).unwrap_or(0);
+    let copied = reindex(conn, retry, wait, &alias, &to).await?;
     let reply = conn
         .send_retrying(
             retry,

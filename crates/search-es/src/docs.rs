@@ -79,7 +79,8 @@ impl EsDoc for Product {
             "currency": self.currency.as_str(),
             "stock": self.stock,
             "is_active": self.is_active,
-            "created_at": self.created_at.to_rfc3339(),
+            // Microseconds since the epoch, as the embedded engine compares them.
+            "created_micros": self.created_at.utc().timestamp_micros(),
             "units_sold": 0,
         }))
     }
@@ -109,7 +110,8 @@ impl EsDoc for Purchase {
             "purchase_id": self.purchase_id,
             "customer_id": self.customer_id,
             "status": self.status.as_str(),
-            "created_at": self.created_at.to_rfc3339(),
+            // Microseconds since the epoch, as the embedded engine compares them.
+            "created_micros": self.created_at.utc().timestamp_micros(),
             "total": self.total_amount.to_string(),
             "total_exact": self.total_amount.to_string(),
             "currency": self.currency.as_str(),

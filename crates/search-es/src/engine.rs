@@ -8,6 +8,13 @@
 //! backoff, only the failed items, a bounded number of times; what still fails then
 //! fails the batch as [`SearchError::Unavailable`], so the stream redelivers it.
 //!
+//! # Deep pages
+//!
+//! Elasticsearch refuses a search whose `from + size` passes `index.max_result_window`
+//! (10,000). A page past it is answered with the total and the facets and no hits; a
+//! page straddling it is cut at it ([`query::window`]). The API's own result window,
+//! 10,000 by default, keeps callers inside; one configured larger gets these pages.
+//!
 //! # Popularity
 //!
 //! Autocomplete ranks by units sold, kept on each product document as `units_sold`. After
@@ -32,7 +39,7 @@ use cloudpf_search::{
 use elasticsearch::http::Method;
 use serde_json::Value;
 
-use crate::admin::{self, Rebuilt};
+use crate::admin::{self, Rebuilt, TaskWait};
 use crate::client::{Body, Conn, ItemOutcome, REQUEST_TIMEOUT, RetryPolicy, item_outcome};
 use crate::docs::{self, EsDoc};
 use crate::mapping::IndexNames;
@@ -46,6 +53,7 @@ pub struct ElasticsearchEngine {
     routes: EsRoutes,
     conns: BTreeMap<String, Conn>,
     retry: RetryPolicy,
+    task_wait: TaskWait,
     /// (cluster, tenant, entity) whose alias is known to exist.
     ensured: Mutex<HashSet<(String, TenantId, Entity)>>,
 }
@@ -77,8 +85,17 @@ impl ElasticsearchEngine {
             routes,
             conns,
             retry,
+            task_wait: TaskWait::default(),
             ensured: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// How long [`ElasticsearchEngine::rebuild`] waits for its copy task (by default at
+    /// most an hour, asking every 0.5 s at first, then up to every 15 s).
+    #[must_use]
+    pub fn with_task_wait(mut self, wait: TaskWait) -> Self {
+        self.task_wait = wait;
+        self
     }
 
     pub fn routes(&self) -> &EsRoutes {
@@ -110,7 +127,7 @@ impl ElasticsearchEngine {
     /// [`admin::rebuild`](crate::admin) for what happens to writes meanwhile.
     pub async fn rebuild(&self, tenant: &TenantId, entity: Entity) -> Result<Rebuilt, SearchError> {
         let conn = self.conn(tenant)?;
-        let rebuilt = admin::rebuild(conn, &self.retry, tenant, entity).await?;
+        let rebuilt = admin::rebuild(conn, &self.retry, &self.task_wait, tenant, entity).await?;
         self.remember(conn, tenant, entity);
         Ok(rebuilt)
     }

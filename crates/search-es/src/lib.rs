@@ -12,7 +12,7 @@ pub mod mapping;
 pub mod query;
 pub mod routing;
 
-pub use admin::{Rebuilt, alias_swap_body};
+pub use admin::{Rebuilt, TaskWait, alias_swap_body};
 pub use client::RetryPolicy;
 pub use engine::ElasticsearchEngine;
 pub use mapping::MAPPING_VERSION;

@@ -21,7 +21,7 @@ pub const MAPPING_VERSION: u32 = 1;
 pub const MONEY_SCALE: u32 = 1_000_000;
 
 /// The analyzer of full-text fields: like the embedded engine's, words are runs of
-/// letters and digits, lowercased and ASCII-folded, words over 40 characters dropped.
+/// letters and digits, lowercased and ASCII-folded, words over 40 UTF-16 units dropped.
 pub const TEXT_ANALYZER: &str = "cloudpf_text";
 /// Every prefix of every word (words are at most 40 characters), for typing-time matches.
 pub const WORD_PREFIX_ANALYZER: &str = "cloudpf_word_prefix";
@@ -67,10 +67,17 @@ impl IndexNames {
     }
 }
 
+/// What separates words, as a Java regex: anything not Alphabetic nor a Number, exactly
+/// Rust's `char::is_alphanumeric`, which the embedded engine's tokenizer and
+/// [`crate::query::words`] use. (`\p{L}` would also split at alphabetic marks such as
+/// Devanagari vowel signs, so a typed word of such marks would be a word to the query but
+/// no token to the index, and match nothing.)
+pub const WORD_SEPARATORS: &str = "[^\\p{IsAlphabetic}\\p{N}]+";
+
 fn settings() -> Value {
     let words = json!({
         "type": "pattern",
-        "pattern": "[^\\p{L}\\p{N}]+"
+        "pattern": WORD_SEPARATORS
     });
     json!({
         // Tenant indexes are small; one shard keeps scoring statistics exact and
@@ -81,7 +88,7 @@ fn settings() -> Value {
             "char_filter": {
                 "cloudpf_separators": {
                     "type": "pattern_replace",
-                    "pattern": "[^\\p{L}\\p{N}]+",
+                    "pattern": WORD_SEPARATORS,
                     "replacement": " "
                 }
             },
@@ -122,17 +129,51 @@ fn text() -> Value {
     json!({ "type": "text", "analyzer": TEXT_ANALYZER })
 }
 
-/// Full text with an exact keyword underneath, for filters and facets.
-fn text_with_keyword() -> Value {
+/// Every prefix of every word, searched with whole words: a prefix with a typo.
+fn word_prefixes() -> Value {
+    json!({
+        "type": "text",
+        "analyzer": WORD_PREFIX_ANALYZER,
+        "search_analyzer": TEXT_ANALYZER
+    })
+}
+
+/// Full text that the text search looks at: with its word-prefix subfield.
+fn searched_text() -> Value {
     json!({
         "type": "text",
         "analyzer": TEXT_ANALYZER,
-        "fields": { "keyword": { "type": "keyword", "ignore_above": 256 } }
+        "fields": { "prefix": word_prefixes() }
+    })
+}
+
+/// The longest keyword kept for filters and facets: Lucene's limit on one term is 32766
+/// bytes, and a UTF-8 character takes at most 4, so no value of up to 8191 characters
+/// is ever left out of a filter (the embedded engine keeps every value).
+pub const KEYWORD_MAX_CHARS: u32 = 8191;
+
+/// Searched full text with an exact keyword underneath, for filters and facets.
+fn searched_text_with_keyword() -> Value {
+    json!({
+        "type": "text",
+        "analyzer": TEXT_ANALYZER,
+        "fields": {
+            "prefix": word_prefixes(),
+            "keyword": { "type": "keyword", "ignore_above": KEYWORD_MAX_CHARS }
+        }
     })
 }
 
 fn keyword() -> Value {
     json!({ "type": "keyword" })
+}
+
+/// When a document was created, in whole microseconds since the epoch (before 1970
+/// negative): the embedded engine's precision and range. `date` would round to
+/// milliseconds, and `date_nanos` refuses instants before 1970 and after 2262, which
+/// would turn such documents away.
+fn created_micros() -> Value {
+    json!({ "type": "long" })
 }
 
 fn money() -> Value {
@@ -167,11 +208,7 @@ pub fn product_mappings() -> Value {
                 "type": "text",
                 "analyzer": TEXT_ANALYZER,
                 "fields": {
-                    "prefix": {
-                        "type": "text",
-                        "analyzer": WORD_PREFIX_ANALYZER,
-                        "search_analyzer": TEXT_ANALYZER
-                    },
+                    "prefix": word_prefixes(),
                     "start": {
                         "type": "text",
                         "analyzer": NAME_PREFIX_ANALYZER,
@@ -179,16 +216,16 @@ pub fn product_mappings() -> Value {
                     }
                 }
             },
-            "description": text(),
-            "category": text_with_keyword(),
-            "brand": text_with_keyword(),
-            "tags": text(),
+            "description": searched_text(),
+            "category": searched_text_with_keyword(),
+            "brand": searched_text_with_keyword(),
+            "tags": searched_text(),
             "price": money(),
             "price_exact": keyword(),
             "currency": keyword(),
             "stock": { "type": "long" },
             "is_active": { "type": "boolean" },
-            "created_at": { "type": "date" },
+            "created_micros": created_micros(),
             "units_sold": { "type": "long" }
         }))
     })
@@ -201,17 +238,21 @@ pub fn purchase_mappings() -> Value {
             "purchase_id": keyword(),
             "customer_id": keyword(),
             "status": keyword(),
-            "created_at": { "type": "date" },
+            "created_micros": created_micros(),
             "total": money(),
             "total_exact": keyword(),
             "currency": keyword(),
             "payment_method": keyword(),
             "shipping_country": keyword(),
-            "shipping_city": text_with_keyword(),
+            "shipping_city": {
+                "type": "text",
+                "analyzer": TEXT_ANALYZER,
+                "fields": { "keyword": { "type": "keyword", "ignore_above": KEYWORD_MAX_CHARS } }
+            },
             "product_ids": keyword(),
             // What the text search looks at: the purchase and customer ids and the
             // names of the items bought.
-            "text": text(),
+            "text": searched_text(),
             // Nested, so units sold sum each line's own quantity for its own product.
             "items": {
                 "type": "nested",

@@ -2,15 +2,21 @@
 //! appears as a JSON string value, never as query syntax), and the parsing of responses.
 //!
 //! Product text search mirrors the embedded engine: every typed word must match in at
-//! least one field (name^3, brand^2, category^2, tags, description); per field an exact
+//! least one field (name^3, brand^2, category^2, tags^1.5, description); per field an exact
 //! match scores most, a prefix match of the last word less, a typo match (`fuzziness:
 //! AUTO`) least, each as a constant score so "exact above prefix above typo" holds
-//! whatever the term statistics; BM25 of exact matches orders within a kind.
+//! whatever the term statistics; BM25 of exact matches orders within a kind. Words of
+//! one or two characters get no typo clauses, as in the embedded engine.
+//!
+//! Two limits the embedded engine does not have: only the first [`MAX_WORDS`] words of a
+//! text are searched (each word adds some twenty clauses, and Elasticsearch refuses a
+//! query over its clause limit, at least 1024), and no page reaches past
+//! [`MAX_RESULT_WINDOW`] (see [`window`]).
 
 use cloudpf_model::{Money, Product, Purchase};
 use cloudpf_search::{
     FacetCount, Facets, Highlights, ProductHit, ProductQuery, ProductResults, ProductSort,
-    PurchaseQuery, PurchaseResults, SearchError, Suggestion,
+    PurchaseQuery, PurchaseResults, SearchError, Suggestion, auto_fuzziness, escape_html,
 };
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -22,6 +28,17 @@ use crate::mapping::MONEY_SCALE;
 pub const FACET_SIZE: u32 = 50;
 /// The most autocomplete suggestions one request returns.
 pub const MAX_SUGGESTIONS: usize = 20;
+/// The most words of a text that a search uses; the rest are ignored.
+pub const MAX_WORDS: usize = 16;
+/// How deep a page may reach: Elasticsearch's default `index.max_result_window`, past
+/// which it refuses `from + size` outright.
+pub const MAX_RESULT_WINDOW: usize = 10_000;
+
+/// What Elasticsearch puts around a highlighted word: private-use characters, which no
+/// product text is expected to hold, so that the whole text can be escaped here exactly
+/// as the embedded engine escapes it and the marks then turned into `<em>` and `</em>`.
+const MARK_START: char = '\u{E000}';
+const MARK_END: char = '\u{E001}';
 
 const EXACT: f64 = 4.0;
 const PREFIX: f64 = 2.0;
@@ -32,17 +49,34 @@ const PRODUCT_FIELDS: [(&str, f64); 5] = [
     ("name", 3.0),
     ("brand", 2.0),
     ("category", 2.0),
-    ("tags", 1.0),
+    ("tags", 1.5),
     ("description", 1.0),
 ];
 
-/// The words of `text` as the text analyzer splits them (runs of letters and digits).
-/// Case and accents are left to Elasticsearch, which analyzes each word again.
+/// The words of `text` as the text analyzer splits them (runs of letters and digits;
+/// a word longer than the analyzer's 40 UTF-16 units is dropped as the analyzer drops
+/// it, so that no word becomes a clause without tokens, which would match nothing), at
+/// most [`MAX_WORDS`]. Case and accents are left to Elasticsearch, which analyzes each
+/// word again.
 pub fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty() && w.chars().count() <= 40)
+        .filter(|w| !w.is_empty() && w.encode_utf16().count() <= 40)
+        .take(MAX_WORDS)
         .map(str::to_owned)
         .collect()
+}
+
+/// The `(from, size)` actually asked of Elasticsearch for a page at `offset` of `limit`
+/// hits: the part of the page inside [`MAX_RESULT_WINDOW`]. A page wholly past it asks
+/// for no hits (`(0, 0)`), so the answer still carries the total and the facets, with
+/// no hits; a page straddling it is cut at the window. The API's own result window
+/// (`page * size`, 10,000 by default) keeps callers inside it.
+pub fn window(offset: usize, limit: usize) -> (usize, usize) {
+    if offset >= MAX_RESULT_WINDOW {
+        (0, 0)
+    } else {
+        (offset, limit.min(MAX_RESULT_WINDOW - offset))
+    }
 }
 
 fn constant(query: Value, boost: f64) -> Value {
@@ -50,30 +84,36 @@ fn constant(query: Value, boost: f64) -> Value {
 }
 
 /// Every word must match in some field: exact, typo-tolerant, and for the last word as a
-/// prefix (exact or with a typo on the word-prefix subfield, where there is one).
-pub fn words_query(fields: &[(&str, f64)], words: &[String], prefix_subfield: bool) -> Value {
+/// prefix (exact, or with a typo on the field's word-prefix subfield `<field>.prefix`,
+/// which every searched field has).
+pub fn words_query(fields: &[(&str, f64)], words: &[String]) -> Value {
     let last = words.len().saturating_sub(1);
     let musts: Vec<Value> = words
         .iter()
         .enumerate()
         .map(|(i, word)| {
+            // `AUTO` allows no typo in one or two characters: no clause for them.
+            let typos = auto_fuzziness(word) > 0;
             let mut shoulds = Vec::new();
             for &(field, weight) in fields {
                 let exact = json!({ "match": { field: { "query": word } } });
                 shoulds.push(constant(exact.clone(), EXACT * weight));
                 shoulds.push(json!({ "match": { field: { "query": word, "boost": weight } } }));
-                shoulds.push(constant(
-                    json!({ "match": { field: { "query": word, "fuzziness": "AUTO" } } }),
-                    FUZZY * weight,
-                ));
+                if typos {
+                    shoulds.push(constant(
+                        json!({ "match": { field: { "query": word, "fuzziness": "AUTO" } } }),
+                        FUZZY * weight,
+                    ));
+                }
                 if i == last {
                     shoulds.push(constant(
                         json!({ "match_bool_prefix": { field: { "query": word } } }),
                         PREFIX * weight,
                     ));
-                    if prefix_subfield && field == "name" {
+                    if typos {
+                        let subfield = format!("{field}.prefix");
                         shoulds.push(constant(
-                            json!({ "match": { "name.prefix": { "query": word, "fuzziness": "AUTO" } } }),
+                            json!({ "match": { subfield: { "query": word, "fuzziness": "AUTO" } } }),
                             FUZZY * weight,
                         ));
                     }
@@ -136,22 +176,20 @@ pub fn product_search(q: &ProductQuery) -> Value {
     let mut bool_query = serde_json::Map::new();
     bool_query.insert("filter".into(), json!(filters));
     if !words.is_empty() {
-        bool_query.insert(
-            "must".into(),
-            json!([words_query(&PRODUCT_FIELDS, &words, true)]),
-        );
+        bool_query.insert("must".into(), json!([words_query(&PRODUCT_FIELDS, &words)]));
     }
+    let (from, size) = window(q.offset, q.limit);
     let tie = json!({ "product_id": "asc" });
     let sort = match q.sort {
         ProductSort::Relevance => json!([{ "_score": "desc" }, tie]),
         ProductSort::PriceAsc => json!([{ "price": "asc" }, tie]),
         ProductSort::PriceDesc => json!([{ "price": "desc" }, tie]),
-        ProductSort::Newest => json!([{ "created_at": "desc" }, tie]),
+        ProductSort::Newest => json!([{ "created_micros": "desc" }, tie]),
     };
     json!({
         "query": { "bool": bool_query },
-        "from": q.offset,
-        "size": q.limit,
+        "from": from,
+        "size": size,
         "sort": sort,
         "track_total_hits": true,
         "track_scores": true,
@@ -160,14 +198,21 @@ pub fn product_search(q: &ProductQuery) -> Value {
             "category": { "terms": { "field": "category.keyword", "size": FACET_SIZE } },
             "brand": { "terms": { "field": "brand.keyword", "size": FACET_SIZE } }
         },
+        // Each field highlights what matched it, its word-prefix subfield included
+        // (`matched_fields`, unified highlighter, Elasticsearch 8.15 and later): a word
+        // found only by a prefix with a typo is highlighted whole, as in the embedded
+        // engine. No encoder: the text is escaped in `parse_products`.
         "highlight": {
-            "pre_tags": ["<em>"],
-            "post_tags": ["</em>"],
-            "encoder": "html",
+            "pre_tags": [MARK_START.to_string()],
+            "post_tags": [MARK_END.to_string()],
+            "encoder": "default",
             "require_field_match": true,
             "fields": {
-                "name": { "number_of_fragments": 0 },
-                "description": { "number_of_fragments": 0 }
+                "name": { "number_of_fragments": 0, "matched_fields": ["name", "name.prefix"] },
+                "description": {
+                    "number_of_fragments": 0,
+                    "matched_fields": ["description", "description.prefix"]
+                }
             }
         }
     })
@@ -222,12 +267,14 @@ pub fn purchase_search(q: &PurchaseQuery) -> Value {
     if q.from.is_some() || q.to.is_some() {
         let mut range = serde_json::Map::new();
         if let Some(from) = q.from {
-            range.insert("gte".into(), json!(from.to_rfc3339()));
+            range.insert("gte".into(), json!(from.utc().timestamp_micros()));
         }
         if let Some(to) = q.to {
-            range.insert("lte".into(), json!(to.to_rfc3339()));
+            range.insert("lte".into(), json!(to.utc().timestamp_micros()));
         }
-        filters.push(json!({ "range": { "created_at": range } }));
+        // Microseconds, as indexed: an instant's sub-microsecond part is dropped from
+        // bounds and documents alike, as in the embedded engine.
+        filters.push(json!({ "range": { "created_micros": range } }));
     }
     filters.extend(money_range("total", q.min_total, q.max_total));
     let words = words(&q.text);
@@ -236,14 +283,15 @@ pub fn purchase_search(q: &PurchaseQuery) -> Value {
     if !words.is_empty() {
         bool_query.insert(
             "must".into(),
-            json!([words_query(&[("text", 1.0)], &words, false)]),
+            json!([words_query(&[("text", 1.0)], &words)]),
         );
     }
+    let (from, size) = window(q.offset, q.limit);
     json!({
         "query": { "bool": bool_query },
-        "from": q.offset,
-        "size": q.limit,
-        "sort": [{ "created_at": "desc" }, { "purchase_id": "asc" }],
+        "from": from,
+        "size": size,
+        "sort": [{ "created_micros": "desc" }, { "purchase_id": "asc" }],
         "track_total_hits": true,
         "_source": ["source", "seq", "deleted"]
     })
@@ -335,9 +383,23 @@ fn buckets(body: &Value, name: &str) -> Vec<FacetCount> {
         .unwrap_or_default()
 }
 
-fn highlight(hit: &Value, field: &str) -> Option<String> {
+/// The highlight of `field`, HTML-escaped with `<em>` around matches; `None` when the
+/// field's own text (`original`) holds a mark character, as marks and text could then
+/// not be told apart.
+fn highlight(hit: &Value, field: &str, original: &str) -> Option<String> {
+    if original.contains([MARK_START, MARK_END]) {
+        return None;
+    }
     let fragments = hit.pointer(&format!("/highlight/{field}"))?.as_array()?;
-    let parts: Vec<&str> = fragments.iter().filter_map(Value::as_str).collect();
+    let parts: Vec<String> = fragments
+        .iter()
+        .filter_map(Value::as_str)
+        .map(|f| {
+            escape_html(f)
+                .replace(MARK_START, "<em>")
+                .replace(MARK_END, "</em>")
+        })
+        .collect();
     (!parts.is_empty()).then(|| parts.join(" … "))
 }
 
@@ -347,13 +409,14 @@ pub fn parse_products(body: &Value) -> Result<ProductResults, SearchError> {
         let Some(product) = source_doc::<Product>(hit)? else {
             continue;
         };
+        let highlights = Highlights {
+            name: highlight(hit, "name", &product.name),
+            description: highlight(hit, "description", &product.description),
+        };
         out.push(ProductHit {
             product,
             score: hit.get("_score").and_then(Value::as_f64).unwrap_or(0.0) as f32,
-            highlights: Highlights {
-                name: highlight(hit, "name"),
-                description: highlight(hit, "description"),
-            },
+            highlights,
         });
     }
     Ok(ProductResults {
@@ -521,6 +584,115 @@ mod tests {
             range,
             json!({ "range": { "price": { "gte": "0.0000005" } } })
         );
+    }
+
+    #[test]
+    fn pages_stay_inside_the_result_window() {
+        assert_eq!(window(0, 20), (0, 20));
+        assert_eq!(window(9_980, 20), (9_980, 20));
+        assert_eq!(window(9_990, 20), (9_990, 10));
+        assert_eq!(window(10_000, 20), (0, 0));
+        assert_eq!(window(usize::MAX, usize::MAX), (0, 0));
+        let q = ProductQuery {
+            offset: 12_000,
+            limit: 100,
+            ..ProductQuery::default()
+        };
+        let body = product_search(&q);
+        assert_eq!(
+            (body["from"].clone(), body["size"].clone()),
+            (json!(0), json!(0))
+        );
+        let q = PurchaseQuery {
+            offset: 9_950,
+            limit: 100,
+            ..PurchaseQuery::default()
+        };
+        let body = purchase_search(&q);
+        assert_eq!(
+            (body["from"].clone(), body["size"].clone()),
+            (json!(9_950), json!(50))
+        );
+    }
+
+    #[test]
+    fn words_of_one_or_two_characters_get_no_typo_clauses() {
+        let words = ["tv".to_owned(), "4k".to_owned(), "stand".to_owned()];
+        insta::assert_json_snapshot!("short_words", words_query(&[("text", 1.0)], &words));
+        let query = words_query(&[("text", 1.0)], &words);
+        let fuzzy = |i: usize| query["bool"]["must"][i].to_string().contains("fuzziness");
+        assert_eq!([fuzzy(0), fuzzy(1), fuzzy(2)], [false, false, true]);
+    }
+
+    /// Leaf queries of a query tree, as Elasticsearch counts them against its clause
+    /// limit (before fuzzy and prefix expansion).
+    fn leaves(v: &Value) -> usize {
+        match v {
+            Value::Object(o) => {
+                let inner: usize = o
+                    .iter()
+                    .filter(|(k, _)| {
+                        matches!(
+                            k.as_str(),
+                            "bool" | "constant_score" | "filter" | "must" | "should"
+                        )
+                    })
+                    .map(|(_, v)| leaves(v))
+                    .sum();
+                if o.keys()
+                    .any(|k| matches!(k.as_str(), "match" | "match_bool_prefix" | "term" | "range"))
+                {
+                    1
+                } else {
+                    inner
+                }
+            }
+            Value::Array(a) => a.iter().map(leaves).sum(),
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn a_long_text_searches_only_its_first_words_and_stays_far_below_the_clause_limit() {
+        let text: Vec<String> = (0..60).map(|i| format!("word{i}")).collect();
+        let words = words(&text.join(" "));
+        assert_eq!(words.len(), MAX_WORDS);
+        assert_eq!(words.last().map(String::as_str), Some("word15"));
+        let q = ProductQuery {
+            text: text.join(" "),
+            limit: 10,
+            ..ProductQuery::default()
+        };
+        let n = leaves(&product_search(&q)["query"]);
+        assert!(n > 16 * 15 && n < 512, "{n} leaf queries");
+    }
+
+    #[test]
+    fn words_too_long_for_the_analyzer_are_not_searched() {
+        // 25 characters outside the Basic Multilingual Plane: 50 UTF-16 units, which the
+        // analyzer's length filter drops, so the word would match nothing.
+        let astral = "\u{20000}".repeat(25);
+        assert_eq!(words(&format!("lamp {astral}")), ["lamp"]);
+        assert_eq!(words(&"a".repeat(40)).len(), 1);
+        assert!(words(&"a".repeat(41)).is_empty());
+        // An alphabetic mark is a word to the query and, by WORD_SEPARATORS, to the index.
+        assert_eq!(words("\u{093E}"), ["\u{093E}"]);
+    }
+
+    #[test]
+    fn highlights_are_escaped_as_the_embedded_engine_escapes_them() {
+        let hit = json!({ "highlight": { "name": [
+            "Kid's <b>\u{E000}Laptop\u{E001}</b> / \"Pro\" & \u{E000}Co\u{E001}"
+        ] } });
+        assert_eq!(
+            highlight(&hit, "name", "Kid's <b>Laptop</b> / \"Pro\" & Co").as_deref(),
+            Some(
+                "Kid&#39;s &lt;b&gt;<em>Laptop</em>&lt;/b&gt; / &quot;Pro&quot; &amp; <em>Co</em>"
+            )
+        );
+        // A text that holds a mark itself cannot be told apart from a highlight.
+        assert_eq!(highlight(&hit, "name", "odd \u{E000} name"), None);
+        assert_eq!(highlight(&hit, "description", "Kid's"), None);
     }
 
     #[test]

@@ -635,13 +635,13 @@ async fn search_results_carry_hits_scores_highlights_facets_and_the_total() {
                 "hits": [
                     { "_index": "cloudpf-acme-products-v1", "_id": "p2", "_score": 31.5,
                       "_source": stored_source(&laptop, "100"),
-                      "highlight": { "name": ["Gaming <em>Laptop</em> 15"] },
+                      "highlight": { "name": ["Gaming \u{E000}Laptop\u{E001} 15"] },
                       "sort": [31.5, "p2"] },
                     { "_index": "cloudpf-acme-products-v1", "_id": "p1", "_score": 30.25,
                       "_source": stored_source(&backpack, "101"),
                       "highlight": {
-                          "name": ["Ultralight <em>Laptop</em> Backpack"],
-                          "description": ["Fits a 15 inch <em>notebook</em> &amp; a water bottle"]
+                          "name": ["Ultralight \u{E000}Laptop\u{E001} Backpack"],
+                          "description": ["Fits a 15 inch \u{E000}notebook\u{E001} & a water bottle"]
                       },
                       "sort": [30.25, "p1"] }
                 ]
@@ -691,6 +691,153 @@ async fn search_results_carry_hits_scores_highlights_facets_and_the_total() {
     assert_eq!(facets, [("Voltix", 2), ("Northpeak", 1), ("Pixelon", 1)]);
     assert_eq!(r.facets.category[0].value, "Electronics");
     assert_eq!(server.seen()[0].json()["size"], 2);
+}
+
+#[tokio::test]
+async fn highlights_are_escaped_like_the_embedded_engine_and_marked_with_em() {
+    let mut guide = product(
+        "acme",
+        "p3",
+        "Kid's Bike 16\"/20\"",
+        "Outdoor",
+        "Northpeak",
+        "149.00",
+        2,
+    );
+    guide.description = "Fits riders 4/5 years & up".into();
+    // What Elasticsearch answers with the private-use marks as tags and no encoder.
+    let server = Server::start(vec![step(
+        "POST",
+        &format!("/{PRODUCTS}/_search"),
+        200,
+        json!({
+            "took": 3, "timed_out": false,
+            "_shards": { "total": 1, "successful": 1, "skipped": 0, "failed": 0 },
+            "hits": {
+                "total": { "value": 1, "relation": "eq" }, "max_score": 12.0,
+                "hits": [
+                    { "_index": "cloudpf-acme-products-v1", "_id": "p3", "_score": 12.0,
+                      "_source": stored_source(&guide, "100"),
+                      "highlight": {
+                          "name": ["\u{E000}Kid's\u{E001} Bike 16\"/20\""],
+                          "description": ["Fits riders 4/5 \u{E000}years\u{E001} & up"]
+                      },
+                      "sort": [12.0, "p3"] }
+                ]
+            },
+            "aggregations": {
+                "category": { "buckets": [] },
+                "brand": { "buckets": [] }
+            }
+        }),
+    )])
+    .await;
+    let r = server
+        .engine()
+        .search_products(
+            &tenant("acme"),
+            &ProductQuery {
+                text: "kid years".into(),
+                limit: 10,
+                ..ProductQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    server.assert_done();
+    let h = &r.hits[0].highlights;
+    assert_eq!(
+        h.name.as_deref(),
+        Some("<em>Kid&#39;s</em> Bike 16&quot;/20&quot;")
+    );
+    assert_eq!(
+        h.description.as_deref(),
+        Some("Fits riders 4/5 <em>years</em> &amp; up")
+    );
+    let sent = server.seen()[0].json();
+    assert_eq!(sent["highlight"]["encoder"], "default");
+    assert_eq!(sent["highlight"]["pre_tags"], json!(["\u{E000}"]));
+    assert_eq!(sent["highlight"]["post_tags"], json!(["\u{E001}"]));
+    assert_eq!(
+        sent["highlight"]["fields"]["name"]["matched_fields"],
+        json!(["name", "name.prefix"]),
+        "a name found by a prefix with a typo is highlighted too"
+    );
+}
+
+#[tokio::test]
+async fn a_page_past_the_result_window_has_the_total_and_facets_but_asks_for_no_hits() {
+    let server = Server::start(vec![step(
+        "POST",
+        &format!("/{PRODUCTS}/_search"),
+        200,
+        json!({
+            "took": 4, "timed_out": false,
+            "_shards": { "total": 1, "successful": 1, "skipped": 0, "failed": 0 },
+            "hits": { "total": { "value": 12_345, "relation": "eq" }, "max_score": null, "hits": [] },
+            "aggregations": {
+                "category": { "doc_count_error_upper_bound": 0, "sum_other_doc_count": 0,
+                    "buckets": [{ "key": "Outdoor", "doc_count": 12_345 }] },
+                "brand": { "doc_count_error_upper_bound": 0, "sum_other_doc_count": 0,
+                    "buckets": [{ "key": "Northpeak", "doc_count": 12_345 }] }
+            }
+        }),
+    )])
+    .await;
+    let r = server
+        .engine()
+        .search_products(
+            &tenant("acme"),
+            &ProductQuery {
+                offset: 10_000,
+                limit: 20,
+                ..ProductQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    server.assert_done();
+    assert_eq!(r.total, 12_345);
+    assert!(r.hits.is_empty());
+    assert_eq!(r.facets.category[0].count, 12_345);
+    let sent = server.seen()[0].json();
+    assert_eq!((&sent["from"], &sent["size"]), (&json!(0), &json!(0)));
+}
+
+#[tokio::test]
+async fn a_purchase_page_straddling_the_result_window_is_cut_at_it() {
+    let server = Server::start(vec![step(
+        "POST",
+        &format!("/{PURCHASES}/_search"),
+        200,
+        json!({
+            "took": 4, "timed_out": false,
+            "_shards": { "total": 1, "successful": 1, "skipped": 0, "failed": 0 },
+            "hits": { "total": { "value": 10_500, "relation": "eq" }, "max_score": null, "hits": [] }
+        }),
+    )])
+    .await;
+    let r = server
+        .engine()
+        .search_purchases(
+            &tenant("acme"),
+            &PurchaseQuery {
+                offset: 9_990,
+                limit: 50,
+                ..PurchaseQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    server.assert_done();
+    assert_eq!(r.total, 10_500);
+    let sent = server.seen()[0].json();
+    let (from, size) = (
+        sent["from"].as_u64().unwrap(),
+        sent["size"].as_u64().unwrap(),
+    );
+    assert_eq!((from, size), (9_990, 10));
+    assert!(from + size <= 10_000);
 }
 
 #[tokio::test]
@@ -939,9 +1086,8 @@ async fn a_connection_failure_is_retried_then_reported_unavailable() {
     }
 }
 
-#[tokio::test]
-async fn a_rebuild_copies_into_the_current_version_and_swaps_the_alias_in_one_request() {
-    let server = Server::start(vec![
+fn rebuild_start() -> Vec<Step> {
+    vec![
         step(
             "GET",
             &format!("/_alias/{PRODUCTS}"),
@@ -958,16 +1104,61 @@ async fn a_rebuild_copies_into_the_current_version_and_swaps_the_alias_in_one_re
             "POST",
             "/_reindex",
             200,
-            json!({
-                "took": 147, "timed_out": false, "total": 42, "updated": 0, "created": 42,
-                "deleted": 0, "batches": 1, "version_conflicts": 0, "noops": 0,
-                "retries": { "bulk": 0, "search": 0 }, "throttled_millis": 0,
-                "requests_per_second": -1.0, "throttled_until_millis": 0, "failures": []
-            }),
+            json!({ "task": "oTUltX4IQMOUUVeiohTt8A:12345" }),
         ),
-        step("POST", "/_aliases", 200, json!({ "acknowledged": true })),
-    ])
-    .await;
+    ]
+}
+
+const TASK_PATH: &str = "/_tasks/oTUltX4IQMOUUVeiohTt8A:12345";
+
+fn task_status(completed: bool, response: Option<Value>, error: Option<Value>) -> Step {
+    let mut body = json!({
+        "completed": completed,
+        "task": {
+            "node": "oTUltX4IQMOUUVeiohTt8A", "id": 12345, "type": "transport",
+            "action": "indices:data/write/reindex",
+            "status": { "total": 42, "updated": 0, "created": 20, "deleted": 0, "batches": 1,
+                "version_conflicts": 0, "noops": 0, "retries": { "bulk": 0, "search": 0 },
+                "throttled_millis": 0, "requests_per_second": -1.0, "throttled_until_millis": 0 },
+            "description": "reindex from [cloudpf-acme-products] to [cloudpf-acme-products-v1]",
+            "start_time_in_millis": 1_750_000_000_000_u64, "running_time_in_nanos": 1_500_000_000_u64,
+            "cancellable": true, "cancelled": false, "headers": {}
+        }
+    });
+    if let Some(response) = response {
+        body["response"] = response;
+    }
+    if let Some(error) = error {
+        body["error"] = error;
+    }
+    step("GET", TASK_PATH, 200, body)
+}
+
+fn reindex_response(total: u64, failures: Value) -> Value {
+    json!({
+        "took": 147, "timed_out": false, "total": total, "updated": 0, "created": total,
+        "deleted": 0, "batches": 1, "version_conflicts": 0, "noops": 0,
+        "retries": { "bulk": 0, "search": 0 }, "throttled": "0s", "throttled_millis": 0,
+        "requests_per_second": -1.0, "throttled_until": "0s", "throttled_until_millis": 0,
+        "failures": failures
+    })
+}
+
+#[tokio::test]
+async fn a_rebuild_copies_into_the_current_version_and_swaps_the_alias_in_one_request() {
+    let mut steps = rebuild_start();
+    steps.push(task_status(
+        true,
+        Some(reindex_response(42, json!([]))),
+        None,
+    ));
+    steps.push(step(
+        "POST",
+        "/_aliases",
+        200,
+        json!({ "acknowledged": true }),
+    ));
+    let server = Server::start(steps).await;
     let rebuilt = server
         .engine()
         .rebuild(&tenant("acme"), Entity::Products)
@@ -991,14 +1182,15 @@ async fn a_rebuild_copies_into_the_current_version_and_swaps_the_alias_in_one_re
     );
     assert_eq!(
         seen[2].query.as_deref(),
-        Some("refresh=true&wait_for_completion=true")
+        Some("refresh=true&wait_for_completion=false"),
+        "the copy runs as a task, not inside one request that may time out"
     );
     assert_eq!(
         seen[2].json(),
         json!({ "source": { "index": PRODUCTS }, "dest": { "index": "cloudpf-acme-products-v1" } })
     );
     assert_eq!(
-        seen[3].json(),
+        seen[4].json(),
         cloudpf_search_es::alias_swap_body(
             PRODUCTS,
             "cloudpf-acme-products-v0",
@@ -1008,35 +1200,82 @@ async fn a_rebuild_copies_into_the_current_version_and_swaps_the_alias_in_one_re
 }
 
 #[tokio::test]
+async fn a_rebuild_waits_for_a_running_copy_task_before_swapping() {
+    let mut steps = rebuild_start();
+    steps.push(task_status(false, None, None));
+    steps.push(task_status(false, None, None));
+    steps.push(task_status(
+        true,
+        Some(reindex_response(42, json!([]))),
+        None,
+    ));
+    steps.push(step(
+        "POST",
+        "/_aliases",
+        200,
+        json!({ "acknowledged": true }),
+    ));
+    let server = Server::start(steps).await;
+    let rebuilt = server
+        .engine()
+        .rebuild(&tenant("acme"), Entity::Products)
+        .await
+        .unwrap();
+    server.assert_done();
+    assert!(matches!(
+        rebuilt,
+        cloudpf_search_es::Rebuilt::Swapped { copied: 42, .. }
+    ));
+    let reindex_starts = server
+        .seen()
+        .iter()
+        .filter(|s| s.path == "/_reindex")
+        .count();
+    assert_eq!(reindex_starts, 1, "the copy is started once");
+}
+
+#[tokio::test]
+async fn a_rebuild_that_outlasts_its_wait_gives_up_without_moving_the_alias_or_copying_again() {
+    let mut steps = rebuild_start();
+    // Polled until the (short) wait of the test engine is over, never completed.
+    for _ in 0..200 {
+        steps.push(task_status(false, None, None));
+    }
+    let server = Server::start(steps).await;
+    let engine = server.engine().with_task_wait(cloudpf_search_es::TaskWait {
+        max_wait: std::time::Duration::from_millis(50),
+        first_poll: std::time::Duration::from_millis(1),
+        max_poll: std::time::Duration::from_millis(5),
+    });
+    let err = engine
+        .rebuild(&tenant("acme"), Entity::Products)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("reindex of cloudpf-acme-products into cloudpf-acme-products-v1 (task oTUltX4IQMOUUVeiohTt8A:12345) still running after")
+            && text.contains("the alias was not moved"),
+        "{text}"
+    );
+    let seen = server.seen();
+    assert_eq!(seen.iter().filter(|s| s.path == "/_reindex").count(), 1);
+    assert!(seen.iter().all(|s| s.path != "/_aliases"));
+    assert!(seen.iter().filter(|s| s.path == TASK_PATH).count() >= 2);
+}
+
+#[tokio::test]
 async fn a_rebuild_whose_copy_had_failures_leaves_the_alias_where_it_was() {
-    let server = Server::start(vec![
-        step(
-            "GET",
-            &format!("/_alias/{PRODUCTS}"),
-            200,
-            json!({ "cloudpf-acme-products-v0": { "aliases": { PRODUCTS: {} } } }),
-        ),
-        step(
-            "PUT",
-            "/cloudpf-acme-products-v1",
-            200,
-            json!({ "acknowledged": true, "shards_acknowledged": true, "index": "cloudpf-acme-products-v1" }),
-        ),
-        step(
-            "POST",
-            "/_reindex",
-            200,
-            json!({
-                "took": 90, "timed_out": false, "total": 2, "updated": 0, "created": 1,
-                "deleted": 0, "batches": 1, "version_conflicts": 0, "noops": 0,
-                "retries": { "bulk": 0, "search": 0 }, "throttled_millis": 0,
-                "requests_per_second": -1.0, "throttled_until_millis": 0,
-                "failures": [{ "index": "cloudpf-acme-products-v1", "id": "p7", "status": 400,
-                    "cause": { "type": "document_parsing_exception", "reason": "[1:2] failed to parse" } }]
-            }),
-        ),
-    ])
-    .await;
+    let mut steps = rebuild_start();
+    steps.push(task_status(
+        true,
+        Some(reindex_response(
+            2,
+            json!([{ "index": "cloudpf-acme-products-v1", "id": "p7", "status": 400,
+                "cause": { "type": "document_parsing_exception", "reason": "[1:2] failed to parse" } }]),
+        )),
+        None,
+    ));
+    let server = Server::start(steps).await;
     let err = server
         .engine()
         .rebuild(&tenant("acme"), Entity::Products)
@@ -1046,6 +1285,63 @@ async fn a_rebuild_whose_copy_had_failures_leaves_the_alias_where_it_was() {
     assert_eq!(
         err.to_string(),
         "search engine unavailable: reindex of cloudpf-acme-products into \
-         cloudpf-acme-products-v1 had 1 failures; the alias was not moved"
+         cloudpf-acme-products-v1 had 1 failures (first: document_parsing_exception: \
+         [1:2] failed to parse); the alias was not moved"
+    );
+}
+
+#[tokio::test]
+async fn a_rebuild_whose_copy_task_failed_leaves_the_alias_where_it_was() {
+    let mut steps = rebuild_start();
+    steps.push(task_status(
+        true,
+        None,
+        Some(json!({ "type": "index_not_found_exception", "reason": "no such index [cloudpf-acme-products-v1]" })),
+    ));
+    let server = Server::start(steps).await;
+    let err = server
+        .engine()
+        .rebuild(&tenant("acme"), Entity::Products)
+        .await
+        .unwrap_err();
+    server.assert_done();
+    assert_eq!(
+        err.to_string(),
+        "search engine unavailable: reindex of cloudpf-acme-products into \
+         cloudpf-acme-products-v1 (task oTUltX4IQMOUUVeiohTt8A:12345) failed: \
+         index_not_found_exception: no such index [cloudpf-acme-products-v1]; the alias was not moved"
+    );
+}
+
+#[tokio::test]
+async fn a_copy_start_that_fails_is_not_sent_again() {
+    let mut steps = rebuild_start();
+    // A gateway timeout: the copy may be running anyway, so a second start would copy twice.
+    steps.pop();
+    steps.push(step(
+        "POST",
+        "/_reindex",
+        504,
+        json!({ "error": { "type": "gateway_timeout", "reason": "upstream timed out" }, "status": 504 }),
+    ));
+    let server = Server::start(steps).await;
+    let err = server
+        .engine()
+        .rebuild(&tenant("acme"), Entity::Products)
+        .await
+        .unwrap_err();
+    server.assert_done();
+    assert_eq!(
+        err.to_string(),
+        "search engine unavailable: reindex of cloudpf-acme-products into \
+         cloudpf-acme-products-v1: start not acknowledged: status 504: gateway_timeout: upstream timed out"
+    );
+    assert_eq!(
+        server
+            .seen()
+            .iter()
+            .filter(|s| s.path == "/_reindex")
+            .count(),
+        1
     );
 }

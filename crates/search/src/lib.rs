@@ -14,5 +14,5 @@ pub use engine::{
 };
 pub use query::{
     FacetCount, Facets, Highlights, ProductHit, ProductQuery, ProductResults, ProductSort,
-    PurchaseQuery, PurchaseResults, Suggestion, auto_fuzziness,
+    PurchaseQuery, PurchaseResults, Suggestion, auto_fuzziness, escape_html,
 };

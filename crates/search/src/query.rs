@@ -123,3 +123,25 @@ pub fn auto_fuzziness(term: &str) -> u8 {
         _ => 2,
     }
 }
+
+/// Appends `text` to `out` escaped for HTML text and attribute values: `<`, `>`, `&`,
+/// `"` and `'` (as `&#39;`); the escaping of every highlight, whichever engine made it.
+pub fn escape_html_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// `text` escaped as [`escape_html_into`] does.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_html_into(&mut out, text);
+    out
+}

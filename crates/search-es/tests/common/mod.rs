@@ -13,7 +13,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use cloudpf_model::TenantId;
-use cloudpf_search_es::{ElasticsearchEngine, EsConfig, EsRoutes, RawCluster, RetryPolicy};
+use cloudpf_search_es::{
+    ElasticsearchEngine, EsConfig, EsRoutes, RawCluster, RetryPolicy, TaskWait,
+};
 use serde_json::Value;
 
 /// One expected request and the response to give it.
@@ -151,7 +153,8 @@ impl Server {
         assert!(left.is_empty(), "steps never requested: {left:?}");
     }
 
-    /// An engine routing `acme` to this server, retrying after 1 ms, at most 3 sends.
+    /// An engine routing `acme` to this server, retrying after 1 ms, at most 3 sends,
+    /// polling tasks every 1–2 ms for at most 5 s.
     pub fn engine(&self) -> ElasticsearchEngine {
         let mut config = EsConfig::default();
         config.clusters.insert(
@@ -173,6 +176,11 @@ impl Server {
             Duration::from_secs(5),
         )
         .unwrap()
+        .with_task_wait(TaskWait {
+            max_wait: Duration::from_secs(5),
+            first_poll: Duration::from_millis(1),
+            max_poll: Duration::from_millis(2),
+        })
     }
 }
 

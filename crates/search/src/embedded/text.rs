@@ -16,7 +16,7 @@ use tantivy::query::{
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 
-use crate::query::auto_fuzziness;
+use crate::query::{auto_fuzziness, escape_html_into};
 
 const EXACT: f32 = 4.0;
 const PREFIX: f32 = 2.0;
@@ -178,26 +178,13 @@ impl WordMatcher {
             if from < at || to > text.len() {
                 continue;
             }
-            escape_into(&mut out, &text[at..from]);
+            escape_html_into(&mut out, &text[at..from]);
             out.push_str("<em>");
-            escape_into(&mut out, &text[from..to]);
+            escape_html_into(&mut out, &text[from..to]);
             out.push_str("</em>");
             at = to;
         }
-        escape_into(&mut out, &text[at..]);
+        escape_html_into(&mut out, &text[at..]);
         Some(out)
-    }
-}
-
-fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
     }
 }
