@@ -34,6 +34,8 @@ enum Command {
     Seed(commands::seed::SeedArgs),
     /// Create (or rebuild and swap) the Elasticsearch indexes of the routed tenants.
     EsSetup(commands::es_setup::EsSetupArgs),
+    /// Run one report of the analytics catalog over the lake and print it as CSV.
+    Report(commands::report::ReportArgs),
     /// Serve the search API over existing data.
     Serve(commands::serve::ServeArgs),
     /// Print the SHA-256 of an API key read from stdin, for the tenants file.
@@ -52,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Poll(args) => commands::poll::run(args).await,
         Command::Seed(args) => commands::seed::run(args).await,
         Command::EsSetup(args) => commands::es_setup::run(args).await,
+        Command::Report(args) => commands::report::run(args).await,
         Command::HashKey => {
             // From stdin, so the key stays out of shell history and process lists.
             let mut key = String::new();

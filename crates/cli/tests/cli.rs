@@ -267,3 +267,73 @@ fn the_server_stops_cleanly_on_sigterm() {
     };
     assert!(exit.success(), "{exit:?}");
 }
+
+#[test]
+fn report_prints_a_report_of_the_local_lake_as_csv_and_refuses_bad_specs() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    let data = dir.path().to_str().unwrap();
+    // Demo purchases are at most 90 days old.
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (
+        (today - chrono::Days::new(120)).to_string(),
+        today.to_string(),
+    );
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "report",
+            "--data-dir",
+            data,
+            "--tenant",
+            "alpine-outfitters",
+            "--from",
+            &from,
+            "--to",
+            &to,
+        ];
+        args.extend_from_slice(extra);
+        cloudpf(&args)
+    };
+    let out = run(&["--report", "summary"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "orders,revenue,units,average_order_value,customers,all_orders,cancelled_orders,refunded_orders"
+        )
+    );
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert!(row[0].parse::<u64>().unwrap() > 0, "{text}");
+    assert!(row[1].contains('.'), "revenue is an exact decimal: {text}");
+
+    let by_category = run(&["--report", "by_category", "--status", "paid"]);
+    assert!(by_category.status.success());
+    assert!(
+        String::from_utf8(by_category.stdout)
+            .unwrap()
+            .starts_with("category,units,revenue,orders\n")
+    );
+
+    for (extra, message) in [
+        (&["--report", "sql"][..], "report must be one of"),
+        (
+            &["--report", "summary", "--category", "x"][..],
+            "line-level reports only",
+        ),
+        (
+            &["--report", "summary", "--status", "lost"][..],
+            "unknown status",
+        ),
+    ] {
+        let out = run(extra);
+        assert!(!out.status.success(), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{extra:?}: {stderr}");
+    }
+}

@@ -4,5 +4,6 @@ pub mod demo;
 pub mod es_setup;
 pub mod poll;
 pub mod replay;
+pub mod report;
 pub mod seed;
 pub mod serve;
