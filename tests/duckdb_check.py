@@ -72,7 +72,8 @@ def main(binary):
         CREATE VIEW lines AS
         SELECT * FROM read_csv('{lake}/purchases/csv/*/*/*.csv.gz',
                                hive_partitioning = true, hive_types_autocast = false,
-                               header = true, all_varchar = true)
+                               header = true, all_varchar = true,
+                               quote = '"', escape = '\\')
     """)
     # The latest change of each purchase: the highest sequence number as a number.
     db.execute("""

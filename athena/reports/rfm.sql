@@ -11,7 +11,8 @@
 --   needs_attention  R = 3 and F <= 2
 -- Parameters: tenant_id, from, to, status, country, limit. An empty status or country
 -- means no filter. Cancelled and refunded orders do not count. Reads the purchases change
--- log (purchases_current), one row per order. Rows: highest revenue first.
+-- log (purchases_current), one row per order. Rows: highest revenue first, at most
+-- `limit` (a rank bound: Athena binds parameters in WHERE clauses only).
 WITH orders AS (
   SELECT customer_id, dt, total_amount
   FROM purchases_current
@@ -28,7 +29,8 @@ scored AS (
   SELECT customer_id, last_order, orders, revenue,
          LEAST(5, 1 + CAST(FLOOR(5 * PERCENT_RANK() OVER (ORDER BY last_order)) AS BIGINT)) AS r,
          LEAST(5, 1 + CAST(FLOOR(5 * PERCENT_RANK() OVER (ORDER BY orders)) AS BIGINT)) AS f,
-         LEAST(5, 1 + CAST(FLOOR(5 * PERCENT_RANK() OVER (ORDER BY revenue)) AS BIGINT)) AS m
+         LEAST(5, 1 + CAST(FLOOR(5 * PERCENT_RANK() OVER (ORDER BY revenue)) AS BIGINT)) AS m,
+         ROW_NUMBER() OVER (ORDER BY revenue DESC, customer_id) AS row_rank
   FROM customers
 )
 SELECT customer_id,
@@ -47,5 +49,5 @@ SELECT customer_id,
          ELSE 'needs_attention'
        END AS segment
 FROM scored
-ORDER BY revenue DESC, customer_id
-LIMIT ?
+WHERE row_rank <= ?
+ORDER BY row_rank

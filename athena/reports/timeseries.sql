@@ -1,7 +1,8 @@
 -- Revenue and orders per day, week (starting Monday) or month of purchase date.
 -- Parameters: tenant_id, from, to, status, country, granularity ('day', 'week' or 'month').
 -- An empty status or country means no filter.
--- Cancelled and refunded orders do not count.
+-- Cancelled and refunded orders do not count. Athena binds parameters in WHERE clauses
+-- only, so the granularity picks a row of a constant table.
 WITH orders AS (
   SELECT DISTINCT dt, purchase_id, total_amount
   FROM purchase_lines
@@ -9,14 +10,17 @@ WITH orders AS (
     AND ? IN ('', status) AND ? IN ('', shipping_country)
     AND status NOT IN ('cancelled', 'refunded')
 ),
+granularity AS (
+  SELECT g FROM (VALUES ('day'), ('week'), ('month')) AS t (g) WHERE g = ?
+),
 bucketed AS (
-  SELECT CASE ?
+  SELECT CASE granularity.g
            WHEN 'month' THEN substr(dt, 1, 7)
            WHEN 'week' THEN CAST(CAST(date_trunc('week', CAST(dt AS DATE)) AS DATE) AS VARCHAR)
            ELSE dt
          END AS period,
          purchase_id, total_amount
-  FROM orders
+  FROM orders CROSS JOIN granularity
 )
 SELECT period,
        COUNT(*) AS orders,

@@ -1,4 +1,7 @@
--- The purchases CSV of the lake: one row per line item per change, gzip, header row.
+-- The purchases CSV of the lake: one row per line item per change, gzip, header row,
+-- every field quoted, quotes and backslashes escaped with a backslash (see
+-- crates/lake/src/encode.rs; OpenCSVSerde cannot read line breaks inside fields, so the
+-- writer turns them into spaces).
 -- Partition projection (no crawler, no MSCK REPAIR): tenant_id is injected from the
 -- query's own tenant filter, dt is a date range. Replace LAKE_BUCKET with the stack's
 -- LakeBucketName output before running it (see the README).

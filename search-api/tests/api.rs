@@ -882,3 +882,93 @@ fn the_tenants_file_routes_tenants_to_clusters_and_names_a_missing_one() {
             .contains("needs an [elasticsearch] table")
     );
 }
+
+/// An engine whose product search never answers: what a hung backend looks like.
+#[derive(Debug)]
+struct Stalled(TantivyEngine);
+
+#[async_trait::async_trait]
+impl cloudpf_search::SearchEngine for Stalled {
+    async fn apply_products(
+        &self,
+        t: &TenantId,
+        c: Vec<cloudpf_search::Versioned<Product>>,
+    ) -> Result<cloudpf_search::ApplyOutcome, cloudpf_search::SearchError> {
+        self.0.apply_products(t, c).await
+    }
+    async fn apply_purchases(
+        &self,
+        t: &TenantId,
+        c: Vec<cloudpf_search::Versioned<Purchase>>,
+    ) -> Result<cloudpf_search::ApplyOutcome, cloudpf_search::SearchError> {
+        self.0.apply_purchases(t, c).await
+    }
+    async fn get_product(
+        &self,
+        t: &TenantId,
+        id: &str,
+    ) -> Result<Option<cloudpf_search::Stored<Product>>, cloudpf_search::SearchError> {
+        self.0.get_product(t, id).await
+    }
+    async fn get_purchase(
+        &self,
+        t: &TenantId,
+        id: &str,
+    ) -> Result<Option<cloudpf_search::Stored<Purchase>>, cloudpf_search::SearchError> {
+        self.0.get_purchase(t, id).await
+    }
+    async fn count(
+        &self,
+        t: &TenantId,
+        e: cloudpf_search::Entity,
+    ) -> Result<u64, cloudpf_search::SearchError> {
+        self.0.count(t, e).await
+    }
+    async fn search_products(
+        &self,
+        _: &TenantId,
+        _: &cloudpf_search::ProductQuery,
+    ) -> Result<cloudpf_search::ProductResults, cloudpf_search::SearchError> {
+        std::future::pending().await
+    }
+    async fn autocomplete(
+        &self,
+        t: &TenantId,
+        p: &str,
+        n: usize,
+    ) -> Result<Vec<cloudpf_search::Suggestion>, cloudpf_search::SearchError> {
+        self.0.autocomplete(t, p, n).await
+    }
+    async fn search_purchases(
+        &self,
+        t: &TenantId,
+        q: &cloudpf_search::PurchaseQuery,
+    ) -> Result<cloudpf_search::PurchaseResults, cloudpf_search::SearchError> {
+        self.0.search_purchases(t, q).await
+    }
+}
+
+// Time is paused: the timeout fires as soon as nothing else can run, without waiting.
+#[tokio::test(start_paused = true)]
+async fn a_request_the_engine_never_answers_ends_in_a_json_408() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = RawConfig {
+        data_dir: Some(dir.path().to_owned()),
+        limits: toml::from_str("request_timeout_ms = 250").unwrap(),
+        ..RawConfig::default()
+    }
+    .validate()
+    .unwrap();
+    let engine = Arc::new(Stalled(TantivyEngine::new(dir.path())));
+    let state = AppState::new(engine, tenants(), config);
+    let request = Request::get("/search/shop-a/products?q=laptop")
+        .header("x-api-key", SEARCH_A)
+        .body(Body::empty())
+        .unwrap();
+    let response = app(state).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(response.headers().contains_key("x-request-id"));
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let json: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(code(&json), "timeout");
+}

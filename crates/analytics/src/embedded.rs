@@ -261,8 +261,11 @@ impl DataFusionEngine {
         };
         let format: Arc<dyn FileFormat> = if table.extension == ".csv.gz" {
             Arc::new(
+                // The lake's CSV dialect (crates/lake/src/encode.rs): every field quoted,
+                // quotes and backslashes escaped with a backslash, as OpenCSVSerde reads.
                 CsvFormat::default()
                     .with_has_header(true)
+                    .with_escape(Some(b'\\'))
                     .with_file_compression_type(FileCompressionType::GZIP),
             )
         } else {

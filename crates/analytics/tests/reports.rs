@@ -380,6 +380,26 @@ async fn every_report_matches_the_numbers_worked_out_by_hand() {
         ]
     );
 
+    // The limit bounds the ranking (a rank bound in the SQL, where Athena binds it).
+    for report in [Report::TopProducts, Report::Rfm] {
+        let request = ReportRequest {
+            report,
+            from: day("2025-11-20"),
+            to: day("2025-11-25"),
+            limit: 1,
+            granularity: Granularity::Day,
+            filters: Filters::default(),
+        };
+        let one = engine
+            .run(&TenantId::parse("acme").unwrap(), &request)
+            .await
+            .unwrap();
+        let all = run(&engine, report, "2025-11-20", "2025-11-25").await;
+        assert_eq!(one.rows.len(), 1, "{}", report.name());
+        assert_eq!(one.rows[0], all.rows[0], "{}", report.name());
+        assert!(all.rows.len() > 1, "{}", report.name());
+    }
+
     let categories = run(&engine, Report::ByCategory, "2025-11-20", "2025-11-22").await;
     assert_eq!(
         categories.columns,
@@ -493,6 +513,48 @@ async fn filters_narrow_every_report_to_a_status_country_or_category() {
             "hibernating"
         ]]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_quotes_backslashes_commas_and_line_breaks_read_back_from_the_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = Pipeline::local(dir.path());
+    let mut tricky = purchase(
+        "acme",
+        "o-1",
+        "c-\\1",
+        "2025-11-20",
+        PurchaseStatus::Paid,
+        &[("p\\1", 2, "19.99")],
+    );
+    tricky.items[0].name = "15\" laptop \\ \"pro\", 2024\r\nedition\\".into();
+    tricky.shipping_country = "D\"E".into();
+    let mut stream = StreamWriter::new("purchases");
+    let record = stream.record(
+        Op::Insert,
+        events::purchase_keys(&tricky),
+        Some(events::purchase_item(&tricky)),
+        None,
+        tricky.created_at.utc(),
+    );
+    let report = handle_purchases(Batch::from_event(events::event(vec![record])), &pipeline).await;
+    assert_eq!(report.failed_from, None);
+    let engine = DataFusionEngine::new(dir.path());
+    let top = run(&engine, Report::TopProducts, "2025-11-20", "2025-11-20").await;
+    // Line breaks become spaces in the CSV; everything else is exact.
+    assert_eq!(
+        rows(&top),
+        [[
+            "p\\1",
+            "15\" laptop \\ \"pro\", 2024  edition\\",
+            "NULL",
+            "2",
+            "39.98",
+            "1"
+        ]]
+    );
+    let country = run(&engine, Report::ByCountry, "2025-11-20", "2025-11-20").await;
+    assert_eq!(rows(&country), [["D\"E", "1", "39.98"]]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

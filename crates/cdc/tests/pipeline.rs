@@ -402,7 +402,11 @@ async fn purchases_land_as_csv_rows_per_line_item_and_as_a_change_log() {
         csv[0].0
     );
     let header = csv[0].1.lines().next().unwrap();
-    assert_eq!(header, cloudpf_lake::encode::PURCHASE_CSV_COLUMNS.join(","));
+    let quoted: Vec<String> = cloudpf_lake::encode::PURCHASE_CSV_COLUMNS
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect();
+    assert_eq!(header, quoted.join(","));
     let rows = csv_rows(&csv[0].1);
     assert_eq!(rows.len(), 4, "two line items times two changes");
     let col = |name: &str| {

@@ -83,9 +83,30 @@ pub fn json_lines<T: Serialize>(
     Ok(out)
 }
 
-/// The purchases CSV (RFC 4180, header row) of a group of changes.
+/// One CSV cell as Athena's OpenCSVSerde reads it back unchanged: it takes `\` as an
+/// escape character and cannot read line breaks inside a field, so backslashes are
+/// doubled and line breaks become spaces (the JSON change log keeps the exact text).
+fn cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\r' | '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The purchases CSV of a group of changes: a header row, every field quoted, quotes and
+/// backslashes escaped with a backslash (the dialect of Athena's OpenCSVSerde, which the
+/// embedded engine reads with the same settings).
 pub fn purchase_csv(changes: &[&Change<Purchase>]) -> Result<Vec<u8>, EncodeError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .double_quote(false)
+        .escape(b'\\')
+        .from_writer(Vec::new());
     w.write_record(PURCHASE_CSV_COLUMNS).map_err(encode_error)?;
     for change in changes {
         let (op, seq, event_time) = (
@@ -99,7 +120,8 @@ pub fn purchase_csv(changes: &[&Change<Purchase>]) -> Result<Vec<u8>, EncodeErro
             row[14] = op.to_owned();
             row[15] = seq.to_owned();
             row[16] = event_time;
-            w.write_record(&row).map_err(encode_error)?;
+            w.write_record(row.iter().map(|c| cell(c)))
+                .map_err(encode_error)?;
             continue;
         };
         let head = [
@@ -136,8 +158,29 @@ pub fn purchase_csv(changes: &[&Change<Purchase>]) -> Result<Vec<u8>, EncodeErro
         };
         for line in lines {
             let row = head.iter().chain(line.iter()).chain(tail.iter());
-            w.write_record(row).map_err(encode_error)?;
+            w.write_record(row.map(|c| cell(c))).map_err(encode_error)?;
         }
     }
     w.into_inner().map_err(encode_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_survive_opencsvserde_backslashes_quotes_and_line_breaks() {
+        assert_eq!(cell(r#"a\b "c", d"#), r#"a\\b "c", d"#);
+        assert_eq!(cell("two\r\nlines"), "two  lines");
+        let mut w = csv::WriterBuilder::new()
+            .quote_style(csv::QuoteStyle::Always)
+            .double_quote(false)
+            .escape(b'\\')
+            .from_writer(Vec::new());
+        w.write_record([cell(r#"15" \ pro"#), cell("")]).unwrap();
+        assert_eq!(
+            String::from_utf8(w.into_inner().unwrap()).unwrap(),
+            "\"15\\\" \\\\ pro\",\"\"\n"
+        );
+    }
 }

@@ -175,7 +175,11 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The lake's CSV dialect: quotes and backslashes escaped with a backslash.
 pub fn csv_rows(text: &str) -> Vec<csv::StringRecord> {
-    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let mut r = csv::ReaderBuilder::new()
+        .double_quote(false)
+        .escape(Some(b'\\'))
+        .from_reader(text.as_bytes());
     r.records().map(|r| r.unwrap()).collect()
 }
