@@ -972,3 +972,24 @@ async fn a_request_the_engine_never_answers_ends_in_a_json_408() {
     let json: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(code(&json), "timeout");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_price_bound_of_28_digits_is_answered_not_a_crash() {
+    let h = Harness::new().await;
+    let (status, json) = h
+        .get(
+            "/search/shop-a/products?q=laptop&min_price=9999999999999999999999999999",
+            Some(SEARCH_A),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["total"], 0);
+    let (status, json) = h
+        .get(
+            "/search/shop-a/products?q=laptop&max_price=9999999999999999999999999999",
+            Some(SEARCH_A),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["total"], 1);
+}

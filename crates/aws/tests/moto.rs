@@ -348,7 +348,7 @@ async fn the_poller_applies_inserts_modifies_and_removes_once_even_across_a_rest
         .map(|(_, b)| gunzip(b))
         .collect();
     assert!(
-        csv.contains(",cancelled,") && csv.contains(",paid,"),
+        csv.contains(r#","cancelled","#) && csv.contains(r#","paid","#),
         "{csv}"
     );
 

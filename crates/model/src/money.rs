@@ -58,14 +58,16 @@ impl Money {
     /// search indexes. Never used to report an amount back.
     pub fn to_micros(&self) -> i64 {
         use rust_decimal::prelude::ToPrimitive;
-        (self.0 * Decimal::from(1_000_000))
-            .round()
-            .to_i64()
-            .unwrap_or(if self.0.is_sign_negative() {
-                i64::MIN
-            } else {
-                i64::MAX
-            })
+        let saturated = if self.0.is_sign_negative() {
+            i64::MIN
+        } else {
+            i64::MAX
+        };
+        // Up to 28 digits parse; scaling the largest by a million overflows the decimal.
+        self.0
+            .checked_mul(Decimal::from(1_000_000))
+            .and_then(|m| m.round().to_i64())
+            .unwrap_or(saturated)
     }
 }
 
@@ -188,6 +190,19 @@ impl<'de> Deserialize<'de> for Currency {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn micros_of_the_largest_amounts_saturate_instead_of_overflowing() {
+        let huge = Money::parse("9999999999999999999999999999").unwrap();
+        assert_eq!(huge.to_micros(), i64::MAX);
+        assert_eq!(
+            Money::parse("-9999999999999999999999999999")
+                .unwrap()
+                .to_micros(),
+            i64::MIN
+        );
+        assert_eq!(Money::parse("19.99").unwrap().to_micros(), 19_990_000);
+    }
 
     #[test]
     fn amounts_keep_every_digit_and_their_scale() {

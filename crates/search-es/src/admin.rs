@@ -204,7 +204,7 @@ async fn reindex(
             )));
         }
         tokio::time::sleep(poll.min(wait.max_wait - waited)).await;
-        poll = (poll * 2).min(wait.max_poll);
+        poll = poll.saturating_mul(2).min(wait.max_poll);
         let reply = conn
             .send_retrying(retry, Method::Get, &format!("/_tasks/{task}"), &[], None)
             .await?;
@@ -229,12 +229,18 @@ async fn reindex(
     {
         let first = failures
             .first()
-            .and_then(|f| f.get("cause"))
+            .and_then(|f| f.get("cause").or_else(|| f.get("reason")))
             .map(describe_error)
             .unwrap_or_default();
         return Err(SearchError::Unavailable(format!(
             "{what} had {} failures (first: {first}); the alias was not moved",
             failures.len()
+        )));
+    }
+    // A cancelled task completes too, with its reason in `canceled` and no failures.
+    if let Some(reason) = response.get("canceled").and_then(Value::as_str) {
+        return Err(SearchError::Unavailable(format!(
+            "{what} (task {task}) was cancelled ({reason}); the alias was not moved"
         )));
     }
     if response.get("timed_out").and_then(Value::as_bool) == Some(true) {

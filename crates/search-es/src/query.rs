@@ -101,7 +101,7 @@ pub fn words_query(fields: &[(&str, f64)], words: &[String]) -> Value {
                 shoulds.push(json!({ "match": { field: { "query": word, "boost": weight } } }));
                 if typos {
                     shoulds.push(constant(
-                        json!({ "match": { field: { "query": word, "fuzziness": "AUTO" } } }),
+                        json!({ "match": { field: { "query": word, "fuzziness": "AUTO", "fuzzy_rewrite": "constant_score" } } }),
                         FUZZY * weight,
                     ));
                 }
@@ -113,7 +113,7 @@ pub fn words_query(fields: &[(&str, f64)], words: &[String]) -> Value {
                     if typos {
                         let subfield = format!("{field}.prefix");
                         shoulds.push(constant(
-                            json!({ "match": { subfield: { "query": word, "fuzziness": "AUTO" } } }),
+                            json!({ "match": { subfield: { "query": word, "fuzziness": "AUTO", "fuzzy_rewrite": "constant_score" } } }),
                             FUZZY * weight,
                         ));
                     }
@@ -142,18 +142,27 @@ fn money_range(field: &str, min: Option<Money>, max: Option<Money>) -> Option<Va
     let half = Decimal::new(5, 1);
     let mut range = serde_json::Map::new();
     if let Some(min) = min {
-        let units = (min.amount() * scale).ceil();
+        // A minimum beyond what decimals can scale is beyond every indexed amount.
+        let Some(units) = min.amount().checked_mul(scale).map(|u| u.ceil()) else {
+            return Some(json!({ "match_none": {} }));
+        };
         range.insert(
             "gte".into(),
             json!(((units - half) / scale).normalize().to_string()),
         );
     }
-    if let Some(max) = max {
-        let units = (max.amount() * scale).floor();
+    // A maximum beyond that bounds nothing.
+    if let Some(units) = max
+        .and_then(|m| m.amount().checked_mul(scale))
+        .map(|u| u.floor())
+    {
         range.insert(
             "lte".into(),
             json!(((units + half) / scale).normalize().to_string()),
         );
+    }
+    if range.is_empty() {
+        return None;
     }
     Some(json!({ "range": { field: range } }))
 }
@@ -239,7 +248,7 @@ pub fn autocomplete(prefix: &str, size: usize) -> Value {
                                 "boost": 2.0, "_name": "word" } },
                             { "constant_score": {
                                 "filter": { "match": { "name.prefix": {
-                                    "query": words, "fuzziness": "AUTO", "operator": "and" } } },
+                                    "query": words, "fuzziness": "AUTO", "fuzzy_rewrite": "constant_score", "operator": "and" } } },
                                 "boost": 1.0, "_name": "fuzzy" } }
                         ]
                     }
@@ -496,6 +505,21 @@ pub fn parse_units_sold(body: &Value) -> Result<Vec<(String, u64)>, SearchError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_bounds_beyond_what_decimals_scale_match_nothing_or_bound_nothing() {
+        let huge = Money::parse("9999999999999999999999999999").unwrap();
+        assert_eq!(
+            money_range("price", Some(huge), None),
+            Some(json!({ "match_none": {} }))
+        );
+        assert_eq!(money_range("price", None, Some(huge)), None);
+        let ten = Money::parse("10").unwrap();
+        assert_eq!(
+            money_range("price", Some(ten), Some(huge)),
+            Some(json!({ "range": { "price": { "gte": "9.9999995" } } }))
+        );
+    }
     use cloudpf_model::{PurchaseStatus, Timestamp};
 
     fn money(m: &str) -> Option<Money> {

@@ -203,11 +203,27 @@ fn validate_cluster(
     };
     let auth = match (&raw.username, &raw.password_env, &raw.api_key_env) {
         (None, None, None) => EsAuth::None,
-        (Some(user), Some(var), None) if !user.is_empty() => EsAuth::Basic {
-            username: user.clone(),
-            password: secret(var, "password")?,
-        },
-        (None, None, Some(var)) => EsAuth::ApiKey(secret(var, "API key")?),
+        // A user name with `:` or control characters cannot be sent as basic auth.
+        (Some(user), Some(var), None)
+            if !user.is_empty() && !user.chars().any(|c| c.is_control() || c == ':') =>
+        {
+            EsAuth::Basic {
+                username: user.clone(),
+                password: secret(var, "password")?,
+            }
+        }
+        (None, None, Some(var)) => {
+            // Secrets read from files often end in a line break; a header cannot carry one.
+            let key = secret(var, "API key")?.0.trim().to_owned();
+            let base64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+            if key.is_empty() || !key.chars().all(base64) {
+                return Err(cluster_error(
+                    name,
+                    format!("environment variable {var} must hold a base64 API key (id:key)"),
+                ));
+            }
+            EsAuth::ApiKey(Secret(key))
+        }
         (_, _, Some(_)) => {
             return Err(cluster_error(
                 name,
@@ -335,6 +351,30 @@ mod tests {
             routes.cluster_for(&tenant("initech")).unwrap()
         ));
         assert!(routes.cluster_for(&tenant("hooli")).is_none());
+    }
+
+    #[test]
+    fn an_api_key_read_with_a_line_break_is_trimmed_and_a_non_base64_one_refused() {
+        let with_newline = |name: &str| match name {
+            "ES_ACME_API_KEY" => Some("YWNtZTpzZWNyZXQta2V5\n".into()),
+            other => env(other),
+        };
+        let routes = EsRoutes::with_env(&config(TWO_CLUSTERS), [], with_newline).unwrap();
+        let acme = routes
+            .clusters()
+            .find(|c| c.name == "acme-dedicated")
+            .unwrap();
+        assert!(matches!(&acme.auth, EsAuth::ApiKey(k) if k.expose() == "YWNtZTpzZWNyZXQta2V5"));
+        let broken = |name: &str| match name {
+            "ES_ACME_API_KEY" => Some("id:key with spaces".into()),
+            other => env(other),
+        };
+        let err = EsRoutes::with_env(&config(TWO_CLUSTERS), [], broken).unwrap_err();
+        assert!(
+            err.to_string().contains("must hold a base64 API key"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("with spaces"), "{err}");
     }
 
     #[test]

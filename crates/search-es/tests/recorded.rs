@@ -1291,6 +1291,27 @@ async fn a_rebuild_whose_copy_had_failures_leaves_the_alias_where_it_was() {
 }
 
 #[tokio::test]
+async fn a_rebuild_whose_copy_was_cancelled_leaves_the_alias_where_it_was() {
+    let mut steps = rebuild_start();
+    let mut cancelled = reindex_response(2, json!([]));
+    cancelled["canceled"] = json!("by user request");
+    steps.push(task_status(true, Some(cancelled), None));
+    let server = Server::start(steps).await;
+    let err = server
+        .engine()
+        .rebuild(&tenant("acme"), Entity::Products)
+        .await
+        .unwrap_err();
+    server.assert_done();
+    assert_eq!(
+        err.to_string(),
+        "search engine unavailable: reindex of cloudpf-acme-products into \
+         cloudpf-acme-products-v1 (task oTUltX4IQMOUUVeiohTt8A:12345) was cancelled \
+         (by user request); the alias was not moved"
+    );
+}
+
+#[tokio::test]
 async fn a_rebuild_whose_copy_task_failed_leaves_the_alias_where_it_was() {
     let mut steps = rebuild_start();
     steps.push(task_status(
