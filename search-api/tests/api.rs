@@ -530,6 +530,14 @@ async fn openapi_docs_health_and_metrics_describe_the_service() {
     }
     assert!(doc["paths"]["/analytics/{tenant_id}"]["get"].is_object());
     assert!(doc["paths"]["/analytics/{tenant_id}/report"]["post"]["requestBody"].is_object());
+    // Clients see the report filters they may send.
+    let filters = &doc["components"]["schemas"]["ReportFilters"]["properties"];
+    for f in ["status", "country", "category"] {
+        assert!(
+            filters[f].is_object(),
+            "{f} missing from ReportFilters: {filters}"
+        );
+    }
     let params: Vec<&str> = doc["paths"]["/search/{tenant_id}/products"]["get"]["parameters"]
         .as_array()
         .unwrap()

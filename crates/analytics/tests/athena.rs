@@ -219,14 +219,7 @@ async fn a_query_that_outlives_the_timeout_is_cancelled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_athena_engine_speaks_to_moto_server() {
-    let Ok(url) = std::env::var("AWS_ENDPOINT_URL") else {
-        assert!(
-            std::env::var_os("CLOUDPF_REQUIRE_MOTO").is_none(),
-            "CLOUDPF_REQUIRE_MOTO is set but AWS_ENDPOINT_URL is not"
-        );
-        eprintln!(
-            "SKIPPED: AWS_ENDPOINT_URL is not set; ./tests/run starts moto server for this test"
-        );
+    let Some(url) = cloudpf_testkit::moto_endpoint() else {
         return;
     };
     let shared = aws(&url).await;

@@ -620,14 +620,7 @@ async fn a_lake_without_purchases_reports_zeros_not_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_over_an_s3_lake_equal_reports_over_the_local_lake() {
-    let Ok(url) = std::env::var("AWS_ENDPOINT_URL") else {
-        assert!(
-            std::env::var_os("CLOUDPF_REQUIRE_MOTO").is_none(),
-            "CLOUDPF_REQUIRE_MOTO is set but AWS_ENDPOINT_URL is not"
-        );
-        eprintln!(
-            "SKIPPED: AWS_ENDPOINT_URL is not set; ./tests/run starts moto server for this test"
-        );
+    let Some(url) = cloudpf_testkit::moto_endpoint() else {
         return;
     };
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -635,11 +628,7 @@ async fn reports_over_an_s3_lake_equal_reports_over_the_local_lake() {
         .endpoint_url(&url)
         .load()
         .await;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let bucket = format!("reports-{}-{nanos}", std::process::id());
+    let bucket = cloudpf_testkit::unique("reports");
     let sink = S3Sink::new(
         &shared,
         S3SinkConfig {

@@ -13,23 +13,7 @@ use cloudpf_lake::{LocalDirSink, ObjectSink};
 use cloudpf_model::{Money, Product, Purchase, PurchaseStatus, TenantId, dynamo};
 use cloudpf_search::Entity;
 use cloudpf_search::{SearchEngine, TantivyEngine};
-
-/// moto's endpoint, or `None` (with a visible note) when the tests run outside
-/// `./tests/run`; `CLOUDPF_REQUIRE_MOTO` (set by `./tests/run` and CI) makes that a failure.
-fn endpoint() -> Option<String> {
-    match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CLOUDPF_REQUIRE_MOTO").is_some() => {
-            panic!("CLOUDPF_REQUIRE_MOTO is set but AWS_ENDPOINT_URL is not")
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED: AWS_ENDPOINT_URL is not set; ./tests/run starts moto server for these tests"
-            );
-            None
-        }
-    }
-}
+use cloudpf_testkit::{moto_endpoint, unique};
 
 async fn aws(url: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
@@ -40,14 +24,6 @@ async fn aws(url: &str) -> SdkConfig {
         ))
         .load()
         .await
-}
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{name}-{}-{nanos}", std::process::id())
 }
 
 async fn bucket(shared: &SdkConfig) -> S3Sink {
@@ -103,7 +79,7 @@ fn gunzip(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_s3_sink_writes_the_local_sinks_keys_and_bytes_and_a_retry_overwrites() {
-    let Some(url) = endpoint() else { return };
+    let Some(url) = moto_endpoint() else { return };
     let shared = aws(&url).await;
     let s3 = bucket(&shared).await;
     let (local_dir, s3_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -239,7 +215,7 @@ async fn poll(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_poller_applies_inserts_modifies_and_removes_once_even_across_a_restart() {
-    let Some(url) = endpoint() else { return };
+    let Some(url) = moto_endpoint() else { return };
     let shared = aws(&url).await;
     let s3 = bucket(&shared).await;
     let (products_table, purchases_table) = (unique("products"), unique("purchases"));
@@ -367,7 +343,7 @@ async fn the_poller_applies_inserts_modifies_and_removes_once_even_across_a_rest
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_history_written_to_dynamodb_reaches_the_index_as_if_fed_to_the_handlers() {
-    let Some(url) = endpoint() else { return };
+    let Some(url) = moto_endpoint() else { return };
     let shared = aws(&url).await;
     let s3 = bucket(&shared).await;
     let (products_table, purchases_table) = (unique("products"), unique("purchases"));
