@@ -337,3 +337,105 @@ fn report_prints_a_report_of_the_local_lake_as_csv_and_refuses_bad_specs() {
         assert!(stderr.contains(message), "{extra:?}: {stderr}");
     }
 }
+
+/// `cloudpf` with only the service-specific AWS endpoints set, as docker-compose sets them
+/// (DynamoDB, DynamoDB Streams and S3 may each live elsewhere).
+fn cloudpf_with_service_endpoints(url: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cloudpf"))
+        .args(args)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_ENDPOINT_URL_DYNAMODB", url)
+        .env("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", url)
+        .env("AWS_ENDPOINT_URL_S3", url)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_compose_data_path_seed_poll_report_works_with_service_specific_endpoints() {
+    let Some(url) = cloudpf_testkit::moto_endpoint() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (shared, poller) = (dir.path().join("shared"), dir.path().join("poller"));
+    let (products, purchases, bucket) = (
+        cloudpf_testkit::unique("products"),
+        cloudpf_testkit::unique("purchases"),
+        cloudpf_testkit::unique("lake"),
+    );
+    let ok = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    ok(cloudpf_with_service_endpoints(
+        &url,
+        &[
+            "seed",
+            "--data-dir",
+            shared.to_str().unwrap(),
+            "--tenants",
+            "1",
+            "--products",
+            "40",
+            "--purchases",
+            "30",
+            "--products-table",
+            &products,
+            "--purchases-table",
+            &purchases,
+            "--lake-bucket",
+            &bucket,
+            "--force-path-style",
+        ],
+    ));
+    let polled = ok(cloudpf_with_service_endpoints(
+        &url,
+        &[
+            "poll",
+            "--until-idle",
+            "--data-dir",
+            poller.to_str().unwrap(),
+            "--products-table",
+            &products,
+            "--purchases-table",
+            &purchases,
+            "--bucket",
+            &bucket,
+            "--force-path-style",
+        ],
+    ));
+    let summary = String::from_utf8_lossy(&polled.stderr);
+    assert!(summary.contains(" applied"), "{summary}");
+
+    // The reports read what the poller wrote to the bucket.
+    let today = chrono::Utc::now().date_naive();
+    let report = ok(cloudpf_with_service_endpoints(
+        &url,
+        &[
+            "report",
+            "--lake-bucket",
+            &bucket,
+            "--tenant",
+            "alpine-outfitters",
+            "--report",
+            "summary",
+            "--from",
+            &(today - chrono::Days::new(120)).to_string(),
+            "--to",
+            &today.to_string(),
+        ],
+    ));
+    let csv = String::from_utf8(report.stdout).unwrap();
+    let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    assert!(
+        row[5].parse::<u64>().unwrap() > 0,
+        "purchases reached the lake: {csv}"
+    );
+}
