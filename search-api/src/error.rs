@@ -69,6 +69,15 @@ impl From<BadParameter> for ApiError {
     }
 }
 
+impl From<cloudpf_analytics::SpecError> for ApiError {
+    fn from(e: cloudpf_analytics::SpecError) -> Self {
+        ApiError::BadParameter(BadParameter {
+            code: e.code,
+            message: e.message,
+        })
+    }
+}
+
 impl From<cloudpf_analytics::AnalyticsError> for ApiError {
     fn from(e: cloudpf_analytics::AnalyticsError) -> Self {
         match e {

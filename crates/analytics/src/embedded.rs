@@ -210,11 +210,7 @@ impl DataFusionEngine {
     }
 
     /// The table's listing URL, or `None` while nothing of it has been written.
-    async fn location(
-        &self,
-        ctx: &SessionContext,
-        table: &LakeTable,
-    ) -> Result<Option<String>, AnalyticsError> {
+    async fn location(&self, table: &LakeTable) -> Result<Option<String>, AnalyticsError> {
         match &self.lake {
             Lake::Dir(root) => {
                 let dir = root.join(table.dir);
@@ -232,12 +228,7 @@ impl DataFusionEngine {
                     .await
                     .transpose()
                     .map_err(|e| AnalyticsError::Unavailable(format!("s3 lake {bucket}: {e}")))?;
-                if first.is_none() {
-                    return Ok(None);
-                }
-                let root = Url::parse(&format!("s3://{bucket}")).map_err(failed)?;
-                ctx.register_object_store(&root, store.clone());
-                Ok(Some(format!("s3://{bucket}/{key}")))
+                Ok(first.map(|_| format!("s3://{bucket}/{key}")))
             }
         }
     }
@@ -248,7 +239,7 @@ impl DataFusionEngine {
         table: &LakeTable,
     ) -> Result<(), AnalyticsError> {
         let schema = Arc::new((table.schema)());
-        let Some(url) = self.location(ctx, table).await? else {
+        let Some(url) = self.location(table).await? else {
             // Nothing written yet: the same columns, no rows.
             let mut fields: Vec<Field> =
                 schema.fields().iter().map(|f| f.as_ref().clone()).collect();
@@ -284,6 +275,10 @@ impl DataFusionEngine {
 
     async fn context(&self) -> Result<SessionContext, AnalyticsError> {
         let ctx = SessionContext::new();
+        if let Lake::S3 { bucket, store, .. } = &self.lake {
+            let root = Url::parse(&format!("s3://{bucket}")).map_err(failed)?;
+            ctx.register_object_store(&root, store.clone());
+        }
         for table in &TABLES {
             self.register(&ctx, table).await?;
         }

@@ -14,4 +14,6 @@ pub mod report;
 pub use athena::{AthenaConfig, AthenaEngine};
 pub use embedded::{DataFusionEngine, S3Lake};
 pub use engine::{AnalyticsEngine, AnalyticsError, ReportTable};
-pub use report::{Filters, Granularity, Param, Report, ReportRequest, Slot};
+pub use report::{
+    Filters, Granularity, MAX_FILTER_LEN, Param, Report, ReportRequest, Slot, SpecError,
+};

@@ -44,7 +44,38 @@ pub enum Granularity {
     Month,
 }
 
+/// A report request a client got wrong: a stable code (the API's error code) and a
+/// message naming the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SpecError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl SpecError {
+    fn new(code: &'static str, message: String) -> Self {
+        Self { code, message }
+    }
+}
+
+/// The longest filter value accepted, in characters.
+pub const MAX_FILTER_LEN: usize = 256;
+
 impl Granularity {
+    /// The granularity a client named; `day` when none.
+    pub fn named(name: Option<&str>) -> Result<Self, SpecError> {
+        match name {
+            None => Ok(Self::default()),
+            Some(g) => Self::parse(g).ok_or_else(|| {
+                SpecError::new(
+                    "invalid_parameter",
+                    format!("granularity must be day, week or month, got {g:?}"),
+                )
+            }),
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "day" => Some(Self::Day),
@@ -92,6 +123,17 @@ impl Report {
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// The report a client named, or an error listing the catalog.
+    pub fn named(name: &str) -> Result<Self, SpecError> {
+        Self::parse(name).ok_or_else(|| {
+            let known: Vec<&str> = Self::ALL.iter().map(Report::name).collect();
+            SpecError::new(
+                "unknown_report",
+                format!("report must be one of {}, got {name:?}", known.join(", ")),
+            )
+        })
     }
 
     /// The report's SQL, with `?` placeholders in Athena's style.
@@ -166,6 +208,69 @@ pub struct Filters {
     pub country: Option<String>,
     /// Product category as the catalog carries it.
     pub category: Option<String>,
+}
+
+fn filter_text(name: &str, value: Option<String>) -> Result<Option<String>, SpecError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if value.is_empty() || value.chars().count() > MAX_FILTER_LEN {
+        return Err(SpecError::new(
+            "invalid_filter",
+            format!("the {name} filter must be 1 to {MAX_FILTER_LEN} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(SpecError::new(
+            "invalid_filter",
+            format!("the {name} filter must not contain control characters"),
+        ));
+    }
+    Ok(Some(value))
+}
+
+impl Filters {
+    /// The filters a client gave for `report`: a known status, country and category text
+    /// of 1 to [`MAX_FILTER_LEN`] printable characters, and a category only for the
+    /// reports over product lines.
+    pub fn for_report(
+        report: Report,
+        status: Option<&str>,
+        country: Option<String>,
+        category: Option<String>,
+    ) -> Result<Self, SpecError> {
+        let status = match status {
+            None => None,
+            Some(s) => Some(PurchaseStatus::parse(s).ok_or_else(|| {
+                let known: Vec<&str> = PurchaseStatus::ALL.iter().map(|s| s.as_str()).collect();
+                SpecError::new(
+                    "invalid_filter",
+                    format!("unknown status {s:?}: must be one of {}", known.join(", ")),
+                )
+            })?),
+        };
+        let category = filter_text("category", category)?;
+        if category.is_some() && !report.accepts(Slot::Category) {
+            let takes: Vec<&str> = Report::ALL
+                .iter()
+                .filter(|r| r.accepts(Slot::Category))
+                .map(Report::name)
+                .collect();
+            return Err(SpecError::new(
+                "invalid_filter",
+                format!(
+                    "a category filter applies to line-level reports only ({}), not to {}",
+                    takes.join(", "),
+                    report.name()
+                ),
+            ));
+        }
+        Ok(Self {
+            status,
+            country: filter_text("country", country)?,
+            category,
+        })
+    }
 }
 
 /// A bound parameter value.

@@ -10,9 +10,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::NaiveDate;
 use cloudpf_analytics::{
-    AnalyticsEngine, Filters, Granularity, Report, ReportRequest, ReportTable, Slot,
+    AnalyticsEngine, Filters, Granularity, Report, ReportRequest, ReportTable,
 };
-use cloudpf_model::{PurchaseStatus, TenantId};
+use cloudpf_model::TenantId;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -27,8 +27,6 @@ use crate::params;
 pub const MAX_RANGE_DAYS: i64 = 366;
 /// Rows of a ranking report (top products, RFM customers) at most.
 pub const MAX_LIMIT: u32 = 1000;
-/// The longest filter value accepted, in characters.
-pub const MAX_FILTER_LEN: usize = 256;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -199,62 +197,6 @@ pub struct ReportSpec {
     pub format: Option<String>,
 }
 
-fn filter_text(name: &str, value: Option<String>) -> Result<Option<String>, BadParameter> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    if value.is_empty() || value.chars().count() > MAX_FILTER_LEN {
-        return Err(BadParameter::new(
-            "invalid_filter",
-            format!("filters.{name} must be 1 to {MAX_FILTER_LEN} characters"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(BadParameter::new(
-            "invalid_filter",
-            format!("filters.{name} must not contain control characters"),
-        ));
-    }
-    Ok(Some(value))
-}
-
-fn filters(report: Report, raw: ReportFilters) -> Result<Filters, BadParameter> {
-    let status = match raw.status.as_deref() {
-        None => None,
-        Some(s) => Some(PurchaseStatus::parse(s).ok_or_else(|| {
-            let known: Vec<&str> = PurchaseStatus::ALL.iter().map(|s| s.as_str()).collect();
-            BadParameter::new(
-                "invalid_filter",
-                format!(
-                    "filters.status must be one of {}, got {s:?}",
-                    known.join(", ")
-                ),
-            )
-        })?),
-    };
-    let category = filter_text("category", raw.category)?;
-    if category.is_some() && !report.accepts(Slot::Category) {
-        let takes: Vec<&str> = Report::ALL
-            .iter()
-            .filter(|r| r.accepts(Slot::Category))
-            .map(Report::name)
-            .collect();
-        return Err(BadParameter::new(
-            "invalid_filter",
-            format!(
-                "filters.category applies to {} only, not to {}",
-                takes.join(", "),
-                report.name()
-            ),
-        ));
-    }
-    Ok(Filters {
-        status,
-        country: filter_text("country", raw.country)?,
-        category,
-    })
-}
-
 /// Runs one report of the catalog.
 #[utoipa::path(
     post, path = "/analytics/{tenant_id}/report", tag = "analytics",
@@ -275,17 +217,7 @@ pub async fn report(
     spec: Result<Json<ReportSpec>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(spec) = spec.map_err(|e| BadParameter::new("invalid_body", e.body_text()))?;
-    let report = Report::parse(&spec.report).ok_or_else(|| {
-        let known: Vec<&str> = Report::ALL.iter().map(Report::name).collect();
-        BadParameter::new(
-            "unknown_report",
-            format!(
-                "report must be one of {}, got {:?}",
-                known.join(", "),
-                spec.report
-            ),
-        )
-    })?;
+    let report = Report::named(&spec.report)?;
     let (from, to) = (date("from", &spec.from)?, date("to", &spec.to)?);
     range(from, to)?;
     let limit = spec.limit.unwrap_or(10);
@@ -307,16 +239,9 @@ pub async fn report(
             .into());
         }
     };
-    let granularity = match spec.granularity.as_deref() {
-        None => Granularity::Day,
-        Some(g) => Granularity::parse(g).ok_or_else(|| {
-            BadParameter::new(
-                "invalid_parameter",
-                format!("granularity must be day, week or month, got {g:?}"),
-            )
-        })?,
-    };
-    let filters = filters(report, spec.filters.unwrap_or_default())?;
+    let granularity = Granularity::named(spec.granularity.as_deref())?;
+    let raw = spec.filters.unwrap_or_default();
+    let filters = Filters::for_report(report, raw.status.as_deref(), raw.country, raw.category)?;
     let request = ReportRequest {
         report,
         from,

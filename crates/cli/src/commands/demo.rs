@@ -182,7 +182,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             data_dir: Some(dir.clone()),
             ..RawConfig::default()
         };
-        super::serve::serve(raw.validate()?, None).await?;
+        let config = raw.validate()?;
+        let analytics = cloudpf_analytics::DataFusionEngine::new(&config.data_dir);
+        super::serve::serve(config, analytics).await?;
     }
     Ok(())
 }

@@ -3,27 +3,20 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use chrono::NaiveDate;
-use cloudpf_analytics::{
-    AnalyticsEngine, DataFusionEngine, Filters, Granularity, Report, ReportRequest, S3Lake, Slot,
-};
-use cloudpf_model::{PurchaseStatus, TenantId};
+use cloudpf_analytics::{AnalyticsEngine, Filters, Granularity, Report, ReportRequest};
+use cloudpf_model::TenantId;
+
+use super::serve::LakeArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
     /// Data directory whose `lake/` the report reads.
     #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
     data_dir: PathBuf,
-    /// Read the lake from this S3 bucket instead.
-    #[arg(long, env = "CLOUDPF_LAKE_BUCKET")]
-    lake_bucket: Option<String>,
-    /// Key prefix of the lake inside the bucket.
-    #[arg(long, default_value = "", env = "CLOUDPF_LAKE_PREFIX")]
-    lake_prefix: String,
-    /// S3 endpoint (MinIO, moto).
-    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
-    s3_endpoint: Option<String>,
+    #[command(flatten)]
+    lake: LakeArgs,
     #[arg(long)]
     tenant: String,
     /// summary, timeseries, top_products, top_products_by_units, by_status, by_country,
@@ -52,60 +45,21 @@ pub struct ReportArgs {
 
 pub async fn run(args: ReportArgs) -> anyhow::Result<()> {
     let tenant = TenantId::parse(&args.tenant)?;
-    let Some(report) = Report::parse(&args.report) else {
-        let known: Vec<&str> = Report::ALL.iter().map(Report::name).collect();
-        bail!(
-            "report must be one of {}, got {:?}",
-            known.join(", "),
-            args.report
-        );
-    };
+    let report = Report::named(&args.report)?;
     if args.from > args.to {
         bail!("--from must not be after --to");
     }
-    let Some(granularity) = Granularity::parse(&args.granularity) else {
-        bail!(
-            "granularity must be day, week or month, got {:?}",
-            args.granularity
-        );
-    };
-    let status = match args.status.as_deref() {
-        None => None,
-        Some(s) => Some(PurchaseStatus::parse(s).with_context(|| format!("unknown status {s:?}"))?),
-    };
-    if args.category.is_some() && !report.accepts(Slot::Category) {
-        bail!(
-            "--category applies to line-level reports only, not to {}",
-            report.name()
-        );
-    }
+    let granularity = Granularity::named(Some(&args.granularity))?;
+    let filters = Filters::for_report(report, args.status.as_deref(), args.country, args.category)?;
     let request = ReportRequest {
         report,
         from: args.from,
         to: args.to,
         limit: args.limit,
         granularity,
-        filters: Filters {
-            status,
-            country: args.country,
-            category: args.category,
-        },
+        filters,
     };
-    let engine = match args.lake_bucket {
-        Some(bucket) => {
-            let mut prefix = args.lake_prefix;
-            if !prefix.is_empty() && !prefix.ends_with('/') {
-                prefix.push('/');
-            }
-            DataFusionEngine::over_s3(&S3Lake {
-                bucket,
-                prefix,
-                endpoint: args.s3_endpoint,
-                region: None,
-            })?
-        }
-        None => DataFusionEngine::new(&args.data_dir),
-    };
+    let engine = args.lake.analytics(&args.data_dir)?;
     let table = engine.run(&tenant, &request).await?;
     let mut out = csv::Writer::from_writer(std::io::stdout().lock());
     out.write_record(&table.columns)?;

@@ -25,6 +25,13 @@ pub struct ServeArgs {
     /// `embedded` or `elasticsearch` (overrides the config file; default embedded).
     #[arg(long, env = "CLOUDPF_SEARCH_BACKEND")]
     pub search_backend: Option<String>,
+    #[command(flatten)]
+    pub lake: LakeArgs,
+}
+
+/// Where reports read the lake: `<data dir>/lake`, or an S3 bucket.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LakeArgs {
     /// Run reports over the lake in this S3 bucket (where `poll --bucket` writes it)
     /// instead of `<data dir>/lake`.
     #[arg(long, env = "CLOUDPF_LAKE_BUCKET")]
@@ -35,6 +42,26 @@ pub struct ServeArgs {
     /// S3 endpoint for the lake (MinIO, moto); default AWS.
     #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
     pub s3_endpoint: Option<String>,
+}
+
+impl LakeArgs {
+    /// The report engine over this lake: the bucket when one is given, else the lake
+    /// under `data_dir`.
+    pub fn analytics(&self, data_dir: &Path) -> anyhow::Result<DataFusionEngine> {
+        let Some(bucket) = &self.lake_bucket else {
+            return Ok(DataFusionEngine::new(data_dir));
+        };
+        let mut prefix = self.lake_prefix.clone();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        Ok(DataFusionEngine::over_s3(&S3Lake {
+            bucket: bucket.clone(),
+            prefix,
+            endpoint: self.s3_endpoint.clone(),
+            region: None,
+        })?)
+    }
 }
 
 pub fn config(args: &ServeArgs) -> anyhow::Result<Config> {
@@ -58,24 +85,13 @@ pub fn config(args: &ServeArgs) -> anyhow::Result<Config> {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let lake = args.lake_bucket.as_ref().map(|bucket| {
-        let mut prefix = args.lake_prefix.clone();
-        if !prefix.is_empty() && !prefix.ends_with('/') {
-            prefix.push('/');
-        }
-        S3Lake {
-            bucket: bucket.clone(),
-            prefix,
-            endpoint: args.s3_endpoint.clone(),
-            region: None,
-        }
-    });
-    serve(config(&args)?, lake).await
+    let config = config(&args)?;
+    let analytics = args.lake.analytics(&config.data_dir)?;
+    serve(config, analytics).await
 }
 
-/// Serves `config`; reports run over `lake` in S3 when given, else over the data
-/// directory's lake.
-pub async fn serve(config: Config, lake: Option<S3Lake>) -> anyhow::Result<()> {
+/// Serves `config`, with reports on `analytics`.
+pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Result<()> {
     let tenants = load_tenants(&config.tenants_file)?;
     let engine = search_engine(config.search_backend, &config.data_dir, &tenants)?;
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -87,11 +103,7 @@ pub async fn serve(config: Config, lake: Option<S3Lake>) -> anyhow::Result<()> {
     eprintln!(
         "cloudpf search API on http://{addr} ({tenant_count} tenants); docs at http://{addr}/docs"
     );
-    let analytics = Arc::new(match &lake {
-        Some(lake) => DataFusionEngine::over_s3(lake)?,
-        None => DataFusionEngine::new(&config.data_dir),
-    });
-    let state = AppState::new(engine, tenants, config).with_analytics(analytics);
+    let state = AppState::new(engine, tenants, config).with_analytics(Arc::new(analytics));
     server::serve(state, listener, server::shutdown_signal()).await?;
     Ok(())
 }
