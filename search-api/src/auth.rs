@@ -39,7 +39,7 @@ pub struct TenantAuth<S> {
 
 /// The key from `X-API-Key` or `Authorization: Bearer`. Keys are never accepted in the
 /// URL, where they would end up in logs and browser history.
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get("x-api-key") {
         return v.to_str().ok().map(str::trim).filter(|k| !k.is_empty());
     }
@@ -55,9 +55,10 @@ impl<S: RequiredScope> FromRequestParts<AppState> for TenantAuth<S> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // A path that does not decode (`%FF`) is the caller's mistake, not ours.
         let params = RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::Internal(format!("path parameters: {e}")))?;
+            .map_err(|e| ApiError::InvalidTenantId(format!("tenant id: {e}")))?;
         let raw = params
             .iter()
             .find(|(name, _)| *name == "tenant_id")
@@ -65,16 +66,20 @@ impl<S: RequiredScope> FromRequestParts<AppState> for TenantAuth<S> {
             .ok_or_else(|| ApiError::Internal("route without {tenant_id}".into()))?;
         let tenant = TenantId::parse(&raw).map_err(|e| ApiError::InvalidTenantId(e.to_string()))?;
         let key = presented_key(&parts.headers).ok_or(ApiError::MissingApiKey)?;
-        let (key_tenant, scope) = state
+        let caller = state
             .tenants
             .authenticate(key)
             .ok_or(ApiError::InvalidApiKey)?;
-        if key_tenant != tenant {
-            return Err(if state.tenants.get(&tenant).is_some() {
-                ApiError::WrongTenant(tenant.to_string())
-            } else {
-                ApiError::UnknownTenant(tenant.to_string())
-            });
+        // Counted before anything else the key asks, so a key over its quota costs no work.
+        state
+            .tenants
+            .admit(&caller)
+            .map_err(ApiError::RateLimited)?;
+        let scope = caller.scope;
+        // One answer whether or not the tenant exists: a key holder must not learn which
+        // other shops are served here (issue #10).
+        if caller.tenant != tenant {
+            return Err(ApiError::WrongTenant(tenant.to_string()));
         }
         if !scope.allows(S::SCOPE) {
             return Err(ApiError::InsufficientScope);

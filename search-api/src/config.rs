@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::backend::SearchBackend;
+use crate::reports::ReportLimits;
 
 /// The config file. Every key is optional; the comments give the defaults.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -22,8 +23,36 @@ pub struct RawConfig {
     /// `embedded` (Tantivy under the data directory) or `elasticsearch` (the clusters of
     /// the tenants file). Default `embedded`.
     pub search_backend: Option<String>,
+    /// Hex SHA-256 of the operator's metrics token (`cloudpf hash-key` prints it). With
+    /// it, `/metrics` called with `Authorization: Bearer <token>` adds per-tenant series;
+    /// without it, nobody sees them.
+    pub metrics_token_sha256: Option<String>,
     #[serde(default)]
     pub limits: RawLimits,
+}
+
+/// A secret's SHA-256, compared in constant time; the secret itself is never kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenHash([u8; 32]);
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenHash(…)")
+    }
+}
+
+impl TokenHash {
+    pub fn parse_hex(text: &str) -> Option<Self> {
+        let bytes = hex::decode(text.trim()).ok()?;
+        Some(Self(bytes.try_into().ok()?))
+    }
+
+    pub fn matches(&self, presented: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        bool::from(self.0.ct_eq(&digest))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -41,6 +70,12 @@ pub struct RawLimits {
     pub request_timeout_ms: Option<u64>,
     /// Largest request body. Default 65536.
     pub max_body_bytes: Option<usize>,
+    /// Worker threads of the report pool, apart from search. Default 1.
+    pub report_threads: Option<usize>,
+    /// Report requests running at once over all tenants (more wait). Default 4.
+    pub max_reports: Option<usize>,
+    /// Report requests of one tenant running at once (more get 429). Default 2.
+    pub max_reports_per_tenant: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +86,7 @@ pub struct Limits {
     pub max_result_window: usize,
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
+    pub reports: ReportLimits,
 }
 
 impl Default for Limits {
@@ -62,6 +98,7 @@ impl Default for Limits {
             max_result_window: 10_000,
             request_timeout: Duration::from_secs(5),
             max_body_bytes: 64 * 1024,
+            reports: ReportLimits::default(),
         }
     }
 }
@@ -73,6 +110,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub tenants_file: PathBuf,
     pub search_backend: SearchBackend,
+    pub metrics_token: Option<TokenHash>,
     pub limits: Limits,
 }
 
@@ -107,6 +145,17 @@ impl RawConfig {
             None => SearchBackend::default(),
             Some(text) => text.parse().map_err(ConfigError::Invalid)?,
         };
+        let metrics_token = self
+            .metrics_token_sha256
+            .map(|hex| {
+                TokenHash::parse_hex(&hex).ok_or_else(|| {
+                    ConfigError::Invalid(
+                        "metrics_token_sha256 must be 64 hex digits (cloudpf hash-key prints them)"
+                            .into(),
+                    )
+                })
+            })
+            .transpose()?;
         let d = Limits::default();
         let l = self.limits;
         let within = |name: &str, v: usize, lo: usize, hi: usize| {
@@ -155,12 +204,33 @@ impl RawConfig {
                 1024,
                 16 << 20,
             )?,
+            reports: ReportLimits {
+                threads: within(
+                    "report_threads",
+                    l.report_threads.unwrap_or(d.reports.threads),
+                    1,
+                    64,
+                )?,
+                total: within(
+                    "max_reports",
+                    l.max_reports.unwrap_or(d.reports.total),
+                    1,
+                    1024,
+                )?,
+                per_tenant: within(
+                    "max_reports_per_tenant",
+                    l.max_reports_per_tenant.unwrap_or(d.reports.per_tenant),
+                    1,
+                    1024,
+                )?,
+            },
         };
         Ok(Config {
             addr,
             data_dir,
             tenants_file,
             search_backend,
+            metrics_token,
             limits,
         })
     }

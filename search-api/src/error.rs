@@ -12,8 +12,6 @@ use serde::Serialize;
 pub enum ApiError {
     #[error("{0}")]
     InvalidTenantId(String),
-    #[error("unknown tenant {0:?}")]
-    UnknownTenant(String),
     #[error("an API key is required (X-API-Key header or Authorization: Bearer)")]
     MissingApiKey,
     #[error("the API key is not valid")]
@@ -42,6 +40,10 @@ pub enum ApiError {
     AnalyticsNotConfigured,
     #[error("the report could not run, try again shortly")]
     ReportUnavailable(String),
+    #[error("this tenant already runs {0} reports; retry when one has finished")]
+    TooManyReports(usize),
+    #[error("this API key sent too many requests; slow down")]
+    RateLimited(std::time::Duration),
     #[error("internal error")]
     Internal(String),
 }
@@ -116,7 +118,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidTenantId(_) | ApiError::BadParameter(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnknownTenant(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MissingApiKey | ApiError::InvalidApiKey => StatusCode::UNAUTHORIZED,
             ApiError::WrongTenant(_) | ApiError::InsufficientScope => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -126,6 +128,7 @@ impl ApiError {
             | ApiError::SearchNotConfigured(_)
             | ApiError::AnalyticsNotConfigured
             | ApiError::ReportUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyReports(_) | ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -133,7 +136,6 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::InvalidTenantId(_) => "invalid_tenant_id",
-            ApiError::UnknownTenant(_) => "unknown_tenant",
             ApiError::MissingApiKey => "missing_api_key",
             ApiError::InvalidApiKey => "invalid_api_key",
             ApiError::WrongTenant(_) => "wrong_tenant",
@@ -146,6 +148,8 @@ impl ApiError {
             ApiError::Unavailable(_) | ApiError::ReportUnavailable(_) => "unavailable",
             ApiError::SearchNotConfigured(_) => "search_not_configured",
             ApiError::AnalyticsNotConfigured => "analytics_not_configured",
+            ApiError::TooManyReports(_) => "too_many_reports",
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -170,6 +174,16 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // Whole seconds, rounded up: `Retry-After: 0` would invite an immediate retry.
+            let seconds = match &self {
+                ApiError::RateLimited(wait) => wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                _ => 1,
+            };
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -11,6 +11,8 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod params;
+pub mod ratelimit;
+pub mod reports;
 pub mod routes;
 pub mod server;
 pub mod tenants;
@@ -29,8 +31,9 @@ pub use tenants::{Scope, Tenants};
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Arc<dyn SearchEngine>,
-    /// The reports backend; `None` where a deployment has none (analytics answer 503).
-    pub analytics: Option<Arc<dyn AnalyticsEngine>>,
+    /// The reports backend on its own bounded pool; `None` where a deployment has none
+    /// (analytics answer 503).
+    pub analytics: Option<Arc<reports::ReportRunner>>,
     pub tenants: Arc<Tenants>,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
@@ -47,9 +50,11 @@ impl AppState {
         }
     }
 
-    pub fn with_analytics(mut self, analytics: Arc<dyn AnalyticsEngine>) -> Self {
-        self.analytics = Some(analytics);
-        self
+    /// Adds the reports backend, with its pool sized by the configured limits.
+    pub fn with_analytics(mut self, analytics: Arc<dyn AnalyticsEngine>) -> std::io::Result<Self> {
+        let runner = reports::ReportRunner::new(analytics, self.config.limits.reports)?;
+        self.analytics = Some(Arc::new(runner));
+        Ok(self)
     }
 }
 

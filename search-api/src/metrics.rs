@@ -1,15 +1,20 @@
-//! Prometheus metrics, in a registry owned by the app state (no global recorder): request
-//! counts and latency per route, and documents indexed per tenant.
+//! Prometheus metrics, in registries owned by the app state (no global recorder).
+//!
+//! Two registries, because `/metrics` is reachable without a tenant key: the public one
+//! holds aggregate series only (requests and latency per route template); the private
+//! one adds series per tenant (requests by outcome), shown only to a caller with the
+//! operator's metrics token, so the endpoint never lists which shops are served here
+//! (issue #10). Rendering reads counters only: a scrape opens no index.
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use cloudpf_model::TenantId;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -29,9 +34,10 @@ struct RouteLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct DocumentLabels {
+struct TenantLabels {
     tenant: String,
-    entity: String,
+    /// `ok`, `client_error` or `server_error`.
+    outcome: &'static str,
 }
 
 type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
@@ -43,9 +49,10 @@ fn latency_histogram() -> Histogram {
 
 pub struct Metrics {
     registry: Registry,
+    private: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: LatencyFamily,
-    documents: Family<DocumentLabels, Gauge>,
+    tenant_requests: Family<TenantLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -65,7 +72,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("cloudpf");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = LatencyFamily::new_with_constructor(latency_histogram);
-        let documents = Family::<DocumentLabels, Gauge>::default();
+        let tenant_requests = Family::<TenantLabels, Counter>::default();
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -76,34 +83,33 @@ impl Metrics {
             "HTTP request latency by route",
             latency.clone(),
         );
-        registry.register(
-            "documents",
-            "Live documents indexed per tenant and entity",
-            documents.clone(),
+        let mut private = Registry::with_prefix("cloudpf");
+        private.register(
+            "tenant_http_requests",
+            "HTTP requests per tenant by outcome",
+            tenant_requests.clone(),
         );
         Self {
             registry,
+            private,
             requests,
             latency,
-            documents,
+            tenant_requests,
         }
     }
 
-    pub fn set_documents(&self, tenant: &str, entity: &str, count: u64) {
-        let labels = DocumentLabels {
-            tenant: tenant.to_owned(),
-            entity: entity.to_owned(),
-        };
-        self.documents
-            .get_or_create(&labels)
-            .set(i64::try_from(count).unwrap_or(i64::MAX));
-    }
-
-    /// The text exposition format.
-    pub fn render(&self) -> String {
+    /// The text exposition format: aggregate series, plus the per-tenant ones when
+    /// `with_tenants` (the caller showed the metrics token).
+    pub fn render(&self, with_tenants: bool) -> String {
+        use prometheus_client::encoding::text::{encode, encode_registry};
         let mut out = String::new();
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        if with_tenants {
+            let _ = encode_registry(&mut out, &self.registry);
+            let _ = encode(&mut out, &self.private);
+        } else {
+            let _ = encode(&mut out, &self.registry);
+        }
         out
     }
 }
@@ -116,6 +122,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let method = request.method().to_string();
+    let (tenant, request) = path_tenant(request).await;
     let started = Instant::now();
     let response = next.run(request).await;
     let elapsed = started.elapsed().as_secs_f64();
@@ -126,12 +133,47 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
             method: method.clone(),
         })
         .observe(elapsed);
+    let status = response.status();
+    // Only tenants of the tenants file get a series: a path naming anything else must not
+    // grow the label space.
+    if let Some(tenant) = tenant
+        && state.tenants.get(&tenant).is_some()
+    {
+        let outcome = if status.is_server_error() {
+            "server_error"
+        } else if status.is_client_error() {
+            "client_error"
+        } else {
+            "ok"
+        };
+        m.tenant_requests
+            .get_or_create(&TenantLabels {
+                tenant: tenant.to_string(),
+                outcome,
+            })
+            .inc();
+    }
     m.requests
         .get_or_create(&RequestLabels {
             route,
             method,
-            status: response.status().as_u16(),
+            status: status.as_u16(),
         })
         .inc();
     response
+}
+
+/// The tenant a request's path names, if it names a valid one.
+async fn path_tenant(request: Request) -> (Option<TenantId>, Request) {
+    let (mut parts, body) = request.into_parts();
+    let tenant = RawPathParams::from_request_parts(&mut parts, &())
+        .await
+        .ok()
+        .and_then(|params| {
+            params
+                .iter()
+                .find(|(name, _)| *name == "tenant_id")
+                .and_then(|(_, v)| TenantId::parse(v).ok())
+        });
+    (tenant, Request::from_parts(parts, body))
 }

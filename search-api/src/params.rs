@@ -12,7 +12,19 @@ use crate::error::BadParameter;
 /// Parses the query string into `T` (a struct of optional strings that refuses unknown
 /// fields), so a misspelt parameter is an error rather than silently ignored.
 pub fn parse<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, BadParameter> {
-    serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| {
+    let raw = raw.unwrap_or("");
+    // The form decoder replaces bytes that are not UTF-8 with U+FFFD, which analyzes to no
+    // word at all: `q=%FF` would browse the whole catalog instead of being refused.
+    if percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .is_err()
+    {
+        return Err(BadParameter::new(
+            "invalid_parameter",
+            "the query string is not valid UTF-8 once percent-decoded",
+        ));
+    }
+    serde_urlencoded::from_str(raw).map_err(|e| {
         let msg = e.to_string();
         let code = if msg.contains("unknown field") {
             "unknown_parameter"
@@ -37,7 +49,7 @@ pub fn text(q: Option<String>, limits: &Limits, required: bool) -> Result<String
             ),
         ));
     }
-    let words = q.split_whitespace().count();
+    let words = cloudpf_search::query::words(&q).count();
     if words > limits.max_query_terms {
         return Err(BadParameter::new(
             "too_many_terms",

@@ -24,6 +24,8 @@ use cloudpf_model::TenantId;
 use cloudpf_search_es::{EsConfig, EsRoutes};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::ratelimit::{KeyLimiter, RawRateLimits};
 use subtle::ConstantTimeEq;
 
 /// What a key may do. `Admin` includes everything `Search` may.
@@ -48,6 +50,9 @@ pub struct RawTenantsFile {
     /// The Elasticsearch clusters, when the search backend is Elasticsearch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elasticsearch: Option<EsConfig>,
+    /// Requests per second per API key, by scope (see [`crate::ratelimit`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<RawRateLimits>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,6 +90,8 @@ pub enum TenantsError {
     Elasticsearch(#[from] cloudpf_search_es::ConfigError),
     #[error("the elasticsearch search backend needs an [elasticsearch] table in the tenants file")]
     NoElasticsearch,
+    #[error("{0}")]
+    RateLimits(String),
 }
 
 #[derive(Debug, Clone)]
@@ -101,12 +108,21 @@ pub struct Tenant {
 }
 
 /// The validated tenants.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Tenants {
     tenants: BTreeMap<TenantId, Tenant>,
     keys: Vec<Key>,
     elasticsearch: Option<EsConfig>,
     search_clusters: Vec<(TenantId, String)>,
+    limiter: KeyLimiter,
+}
+
+/// A key that [`Tenants::authenticate`] recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub scope: Scope,
+    hash: [u8; 32],
 }
 
 /// Hex SHA-256 of an API key, as the tenants file stores it.
@@ -179,6 +195,8 @@ impl Tenants {
             );
         }
         out.elasticsearch = raw.elasticsearch;
+        out.limiter = KeyLimiter::new(raw.rate_limits.unwrap_or_default())
+            .map_err(TenantsError::RateLimits)?;
         Ok(out)
     }
 
@@ -202,15 +220,25 @@ impl Tenants {
 
     /// The tenant and scope of `key`. Every stored hash is compared, in constant time, so
     /// the answer's timing says nothing about which key came close.
-    pub fn authenticate(&self, key: &str) -> Option<(TenantId, Scope)> {
+    pub fn authenticate(&self, key: &str) -> Option<Caller> {
         let presented: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         let mut found = None;
         for k in &self.keys {
             if bool::from(k.hash.ct_eq(&presented)) {
-                found = Some((k.tenant.clone(), k.scope));
+                found = Some(Caller {
+                    tenant: k.tenant.clone(),
+                    scope: k.scope,
+                    hash: k.hash,
+                });
             }
         }
         found
+    }
+
+    /// Counts one request of `caller`'s key against its scope's rate limit; `Err` holds
+    /// the time until the key may call again.
+    pub fn admit(&self, caller: &Caller) -> Result<(), std::time::Duration> {
+        self.limiter.admit(&caller.hash, caller.scope)
     }
 
     /// Whether a browser page from `origin` may call the API of the tenant whose id
@@ -257,8 +285,9 @@ mod tests {
     fn keys_authenticate_to_their_tenant_and_scope() {
         let t = tenants();
         let a = TenantId::parse("shop-a").unwrap();
-        assert_eq!(t.authenticate("search-a"), Some((a.clone(), Scope::Search)));
-        assert_eq!(t.authenticate("admin-a"), Some((a, Scope::Admin)));
+        let who = |k: &str| t.authenticate(k).map(|c| (c.tenant, c.scope));
+        assert_eq!(who("search-a"), Some((a.clone(), Scope::Search)));
+        assert_eq!(who("admin-a"), Some((a, Scope::Admin)));
         assert_eq!(t.authenticate("admin-a "), None);
         assert_eq!(t.authenticate(""), None);
         assert!(Scope::Admin.allows(Scope::Search) && !Scope::Search.allows(Scope::Admin));

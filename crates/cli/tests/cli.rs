@@ -1,18 +1,13 @@
 //! The `cloudpf` binary as a developer uses it: demo, replay, serve, across processes.
 #![allow(clippy::unwrap_used)] // a test that cannot set itself up should fail loudly
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn cloudpf(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_cloudpf"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::{Server, cloudpf, get};
 
 fn demo(dir: &Path) -> String {
     let out = cloudpf(&[
@@ -32,71 +27,6 @@ fn demo(dir: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// A plain HTTP/1.1 GET; returns (status, body).
-fn get(addr: &str, path: &str, key: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nX-API-Key: {key}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudpf"))
-            .args([
-                "serve",
-                "--data-dir",
-                dir.to_str().unwrap(),
-                "--addr",
-                "127.0.0.1:0",
-            ])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // The server names its address on stderr once it listens.
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("cloudpf search API on http://") {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
 }
 
 #[test]
@@ -124,6 +54,16 @@ fn demo_builds_every_area_and_running_it_again_applies_nothing_twice() {
         !tenants.contains(search_key),
         "the tenants file holds hashes, never keys"
     );
+    // Regression, issue #10: the plain keys were world-readable.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.path().join("demo-keys.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "demo-keys.json is {mode:o}");
+    }
 }
 
 #[test]

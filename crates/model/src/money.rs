@@ -28,9 +28,10 @@ impl Money {
         let text = text.trim();
         // from_str_exact refuses to round, so a 29+ digit amount is an error, not a guess.
         Decimal::from_str_exact(text)
-            .or_else(|_| Decimal::from_scientific(text))
+            .ok()
+            .or_else(|| exact_scientific(text))
             .map(Money)
-            .map_err(|_| MoneyError(text.to_owned()))
+            .ok_or_else(|| MoneyError(text.to_owned()))
     }
 
     pub fn from_decimal(d: Decimal) -> Self {
@@ -68,6 +69,23 @@ impl Money {
             .checked_mul(Decimal::from(1_000_000))
             .and_then(|m| m.round().to_i64())
             .unwrap_or(saturated)
+    }
+}
+
+/// `1.5e2` and the like, exactly or not at all: `Decimal::from_scientific` rounds a
+/// mantissa beyond 28 digits, which is a guess at someone's money (issue #10).
+fn exact_scientific(text: &str) -> Option<Decimal> {
+    let (mantissa, exponent) = text.split_once(['e', 'E'])?;
+    let mantissa = Decimal::from_str_exact(mantissa).ok()?;
+    let exponent: i64 = exponent.parse().ok()?;
+    // The value is m × 10^-scale.
+    let scale = i64::from(mantissa.scale()).checked_sub(exponent)?;
+    let m = mantissa.mantissa();
+    if scale >= 0 {
+        Decimal::try_from_i128_with_scale(m, u32::try_from(scale).ok()?).ok()
+    } else {
+        let power = 10i128.checked_pow(u32::try_from(-scale).ok()?)?;
+        Decimal::try_from_i128_with_scale(m.checked_mul(power)?, 0).ok()
     }
 }
 
@@ -224,6 +242,27 @@ mod tests {
     fn amounts_beyond_28_digits_are_refused_not_rounded() {
         assert!(Money::parse("12345678901234567890123456789.5").is_err());
         assert!(Money::parse("abc").is_err());
+    }
+
+    /// Regression, issue #10: `1.2345…e0` with more than 28 digits was rounded.
+    #[test]
+    fn amounts_with_an_exponent_are_exact_or_refused() {
+        let ok = |t: &str| Money::parse(t).map(|m| m.to_string());
+        assert_eq!(ok("1.5e2"), Ok("150".to_owned()));
+        assert_eq!(ok("1.5E+2"), Ok("150".to_owned()));
+        assert_eq!(ok("15e-1"), Ok("1.5".to_owned()));
+        assert_eq!(ok("-2.50e0"), Ok("-2.50".to_owned()));
+        for refused in [
+            "1.2345678901234567890123456789012e0",
+            "1e29",
+            "1e-29",
+            "1e99999999999999999999",
+            "1e",
+            "e5",
+            "1.5e2.5",
+        ] {
+            assert!(Money::parse(refused).is_err(), "{refused}");
+        }
     }
 
     #[test]

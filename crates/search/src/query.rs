@@ -115,6 +115,14 @@ pub struct PurchaseResults {
     pub hits: Vec<Purchase>,
 }
 
+/// The words of `text` as the engines' analyzers split it: runs of letters and digits,
+/// everything else a separator. Limits on query words count these, not whitespace-separated
+/// chunks: `a.a.a` is three words to every engine, so it is three words to the limit too.
+pub fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
+
 /// Elasticsearch's `fuzziness: AUTO`: no typo for 1–2 characters, one for 3–5, two above.
 pub fn auto_fuzziness(term: &str) -> u8 {
     match term.chars().count() {

@@ -718,6 +718,70 @@ pub async fn autocomplete_ranks_best_sellers_first_among_hundreds_of_matches(
     );
 }
 
+/// Regression, issue #10: a product named by hundreds of repetitions of one long word
+/// (about 20 KB, well inside DynamoDB's item limit) overflowed the stack on the first
+/// autocomplete request and took every tenant down, again after each restart.
+pub async fn issue_10_a_twenty_kilobyte_name_neither_crashes_autocomplete_nor_hides_the_product(
+    engine: &dyn SearchEngine,
+) {
+    let w = Writer::new(engine);
+    let word = "Supercalifragilisticexpialidocious";
+    let huge = format!("{word} ").repeat(600);
+    assert!(huge.len() > 20_000);
+    // Hundreds of names sharing a long prefix make that prefix "heavy" at every depth.
+    let mut items: Vec<Product> = (0..300)
+        .map(|i| {
+            let name = format!("{}{i:03}", format!("{word} ").repeat(2));
+            product(
+                "shop-a",
+                &format!("s{i:03}"),
+                &name,
+                "Toys",
+                "Acme",
+                "5.00",
+                1,
+            )
+        })
+        .collect();
+    items.push(product("shop-a", "huge", &huge, "Toys", "Giant", "9.00", 1));
+    items.push(product(
+        "shop-a",
+        "kite",
+        "Stunt Kite",
+        "Toys",
+        "Acme",
+        "19.00",
+        1,
+    ));
+    w.products(items).await;
+    let a = tenant("shop-a");
+    for prefix in ["s", "super", &format!("{word} {word} 0")] {
+        let s = engine
+            .autocomplete(&a, prefix, 5)
+            .await
+            .expect("autocomplete answers");
+        assert_eq!(s.len(), 5, "{:?}", &prefix[..prefix.len().min(40)]);
+    }
+    let s = engine
+        .autocomplete(&a, &huge, 20)
+        .await
+        .expect("autocomplete answers");
+    assert!(
+        s.iter().any(|s| s.product_id == "huge"),
+        "the whole name typed still completes to it"
+    );
+    let kite = engine
+        .autocomplete(&a, "stu", 5)
+        .await
+        .expect("autocomplete answers");
+    assert_eq!(kite.first().map(|s| s.product_id.as_str()), Some("kite"));
+    let found = engine
+        .search_products(&a, &q(&format!("giant {word}")))
+        .await
+        .expect("search answers");
+    assert!(ids(&found).contains(&"huge"), "{:?}", ids(&found));
+}
+
 pub async fn a_removed_product_disappears_and_a_modified_price_is_what_search_returns(
     engine: &dyn SearchEngine,
 ) {
@@ -1005,6 +1069,7 @@ macro_rules! search_engine_suite {
             pagination_is_stable_and_complete,
             autocomplete_completes_the_first_letters_and_prefers_best_sellers,
             autocomplete_ranks_best_sellers_first_among_hundreds_of_matches,
+            issue_10_a_twenty_kilobyte_name_neither_crashes_autocomplete_nor_hides_the_product,
             a_removed_product_disappears_and_a_modified_price_is_what_search_returns,
             one_tenant_never_sees_another_tenants_documents,
             query_syntax_in_the_search_box_is_just_text,

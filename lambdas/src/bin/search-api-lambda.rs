@@ -32,7 +32,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             timeout: Duration::from_secs(20),
             first_poll: Duration::from_millis(200),
         };
-        state = state.with_analytics(Arc::new(AthenaEngine::new(&shared, athena)));
+        state = state.with_analytics(Arc::new(AthenaEngine::new(&shared, athena)))?;
     }
     lambda_http::run(app(state)).await
 }

@@ -9,18 +9,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::NaiveDate;
-use cloudpf_analytics::{
-    AnalyticsEngine, Filters, Granularity, Report, ReportRequest, ReportTable,
-};
-use cloudpf_model::TenantId;
+use cloudpf_analytics::{Filters, Granularity, Report, ReportRequest, ReportTable};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::{AdminScope, TenantAuth};
 use crate::error::{ApiError, BadParameter, ErrorBody};
 use crate::params;
+use crate::reports::ReportRunner;
 
 /// The longest range one report may cover: the API's half of the cost guard (the Athena
 /// workgroup's bytes-scanned cutoff is the other).
@@ -34,10 +31,10 @@ pub fn router() -> Router<AppState> {
         .route("/analytics/{tenant_id}/report", post(report))
 }
 
-fn engine(state: &AppState) -> Result<Arc<dyn AnalyticsEngine>, ApiError> {
+fn runner(state: &AppState) -> Result<&ReportRunner, ApiError> {
     state
         .analytics
-        .clone()
+        .as_deref()
         .ok_or(ApiError::AnalyticsNotConfigured)
 }
 
@@ -134,28 +131,28 @@ pub async fn dashboard(
             .ok_or_else(|| BadParameter::new("missing_parameter", "to is required"))?,
     )?;
     range(from, to)?;
-    let engine = engine(&state)?;
-    let run = |report| {
-        let engine = engine.clone();
-        let tenant: TenantId = auth.tenant.clone();
-        async move {
-            let request = ReportRequest {
-                report,
-                from,
-                to,
-                limit: 10,
-                granularity: Granularity::Day,
-                filters: Filters::default(),
-            };
-            let table = engine.run(&tenant, &request).await?;
-            Ok::<_, ApiError>(body(&request, table))
-        }
+    let requests: Vec<ReportRequest> = [Report::Summary, Report::Timeseries, Report::TopProducts]
+        .into_iter()
+        .map(|report| ReportRequest {
+            report,
+            from,
+            to,
+            limit: 10,
+            granularity: Granularity::Day,
+            filters: Filters::default(),
+        })
+        .collect();
+    // The three reports of one dashboard are one report request for the tenant's limit.
+    let tables = runner(&state)?.run(&auth.tenant, requests.clone()).await?;
+    let mut bodies = requests
+        .iter()
+        .zip(tables)
+        .map(|(request, table)| body(request, table));
+    let (Some(summary), Some(daily), Some(top_products)) =
+        (bodies.next(), bodies.next(), bodies.next())
+    else {
+        return Err(ApiError::Internal("the dashboard lost a report".into()));
     };
-    let (summary, daily, top_products) = tokio::try_join!(
-        run(Report::Summary),
-        run(Report::Timeseries),
-        run(Report::TopProducts)
-    )?;
     Ok(Json(Dashboard {
         summary,
         daily,
@@ -250,19 +247,16 @@ pub async fn report(
         granularity,
         filters,
     };
-    let table = engine(&state)?.run(&auth.tenant, &request).await?;
+    let table = runner(&state)?
+        .run(&auth.tenant, vec![request.clone()])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::Internal("the report runner returned nothing".into()))?;
     if !csv {
         return Ok(Json(body(&request, table)).into_response());
     }
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_error = |e: csv::Error| ApiError::Internal(e.to_string());
-    w.write_record(&table.columns).map_err(csv_error)?;
-    for row in &table.rows {
-        w.write_record(row.iter().map(|v| v.as_deref().unwrap_or("")))
-            .map_err(csv_error)?;
-    }
-    let bytes = w
-        .into_inner()
+    let bytes = table
+        .write_csv(Vec::new())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let filename = format!("{}-{}-{}-{}.csv", auth.tenant, report.name(), from, to);
     Ok((

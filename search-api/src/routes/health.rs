@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use cloudpf_search::Entity;
@@ -51,27 +51,19 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Status>, ApiErr
     }))
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition: aggregate series for anyone; per-tenant series too for a
+/// caller presenting the operator's metrics token (`Authorization: Bearer`).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    for tenant in state.tenants.ids() {
-        for entity in [Entity::Products, Entity::Purchases] {
-            match state.engine.count(tenant, entity).await {
-                Ok(n) => state
-                    .metrics
-                    .set_documents(tenant.as_str(), entity.as_str(), n),
-                Err(e) => {
-                    tracing::warn!(%tenant, %entity, error = %e, "document count unavailable")
-                }
-            }
-        }
-    }
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let with_tenants = state.config.metrics_token.as_ref().is_some_and(|token| {
+        crate::auth::presented_key(&headers).is_some_and(|k| token.matches(k))
+    });
     (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(),
+        state.metrics.render(with_tenants),
     )
 }

@@ -110,7 +110,35 @@ pub struct ProductSearchResponse {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AutocompleteResponse {
-    pub suggestions: Vec<Suggestion>,
+    pub suggestions: Vec<SuggestionBody>,
+}
+
+/// One suggestion. Search keys sit in web pages, so anyone can read what they are sent: a
+/// shop's sales figures go only to its admin keys (issue #10); everyone gets the rank.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuggestionBody {
+    /// The product name to complete the search box with.
+    pub text: String,
+    pub product_id: String,
+    /// Position in this answer, from 1 (best: closest match, then best seller).
+    pub rank: usize,
+    /// True when the input matched only with a typo.
+    pub fuzzy: bool,
+    /// Units sold, from the purchases stream; admin keys only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub popularity: Option<u64>,
+}
+
+impl SuggestionBody {
+    fn new(position: usize, s: Suggestion, scope: Scope) -> Self {
+        Self {
+            text: s.text,
+            product_id: s.product_id,
+            rank: position + 1,
+            fuzzy: s.fuzzy,
+            popularity: scope.allows(Scope::Admin).then_some(s.popularity),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -282,7 +310,14 @@ pub async fn autocomplete(
     let limits = &state.config.limits;
     let text = params::text(p.q, limits, true)?;
     let (_, size, _, _) = params::page(None, p.size, 8, MAX_SUGGESTIONS, limits)?;
-    let suggestions = state.engine.autocomplete(&auth.tenant, &text, size).await?;
+    let suggestions = state
+        .engine
+        .autocomplete(&auth.tenant, &text, size)
+        .await?
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| SuggestionBody::new(i, s, auth.scope))
+        .collect();
     Ok(Json(AutocompleteResponse { suggestions }))
 }
 

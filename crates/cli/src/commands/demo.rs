@@ -91,8 +91,32 @@ pub fn load_or_create_keys(
             );
         }
     }
-    std::fs::write(path, serde_json::to_vec_pretty(&keys)?)?;
+    write_private(path, &serde_json::to_vec_pretty(&keys)?)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(keys)
+}
+
+/// Writes a file only its owner may read (0600 on Unix): it holds usable keys (issue #10).
+/// The mode is set on the file itself too, so an older world-readable one is tightened.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = options.open(path)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    }
 }
 
 fn progress(total: usize) -> ProgressBar {
@@ -237,6 +261,7 @@ pub fn write_tenants_file(
     let text = toml::to_string_pretty(&RawTenantsFile {
         tenants,
         elasticsearch,
+        rate_limits: None,
     })?;
     std::fs::write(
         path,

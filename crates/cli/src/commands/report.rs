@@ -1,6 +1,7 @@
 //! `cloudpf report`: one report of the catalog as CSV on stdout, over the local lake (or
 //! the lake in S3), without the API: the analyst's and the developer's shortcut.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::bail;
@@ -61,11 +62,6 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<()> {
     };
     let engine = args.lake.analytics(&args.data_dir)?;
     let table = engine.run(&tenant, &request).await?;
-    let mut out = csv::Writer::from_writer(std::io::stdout().lock());
-    out.write_record(&table.columns)?;
-    for row in &table.rows {
-        out.write_record(row.iter().map(|v| v.as_deref().unwrap_or("")))?;
-    }
-    out.flush()?;
+    table.write_csv(std::io::stdout().lock())?.flush()?;
     Ok(())
 }

@@ -103,7 +103,7 @@ pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Resul
     eprintln!(
         "cloudpf search API on http://{addr} ({tenant_count} tenants); docs at http://{addr}/docs"
     );
-    let state = AppState::new(engine, tenants, config).with_analytics(Arc::new(analytics));
+    let state = AppState::new(engine, tenants, config).with_analytics(Arc::new(analytics))?;
     server::serve(state, listener, server::shutdown_signal()).await?;
     Ok(())
 }

@@ -34,6 +34,12 @@ pub const MAX_SUGGESTIONS: usize = 20;
 pub const SCAN_LIMIT: usize = 256;
 /// Keys the typo-tolerant pass looks at, at most.
 pub const FUZZY_LIMIT: usize = 1024;
+/// Words of a name that start a key: later words of a very long name are found only
+/// through the keys of earlier ones. With [`MAX_KEY_BYTES`] this bounds what one name
+/// costs the suggester (at most 16 keys of 96 bytes), whatever its length.
+pub const MAX_KEY_WORDS: usize = 16;
+/// Bytes of a name (or a query) that a key holds.
+pub const MAX_KEY_BYTES: usize = 96;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -119,47 +125,83 @@ pub fn units_sold(
     Ok(sold)
 }
 
-/// Finds every prefix (extending the `depth` bytes all of `keys` share) matched by more
-/// than [`SCAN_LIMIT`] keys and stores its best entries. `keys` is sorted, so the keys of
-/// a prefix are contiguous; each level splits its range by the next byte.
-fn heavy_prefixes(
-    keys: &[(Vec<u8>, u64)],
-    depth: usize,
-    entries: &[Entry],
-    out: &mut HashMap<Vec<u8>, Vec<u32>>,
-) {
-    let mut start = 0;
-    while start < keys.len() {
-        let Some(&byte) = keys[start].0.get(depth) else {
-            start += 1;
-            continue;
-        };
-        let end = start + keys[start..].partition_point(|(k, _)| k.get(depth) == Some(&byte));
-        // The 0 byte ends the name part of a key: no prefix reaches past it.
-        if byte != 0 && end - start > SCAN_LIMIT {
-            let group = &keys[start..end];
-            let mut ranked: Vec<(bool, Reverse<u64>, u32)> = group
-                .iter()
-                .map(|(_, v)| {
-                    let o = (v >> 1) as u32;
-                    (v & 1 == 0, Reverse(entries[o as usize].popularity), o)
-                })
-                .collect();
-            ranked.sort_unstable();
-            let mut top: Vec<u32> = Vec::with_capacity(MAX_SUGGESTIONS);
-            for (_, _, o) in ranked {
-                if !top.contains(&o) {
-                    top.push(o);
-                    if top.len() == MAX_SUGGESTIONS {
-                        break;
-                    }
-                }
+/// Finds every prefix matched by more than [`SCAN_LIMIT`] keys and stores its best
+/// entries. `keys` is sorted, so the keys of a prefix are contiguous; each level splits
+/// its range by the next byte. The walk keeps its own stack instead of recursing: a
+/// prefix may be as deep as a key is long, and data must never decide stack depth
+/// (issue #10: a 20 KB name aborted the whole server).
+fn heavy_prefixes(keys: &[(Vec<u8>, u64)], entries: &[Entry]) -> HashMap<Vec<u8>, Vec<u32>> {
+    let mut out = HashMap::new();
+    // (range start, range end, depth): every key in the range shares `depth` bytes.
+    let mut pending = vec![(0, keys.len(), 0)];
+    while let Some((lo, hi, depth)) = pending.pop() {
+        let mut start = lo;
+        while start < hi {
+            let Some(&byte) = keys[start].0.get(depth) else {
+                start += 1;
+                continue;
+            };
+            let end = start + keys[start..hi].partition_point(|(k, _)| k.get(depth) == Some(&byte));
+            // The 0 byte ends the name part of a key: no prefix reaches past it.
+            if byte != 0 && end - start > SCAN_LIMIT {
+                let group = &keys[start..end];
+                out.insert(group[0].0[..=depth].to_vec(), top_entries(group, entries));
+                pending.push((start, end, depth + 1));
             }
-            out.insert(group[0].0[..=depth].to_vec(), top);
-            heavy_prefixes(group, depth + 1, entries, out);
+            start = end;
         }
-        start = end;
     }
+    out
+}
+
+/// The best [`MAX_SUGGESTIONS`] distinct entries among `group`'s keys.
+fn top_entries(group: &[(Vec<u8>, u64)], entries: &[Entry]) -> Vec<u32> {
+    let mut ranked: Vec<(bool, Reverse<u64>, u32)> = group
+        .iter()
+        .map(|(_, v)| {
+            let o = (v >> 1) as u32;
+            (v & 1 == 0, Reverse(entries[o as usize].popularity), o)
+        })
+        .collect();
+    ranked.sort_unstable();
+    let mut top: Vec<u32> = Vec::with_capacity(MAX_SUGGESTIONS);
+    for (_, _, o) in ranked {
+        if !top.contains(&o) {
+            top.push(o);
+            if top.len() == MAX_SUGGESTIONS {
+                break;
+            }
+        }
+    }
+    top
+}
+
+/// The name part of a key: the words joined by spaces, cut to [`MAX_KEY_BYTES`] on a
+/// character boundary. Queries are cut the same way, so a long query still matches.
+fn key_text(words: &[String]) -> String {
+    let mut text = String::new();
+    for word in words {
+        let sep = usize::from(!text.is_empty());
+        if text.len() + sep + word.len() > MAX_KEY_BYTES {
+            let room = MAX_KEY_BYTES.saturating_sub(text.len() + sep);
+            if room > 0 {
+                if sep == 1 {
+                    text.push(' ');
+                }
+                let mut cut = room;
+                while !word.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.push_str(&word[..cut]);
+            }
+            break;
+        }
+        if sep == 1 {
+            text.push(' ');
+        }
+        text.push_str(word);
+    }
+    text
 }
 
 impl Suggester {
@@ -187,8 +229,8 @@ impl Suggester {
             let ordinal = u32::try_from(ordinal)
                 .map_err(|_| SearchError::Corrupt("too many products".into()))?;
             let words = analyze(analyzer, &entry.name);
-            for start in 0..words.len() {
-                let mut key = words[start..].join(" ").into_bytes();
+            for start in 0..words.len().min(MAX_KEY_WORDS) {
+                let mut key = key_text(&words[start..]).into_bytes();
                 key.push(0);
                 key.extend_from_slice(&ordinal.to_be_bytes());
                 keys.push((key, u64::from(ordinal) << 1 | u64::from(start == 0)));
@@ -196,8 +238,7 @@ impl Suggester {
         }
         keys.sort_unstable();
         keys.dedup_by(|a, b| a.0 == b.0);
-        let mut heavy = HashMap::new();
-        heavy_prefixes(&keys, 0, &entries, &mut heavy);
+        let heavy = heavy_prefixes(&keys, &entries);
         let mut builder = MapBuilder::memory();
         for (k, v) in keys {
             builder
@@ -232,7 +273,7 @@ impl Suggester {
         size: usize,
     ) -> Vec<Suggestion> {
         let size = size.min(MAX_SUGGESTIONS);
-        let query = analyze(analyzer, input).join(" ");
+        let query = key_text(&analyze(analyzer, input));
         if query.is_empty() || size == 0 {
             return Vec::new();
         }
