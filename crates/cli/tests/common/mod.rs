@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub fn cloudpf(args: &[&str]) -> std::process::Output {
@@ -55,14 +56,20 @@ pub fn get(addr: &str, path: &str, key: &str) -> (u16, String) {
     request(addr, "GET", path, &[("X-API-Key", key)], b"")
 }
 
-/// `cloudpf serve` on a free loopback port, killed when dropped.
+/// `cloudpf serve` on a free loopback port, killed when dropped. Its log (stderr) is
+/// kept, for tests that read what the server wrote.
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
     pub fn start(dir: &Path) -> Self {
+        Self::start_with_env(dir, &[])
+    }
+
+    pub fn start_with_env(dir: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cloudpf"))
             .args([
                 "serve",
@@ -71,22 +78,49 @@ impl Server {
                 "--addr",
                 "127.0.0.1:0",
             ])
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         // The server names its address on stderr once it listens.
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = Arc::new(Mutex::new(Vec::new()));
         let addr = loop {
             let line = lines
                 .next()
                 .expect("server exited before listening")
                 .unwrap();
-            if let Some(rest) = line.strip_prefix("cloudpf search API on http://") {
-                break rest.split_whitespace().next().unwrap().to_owned();
+            let found = line
+                .strip_prefix("cloudpf search API on http://")
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned());
+            log.lock().unwrap().push(line);
+            if let Some(addr) = found {
+                break addr;
             }
         };
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, addr }
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, addr, log }
+    }
+
+    /// Stops the server with SIGTERM (a graceful shutdown); returns how it exited and
+    /// everything it logged, once its stderr has closed.
+    pub fn stop(mut self) -> (Option<std::process::ExitStatus>, Vec<String>) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().ok();
+        // The reader thread ends at end of file; wait for it to have drained.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&self.log) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let log = self.log.lock().unwrap().clone();
+        (status, log)
     }
 }
 

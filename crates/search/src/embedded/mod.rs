@@ -13,6 +13,7 @@ mod text;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -70,6 +71,45 @@ struct Inner {
     suggesters: Mutex<HashMap<TenantId, Built>>,
     /// Serialises suggester builds, so a burst of requests builds once.
     building: Mutex<()>,
+    /// Work the refresher did, counted so that tests can check it does none when nothing
+    /// changed (an idle server must cost nothing).
+    work: WorkCounts,
+}
+
+/// How often the engine reloaded a reader and rebuilt an autocomplete since it started.
+#[derive(Debug, Default)]
+struct WorkCounts {
+    reloads: AtomicU64,
+    suggester_builds: AtomicU64,
+}
+
+/// A snapshot of [`TantivyEngine::work_done`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkDone {
+    pub reloads: u64,
+    pub suggester_builds: u64,
+}
+
+/// What a searcher sees, whatever its generation: a reload makes a new generation even
+/// when nothing was committed, so a generation cannot tell "unchanged" (issue #11: the
+/// refresher rebuilt every suggester on every tick, burning a core with no writes).
+fn commit_id(searcher: &Searcher) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for r in searcher.segment_readers() {
+        r.segment_id().hash(&mut h);
+        r.delete_opstamp().hash(&mut h);
+        r.num_deleted_docs().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// What `meta.json` looked like when a reader was last reloaded: a commit rewrites it.
+type MetaStamp = Option<(std::time::SystemTime, u64)>;
+
+fn meta_stamp(dir: &Path) -> MetaStamp {
+    let m = std::fs::metadata(dir.join("meta.json")).ok()?;
+    Some((m.modified().ok()?, m.len()))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +129,9 @@ impl Fields {
 
 pub(crate) struct TenantIndex {
     index: Index,
+    dir: PathBuf,
+    /// `meta.json` as of the last reload, so the refresher reloads only after a commit.
+    reloaded_at: Mutex<MetaStamp>,
     reader: IndexReader,
     writer: Mutex<Option<IndexWriter>>,
     fields: Fields,
@@ -121,19 +164,36 @@ impl TantivyEngine {
                 automata: Automata::default(),
                 suggesters: Mutex::new(HashMap::new()),
                 building: Mutex::new(()),
+                work: WorkCounts::default(),
             }),
+        }
+    }
+
+    /// Reloads and rebuilds done so far (for tests and diagnostics).
+    pub fn work_done(&self) -> WorkDone {
+        WorkDone {
+            reloads: self.inner.work.reloads.load(Ordering::Relaxed),
+            suggester_builds: self.inner.work.suggester_builds.load(Ordering::Relaxed),
         }
     }
 
     /// Picks up commits made by other processes and rebuilds the autocomplete of every
     /// tenant whose indexes changed. Serving processes call this every few hundred
     /// milliseconds: it bounds how stale a reader can be (Tantivy's own file watcher polls
-    /// only every 500 ms), and requests rarely pay for a rebuild.
+    /// only every 500 ms), and requests rarely pay for a rebuild. With no new commit it
+    /// does no more than one `stat` per open index.
     pub async fn refresh(&self) -> Result<(), SearchError> {
         self.blocking(|inner| {
             let open: Vec<Arc<TenantIndex>> = lock(&inner.open).values().cloned().collect();
             for ix in open {
+                let stamp = meta_stamp(&ix.dir);
+                let mut seen = lock(&ix.reloaded_at);
+                if stamp.is_some() && *seen == stamp {
+                    continue;
+                }
                 ix.reader.reload().map_err(unavailable)?;
+                inner.work.reloads.fetch_add(1, Ordering::Relaxed);
+                *seen = stamp;
             }
             let tenants: Vec<TenantId> = lock(&inner.suggesters).keys().cloned().collect();
             for tenant in tenants {
@@ -214,6 +274,8 @@ impl Inner {
             .map_err(unavailable)?;
         let ix = Arc::new(TenantIndex {
             index,
+            reloaded_at: Mutex::new(meta_stamp(&dir)),
+            dir,
             reader,
             writer: Mutex::new(None),
             fields,
@@ -238,10 +300,8 @@ impl Inner {
         let product_searcher = products.reader.searcher();
         let purchase_searcher = purchases.as_ref().map(|p| p.reader.searcher());
         let built_from = (
-            product_searcher.generation().generation_id(),
-            purchase_searcher
-                .as_ref()
-                .map_or(0, |s| s.generation().generation_id()),
+            commit_id(&product_searcher),
+            purchase_searcher.as_ref().map_or(0, commit_id),
         );
         let current = || lock(&self.suggesters).get(tenant).cloned();
         match current() {
@@ -269,6 +329,7 @@ impl Inner {
             built_from,
         )?);
         let build_time = started.elapsed();
+        self.work.suggester_builds.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(%tenant, entries = suggester.len(), ?build_time, "autocomplete rebuilt");
         lock(&self.suggesters).insert(
             tenant.clone(),

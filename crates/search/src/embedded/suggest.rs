@@ -48,7 +48,7 @@ struct Entry {
     popularity: u64,
 }
 
-/// What the suggester was built from: the searcher generations of both indexes.
+/// What the suggester was built from: the commit identities of both indexes.
 pub type BuiltFrom = (u64, u64);
 
 /// Ranking key, smaller is better: typo distance, not at the name start, fewer sales, ordinal.
