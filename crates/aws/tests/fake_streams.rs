@@ -44,6 +44,8 @@ struct Script {
     get_records_calls: HashMap<String, u32>,
     /// The purchases stream's shard with records, when the script has one.
     purchases_shard: Option<String>,
+    /// GetRecords answers this late, after telling that a request arrived.
+    slow_get_records: Option<(Arc<tokio::sync::Notify>, std::time::Duration)>,
 }
 
 fn product_record(seq: &str, id: &str, price: &str) -> Value {
@@ -122,8 +124,21 @@ async fn endpoint(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let mut s = script.lock().unwrap();
-    match target.rsplit('.').next().unwrap_or_default() {
+    let operation = target.rsplit('.').next().unwrap_or_default();
+    let (response, slow) = {
+        let mut s = script.lock().unwrap();
+        let slow = (operation == "GetRecords").then(|| s.slow_get_records.clone());
+        (respond(&mut s, operation, &body), slow.flatten())
+    };
+    if let Some((arrived, delay)) = slow {
+        arrived.notify_one();
+        tokio::time::sleep(delay).await;
+    }
+    response
+}
+
+fn respond(s: &mut Script, operation: &str, body: &Value) -> Response {
+    match operation {
         "DescribeTable" => {
             let table = body["TableName"].as_str().unwrap_or_default();
             if s.broken_tables.iter().any(|t| t == table) {
@@ -570,4 +585,49 @@ async fn issue_10_empty_pages_before_a_shards_records_are_read_past_within_a_bou
     assert_eq!(report, cloudpf_aws::PollReport::default());
     let calls = script.lock().unwrap().get_records_calls["shard-child"] - before;
     assert_eq!(calls, PollerConfig::new("", "", "".into()).max_empty_pages);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_10_a_shutdown_during_a_batch_finishes_and_checkpoints_that_batch_and_reads_no_further()
+ {
+    let mut script = Script::default();
+    script.shards.insert(
+        "shard-parent".into(),
+        (
+            vec![
+                product_record("101", "p-1", "10.00"),
+                product_record("102", "p-2", "20.00"),
+                product_record("103", "p-3", "30.00"),
+            ],
+            true,
+        ),
+    );
+    script.shards.insert("shard-child".into(), (vec![], false));
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    script.slow_get_records = Some((arrived.clone(), std::time::Duration::from_millis(300)));
+    let (url, _script) = start(script).await;
+    let shared = aws(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.batch_size = 1;
+    let poller = Poller::new(&shared, Pipeline::local(dir.path()), config);
+
+    // Shutdown comes while the first page is on its way.
+    let report = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        poller.run(async move { arrived.notified().await }),
+    )
+    .await
+    .expect("run returns after shutdown");
+    assert_eq!((report.records, report.applied), (1, 1), "{report:?}");
+    assert_eq!(
+        checkpoint(dir.path(), "products")["shards"]["shard-parent"],
+        json!({"last_seq": "101", "finished": false}),
+        "the batch in flight is applied and acknowledged, no later one is started"
+    );
+    drop(poller);
+    let engine = TantivyEngine::new(dir.path());
+    let tenant = TenantId::parse("fake-shop").unwrap();
+    assert!(engine.get_product(&tenant, "p-1").await.unwrap().is_some());
+    assert!(engine.get_product(&tenant, "p-2").await.unwrap().is_none());
 }
