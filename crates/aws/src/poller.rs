@@ -219,6 +219,12 @@ impl Poller {
         }
     }
 
+    /// Asks a running `run` or `run_until_idle` to stop once the batch in flight is
+    /// applied and checkpointed.
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
     fn stopping(&self) -> bool {
         *self.stop.borrow()
     }
@@ -235,14 +241,15 @@ impl Poller {
     /// Polls until a whole pass finds nothing new (for scripts and tests). Gives up after
     /// [`MAX_FAILING_PASSES`] passes in a row with failed batches or errors, so a sink or
     /// table that stays broken ends the run with an error instead of hanging it;
-    /// checkpoints keep what was done.
+    /// checkpoints keep what was done. After [`Poller::stop`] it returns once the batch in
+    /// flight is checkpointed.
     pub async fn run_until_idle(&self) -> Result<PollReport, PollError> {
         let mut total = PollReport::default();
         let mut failing = 0;
         loop {
             let pass = self.pass().await;
             total.merge(&pass);
-            if pass.idle() {
+            if pass.idle() || self.stopping() {
                 return Ok(total);
             }
             if pass.failing() {
@@ -277,7 +284,7 @@ impl Poller {
                         report = &mut pass => break report,
                         () = &mut shutdown, if !self.stopping() => {
                             tracing::info!("shutdown asked for; finishing the batch in flight");
-                            self.stop.send_replace(true);
+                            self.stop();
                         }
                     }
                 }

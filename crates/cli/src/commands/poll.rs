@@ -85,7 +85,18 @@ pub async fn run(args: PollArgs) -> anyhow::Result<()> {
     config.batch_size = args.batch_size;
     let poller = Poller::new(&shared, pipeline, config);
     let report = if args.until_idle {
-        poller.run_until_idle().await?
+        // Ctrl-C or SIGTERM: stop after the batch in flight, as `run` does. The signal
+        // branch never completes, so the run is never dropped halfway.
+        let stop_on_signal = async {
+            cloudpf_search_api::server::shutdown_signal().await;
+            tracing::info!("shutdown asked for; finishing the batch in flight");
+            poller.stop();
+            std::future::pending::<std::convert::Infallible>().await
+        };
+        tokio::select! {
+            report = poller.run_until_idle() => report?,
+            never = stop_on_signal => match never {},
+        }
     } else {
         // On Ctrl-C or SIGTERM the batch in flight is finished and checkpointed first.
         poller
