@@ -422,6 +422,10 @@ impl Poller {
         cp: &mut TableCheckpoint,
         report: &mut PollReport,
     ) -> Result<(), PollError> {
+        // A stream always has an open shard; an empty listing says nothing about gaps.
+        if known.is_empty() {
+            return Ok(());
+        }
         let vanished: Vec<String> = cp
             .shards
             .iter()

@@ -631,3 +631,45 @@ async fn issue_10_a_shutdown_during_a_batch_finishes_and_checkpoints_that_batch_
     assert!(engine.get_product(&tenant, "p-1").await.unwrap().is_some());
     assert!(engine.get_product(&tenant, "p-2").await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_10_a_busy_shard_yields_after_its_page_budget_so_the_other_table_is_polled_in_the_same_pass()
+ {
+    let mut script = Script::default();
+    script.shards.insert(
+        "shard-parent".into(),
+        (
+            (101..=110)
+                .map(|n| product_record(&n.to_string(), &format!("p-{n}"), "10.00"))
+                .collect(),
+            true,
+        ),
+    );
+    script.shards.insert("shard-child".into(), (vec![], false));
+    script.purchases_shard = Some("shard-orders".into());
+    script.shards.insert(
+        "shard-orders".into(),
+        (vec![purchase_record("501", "o-1")], false),
+    );
+    let (url, _script) = start(script).await;
+    let shared = aws(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.batch_size = 1;
+    config.max_pages_per_shard = 3;
+    let poller = Poller::new(&shared, Pipeline::local(dir.path()), config);
+
+    let first = poller.pass().await;
+    assert_eq!(first.records, 3 + 1, "{first:?}");
+    assert_eq!(
+        checkpoint(dir.path(), "products")["shards"]["shard-parent"]["last_seq"],
+        "103"
+    );
+    assert_eq!(
+        checkpoint(dir.path(), "purchases")["shards"]["shard-orders"]["last_seq"],
+        "501"
+    );
+    // Later passes read on from there; nothing is skipped or read twice.
+    let rest = poller.run_until_idle().await.unwrap();
+    assert_eq!((rest.records, rest.applied), (7, 7), "{rest:?}");
+}
