@@ -11,8 +11,19 @@ use serde::{Deserialize, Serialize};
 pub struct ShardCheckpoint {
     /// The last sequence number whose batch was fully applied.
     pub last_seq: Option<String>,
-    /// The shard is closed and every record of it applied.
+    /// The shard is closed and every record of it applied (or, with `trimmed_gap`, gone).
     pub finished: bool,
+    /// Set when records of this shard were trimmed from the stream (past its 24 h
+    /// retention) before the poller read them: they never reached the sinks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trimmed_gap: Option<TrimmedGap>,
+}
+
+/// Where a trimmed gap began.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrimmedGap {
+    /// The last sequence number applied before the gap; `None`: the shard's start.
+    pub after: Option<String>,
 }
 
 /// One table's checkpoints: `<dir>/<table>.json`.
@@ -95,6 +106,7 @@ mod tests {
             ShardCheckpoint {
                 last_seq: Some("42".into()),
                 finished: false,
+                trimmed_gap: None,
             },
         );
         store.save("products", &cp).unwrap();

@@ -421,3 +421,47 @@ async fn a_history_written_to_dynamodb_reaches_the_index_as_if_fed_to_the_handle
         .map(|s| s.doc);
     assert_eq!(got, want);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_10_a_missing_products_table_does_not_stop_the_purchases_stream_from_being_polled() {
+    let Some(url) = moto_endpoint() else { return };
+    let shared = aws(&url).await;
+    let s3 = bucket(&shared).await;
+    // The products table is never created: every pass fails on it.
+    let (products_table, purchases_table) = (unique("missing"), unique("purchases"));
+    create_table(&shared, &purchases_table, "purchase_id").await;
+    let ddb = aws_sdk_dynamodb::Client::new(&shared);
+    let (_, purchases) = catalog();
+    for p in &purchases {
+        put_purchase(&ddb, &purchases_table, p).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = Pipeline::new(
+        Arc::new(TantivyEngine::new(dir.path())),
+        Arc::new(s3.clone()),
+    );
+    let poller = Poller::new(
+        &shared,
+        pipeline,
+        PollerConfig::new(
+            &products_table,
+            &purchases_table,
+            dir.path().join("checkpoints"),
+        ),
+    );
+    let report = poller.pass().await;
+    assert_eq!(
+        (report.records, report.applied, report.errors),
+        (2, 2, 1),
+        "{report:?}"
+    );
+    let last = report.last_error.unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("table {products_table}: ")) && last.contains("ResourceNotFound"),
+        "{last}"
+    );
+    drop(poller);
+    let engine = TantivyEngine::new(dir.path());
+    let tenant = TenantId::parse("moto-shop").unwrap();
+    assert!(engine.get_purchase(&tenant, "o-2").await.unwrap().is_some());
+}

@@ -40,6 +40,9 @@ pub struct PollArgs {
     /// Exit once every shard is caught up, instead of polling forever.
     #[arg(long)]
     until_idle: bool,
+    /// Records per `GetRecords` call, i.e. per handler batch and checkpoint.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    batch_size: i32,
 }
 
 pub async fn run(args: PollArgs) -> anyhow::Result<()> {
@@ -74,29 +77,55 @@ pub async fn run(args: PollArgs) -> anyhow::Result<()> {
     };
     let engine = search_engine(args.search_backend, &args.data_dir, &tenants)?;
     let pipeline = Pipeline::new(engine, sink);
-    let config = PollerConfig::new(
+    let mut config = PollerConfig::new(
         &args.products_table,
         &args.purchases_table,
         args.data_dir.join("checkpoints"),
     );
+    config.batch_size = args.batch_size;
     let poller = Poller::new(&shared, pipeline, config);
     let report = if args.until_idle {
-        poller.run_until_idle().await?
+        // Ctrl-C or SIGTERM: stop after the batch in flight, as `run` does. The signal
+        // branch never completes, so the run is never dropped halfway.
+        let stop_on_signal = async {
+            cloudpf_search_api::server::shutdown_signal().await;
+            tracing::info!("shutdown asked for; finishing the batch in flight");
+            poller.stop();
+            std::future::pending::<std::convert::Infallible>().await
+        };
+        tokio::select! {
+            report = poller.run_until_idle() => report?,
+            never = stop_on_signal => match never {},
+        }
     } else {
+        // On Ctrl-C or SIGTERM the batch in flight is finished and checkpointed first.
         poller
             .run(cloudpf_search_api::server::shutdown_signal())
-            .await?
+            .await
     };
     tracing::info!(
         records = report.records,
         applied = report.applied,
         stale = report.stale,
         dead_lettered = report.dead_lettered,
+        errors = report.errors,
+        trimmed_gaps = report.trimmed_gaps,
         "poller stopped"
     );
     eprintln!(
-        "cloudpf poll: {} records, {} applied, {} already applied, {} dead-lettered",
-        report.records, report.applied, report.stale, report.dead_lettered
+        "cloudpf poll: {} records, {} applied, {} already applied, {} dead-lettered, {} errors, {} trimmed gaps",
+        report.records,
+        report.applied,
+        report.stale,
+        report.dead_lettered,
+        report.errors,
+        report.trimmed_gaps
     );
+    if report.trimmed_gaps > 0 {
+        eprintln!(
+            "cloudpf poll: changes were lost to stream retention (the log names table, shard and checkpoint); \
+             re-seed or replay the tables' current items to recover (README: \"Trimmed streams\")"
+        );
+    }
     Ok(())
 }
