@@ -13,10 +13,14 @@ use crate::sink::{ObjectKey, ObjectSink};
 /// Part of a batch could not be made durable. Every change from `first_seq` on must be
 /// delivered again; changes before it are in the lake.
 #[derive(Debug, thiserror::Error)]
-#[error("lake write failed from sequence number {first_seq}: {reason}")]
+#[error(
+    "lake write failed from sequence number {first_seq}: {reason} ({written} object(s) written)"
+)]
 pub struct LakeFailure {
     pub first_seq: SeqNo,
     pub reason: String,
+    /// Objects of the batch that were written all the same.
+    pub written: usize,
 }
 
 /// Writes change batches through an [`ObjectSink`].
@@ -122,13 +126,14 @@ impl LakeWriter {
                         failure = Some(LakeFailure {
                             first_seq: obj.first_seq,
                             reason,
+                            written: 0,
                         });
                     }
                 }
             }
         }
         match failure {
-            Some(f) => Err(f),
+            Some(f) => Err(LakeFailure { written, ..f }),
             None => Ok(written),
         }
     }
