@@ -1,11 +1,14 @@
 """An independent check of the analytics: DuckDB over the same lake files.
 
 `cloudpf demo` writes a lake with realistic history (price changes, cancellations,
-refunds, removed products, a malformed record); `cloudpf report` runs the reviewed SQL
-of athena/ on the embedded DataFusion engine. This script recomputes the same numbers
-its own way, with DuckDB over the gzip CSV partitions (current state by ranking numeric
-sequence numbers, not by the views' zero-padded text) and the standard library over the
-products change log, and compares every row.
+refunds, removed products, a malformed record, purchases whose created_at is corrected to
+another day, purchases removed with and without an old image, orders with two identical
+line items); `cloudpf report` runs the reviewed SQL of athena/ on the embedded DataFusion
+engine. This script recomputes the same numbers its own way and compares every row:
+DuckDB over the gzip CSV partitions, taking each purchase's latest change over the whole
+lake by numeric sequence number (not the views' per-partition windows, departure rows and
+tombstones, nor their zero-padded text), and the standard library over the products and
+purchases change logs.
 
 usage: python tests/duckdb_check.py target/debug/cloudpf
 """
@@ -75,7 +78,9 @@ def main(binary):
                                header = true, all_varchar = true,
                                quote = '"', escape = '\\')
     """)
-    # The latest change of each purchase: the highest sequence number as a number.
+    # The latest change of each purchase over the whole lake: the highest sequence number
+    # as a number. Its rows in the partition it left (departure) say nothing about where
+    # it is; a REMOVE leaves nothing.
     db.execute("""
         CREATE VIEW current AS
         WITH ranked AS (
@@ -83,12 +88,30 @@ def main(binary):
                                        ORDER BY CAST(sequence_number AS HUGEINT) DESC) AS r
           FROM lines
         )
-        SELECT DISTINCT tenant_id, dt, purchase_id, customer_id, status, product_id,
+        SELECT DISTINCT tenant_id, dt, purchase_id, customer_id, status, line_number,
+               product_id, unit_price,
                CAST(quantity AS BIGINT) AS quantity,
                CAST(line_total AS DECIMAL(38, 6)) AS line_total,
                CAST(total_amount AS DECIMAL(38, 6)) AS total_amount
-        FROM ranked WHERE r = 1 AND op <> 'REMOVE'
+        FROM ranked WHERE r = 1 AND op <> 'REMOVE' AND departure = 'false'
     """)
+    # The demo must exercise what the views handle specially.
+    moves, removals, tombstones = db.execute("""
+        SELECT count(*) FILTER (op = 'MODIFY' AND departure = 'true'),
+               count(*) FILTER (op = 'REMOVE'),
+               (SELECT count(*) FROM read_csv('{lake}/purchases/tombstones/*/*.csv.gz',
+                                              header = true, all_varchar = true))
+        FROM lines
+    """.replace("{lake}", lake)).fetchone()
+    twins = db.execute("""
+        SELECT count(*) FROM (
+          SELECT tenant_id, purchase_id, product_id, quantity, unit_price FROM current
+          WHERE coalesce(line_number, '') <> ''
+          GROUP BY ALL HAVING count(*) > 1)
+    """).fetchone()[0]
+    assert moves > 0 and removals > 0 and tombstones > 0 and twins > 0, \
+        f"the demo lacks moves ({moves}), removals ({removals}), tombstones " \
+        f"({tombstones}) or identical lines ({twins})"
     checked = 0
     for (tenant,) in db.execute("SELECT DISTINCT tenant_id FROM lines ORDER BY 1").fetchall():
         start, end = db.execute(
@@ -154,10 +177,41 @@ def main(binary):
         assert got == [[c, str(u), cents(r), str(o)] for c, u, r, o in by_category], \
             f"{tenant} by_category: {got} != {by_category}"
         assert len(by_category) > 2, f"{tenant}: too few categories to compare"
+
+        # rfm reads the purchases change log: each purchase's latest change by number.
+        latest = {}
+        for path in glob.glob(f"{lake}/purchases/json/tenant_id={tenant}/*/*.json.gz"):
+            with gzip.open(path, "rt") as f:
+                for line in f:
+                    change = json.loads(line)
+                    key = change["keys"]["purchase_id"]
+                    seq = int(change["sequence_number"])
+                    if change["departure"]:
+                        change = None  # the purchase left this partition with this change
+                    if key not in latest or seq > latest[key][0] or (
+                            seq == latest[key][0] and change is not None):
+                        latest[key] = (seq, change)
+        customers = {}
+        for _, change in latest.values():
+            if change is None or change["op"] == "REMOVE":
+                continue
+            order = change["new_image"]
+            if order["status"] in ("cancelled", "refunded"):
+                continue
+            day = order["created_at"][:10]
+            last, n, value = customers.get(order["customer_id"], ("", 0, Decimal(0)))
+            customers[order["customer_id"]] = (
+                max(last, day), n + 1, value + Decimal(order["total_amount"]))
+        header, got = report(binary, data, tenant, "rfm", start, end, "--limit", "1000")
+        picked = sorted([r[header.index(c)] for c in ("customer_id", "last_order", "orders",
+                                                       "revenue")] for r in got)
+        want = sorted([c, last, str(n), cents(v)] for c, (last, n, v) in customers.items())
+        assert picked == want, f"{tenant} rfm: {picked[:5]} != {want[:5]}"
         checked += 1
     assert checked == 2, checked
-    print(f"duckdb agrees with cloudpf on summary, timeseries, top_products and by_category "
-          f"for {checked} demo shops")
+    print(f"duckdb agrees with cloudpf on summary, timeseries, top_products, by_category and "
+          f"rfm for {checked} demo shops ({moves} moved, {removals} removed, {tombstones} "
+          f"tombstones, {twins} orders with identical lines)")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
--- The purchases CSV of the lake: one row per line item per change, gzip, header row,
--- every field quoted, quotes and backslashes escaped with a backslash (see
+-- The purchases CSV of the lake: one row per line item per change (line_number counts
+-- from 1, so two identical items of one order are two rows), gzip, header row, every
+-- field quoted, quotes and backslashes escaped with a backslash (see
 -- crates/lake/src/encode.rs; OpenCSVSerde cannot read line breaks inside fields, so the
--- writer turns them into spaces).
+-- writer turns them into spaces). dt is the purchase's created_at date; a change that
+-- moves a purchase out of a partition (a REMOVE, a created_at corrected to another day)
+-- writes one row there with departure = 'true' (see athena/views/purchase_lines.sql).
 -- Partition projection (no crawler, no MSCK REPAIR): tenant_id is injected from the
 -- query's own tenant filter, dt is a date range. Replace LAKE_BUCKET with the stack's
 -- LakeBucketName output before running it (see the README).
@@ -10,6 +13,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS purchases_csv (
   customer_id string,
   status string,
   created_at string,
+  line_number string,
   product_id string,
   product_name string,
   quantity string,
@@ -22,7 +26,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS purchases_csv (
   shipping_city string,
   op string,
   sequence_number string,
-  event_time string
+  event_time string,
+  departure string
 )
 PARTITIONED BY (tenant_id string, dt string)
 ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.OpenCSVSerde'

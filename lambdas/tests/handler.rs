@@ -191,7 +191,9 @@ async fn saved_events_through_both_handlers_land_in_the_bucket_with_no_failures(
         "{keys:?}"
     );
     assert!(
-        keys.contains(&"dlq/purchases/333300000000000000003.json".to_owned()),
+        keys.contains(
+            &"dlq/purchases/2025-11-01T00-00-00.000/333300000000000000003.json".to_owned()
+        ),
         "{keys:?}"
     );
     let raw = s3

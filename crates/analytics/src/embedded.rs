@@ -1,6 +1,7 @@
-//! The embedded analytics engine: Apache DataFusion over the local lake directory (the
-//! same three tables as `athena/tables/`), with the lake's Hive partitions (`tenant_id=…/dt=…`) as partition columns, so a report's
-//! tenant and date filters prune whole directories before any file is opened.
+//! The embedded analytics engine: Apache DataFusion over the local lake directory or an S3
+//! lake (the same four tables as `athena/tables/`), with the lake's Hive partitions
+//! (`tenant_id=…/dt=…`) as partition columns, so a report's tenant and date filters prune
+//! whole directories before any file is opened.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::listing::ListingOptions;
+use datafusion::execution::context::SQLOptions;
 use datafusion::physical_plan::{ExecutionPlan, displayable};
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
@@ -24,7 +26,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use url::Url;
 
-use cloudpf_lake::encode::PURCHASE_CSV_COLUMNS;
+use cloudpf_lake::encode::{PURCHASE_CSV_COLUMNS, TOMBSTONE_CSV_COLUMNS};
 
 use crate::dialect::numbered_placeholders;
 use crate::engine::{AnalyticsEngine, AnalyticsError, ReportTable};
@@ -80,17 +82,22 @@ fn purchases_csv_schema() -> Schema {
     Schema::new(PURCHASE_CSV_COLUMNS.map(text).to_vec())
 }
 
+/// The purchase tombstones, every column read as text.
+fn purchase_tombstones_schema() -> Schema {
+    Schema::new(TOMBSTONE_CSV_COLUMNS.map(text).to_vec())
+}
+
 /// A change log line: `op`, `sequence_number`, `event_time`, `keys` and both images, as
 /// in `athena/tables/*_json.sql`. Image fields the tables do not declare are ignored.
-fn change_log_schema(key: &str, image: Vec<Field>) -> Schema {
-    Schema::new(vec![
+fn change_log_fields(key: &str, image: Vec<Field>) -> Vec<Field> {
+    vec![
         text("op"),
         text("sequence_number"),
         text("event_time"),
         Field::new("keys", structure(vec![text("tenant_id"), text(key)]), true),
         Field::new("new_image", structure(image.clone()), true),
         Field::new("old_image", structure(image), true),
-    ])
+    ]
 }
 
 fn purchases_json_schema() -> Schema {
@@ -119,7 +126,9 @@ fn purchases_json_schema() -> Schema {
         DataType::List(Arc::new(Field::new("item", item, true))),
         true,
     ));
-    change_log_schema("purchase_id", image)
+    let mut fields = change_log_fields("purchase_id", image);
+    fields.push(Field::new("departure", DataType::Boolean, true));
+    Schema::new(fields)
 }
 
 fn products_json_schema() -> Schema {
@@ -145,36 +154,49 @@ fn products_json_schema() -> Schema {
         text("created_at"),
         text("updated_at"),
     ]);
-    change_log_schema("product_id", image)
+    Schema::new(change_log_fields("product_id", image))
 }
 
 /// One external table of the lake: its name, directory under the lake root, file
-/// extension and columns (without the partition columns).
+/// extension, columns (without the partition columns) and partition columns.
 struct LakeTable {
     name: &'static str,
     dir: &'static str,
     extension: &'static str,
     schema: fn() -> Schema,
+    partitions: &'static [&'static str],
 }
 
-const TABLES: [LakeTable; 3] = [
+const BY_TENANT_AND_DATE: &[&str] = &["tenant_id", "dt"];
+
+const TABLES: [LakeTable; 4] = [
     LakeTable {
         name: "purchases_csv",
         dir: "purchases/csv",
         extension: ".csv.gz",
         schema: purchases_csv_schema,
+        partitions: BY_TENANT_AND_DATE,
     },
     LakeTable {
         name: "purchases_json",
         dir: "purchases/json",
         extension: ".json.gz",
         schema: purchases_json_schema,
+        partitions: BY_TENANT_AND_DATE,
     },
     LakeTable {
         name: "products_json",
         dir: "products/json",
         extension: ".json.gz",
         schema: products_json_schema,
+        partitions: BY_TENANT_AND_DATE,
+    },
+    LakeTable {
+        name: "purchase_tombstones",
+        dir: "purchases/tombstones",
+        extension: ".csv.gz",
+        schema: purchase_tombstones_schema,
+        partitions: &["tenant_id"],
     },
 ];
 
@@ -243,7 +265,7 @@ impl DataFusionEngine {
             // Nothing written yet: the same columns, no rows.
             let mut fields: Vec<Field> =
                 schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-            fields.extend([text("tenant_id"), text("dt")]);
+            fields.extend(table.partitions.iter().map(|p| text(p)));
             let empty =
                 MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]]).map_err(failed)?;
             ctx.register_table(table.name, Arc::new(empty))
@@ -264,10 +286,13 @@ impl DataFusionEngine {
         };
         let options = ListingOptions::new(format)
             .with_file_extension(table.extension)
-            .with_table_partition_cols(vec![
-                ("tenant_id".to_owned(), DataType::Utf8),
-                ("dt".to_owned(), DataType::Utf8),
-            ]);
+            .with_table_partition_cols(
+                table
+                    .partitions
+                    .iter()
+                    .map(|p| ((*p).to_owned(), DataType::Utf8))
+                    .collect(),
+            );
         ctx.register_listing_table(table.name, url, options, Some(schema), None)
             .await
             .map_err(failed)
@@ -330,6 +355,55 @@ impl DataFusionEngine {
     }
 }
 
+impl DataFusionEngine {
+    /// Runs one query over the lake's tables and views (`purchase_lines`,
+    /// `purchases_current`, `products_current`): for tests and investigations, which
+    /// compare the views with other sources. Reports go through [`AnalyticsEngine::run`].
+    /// Only queries: DDL, DML (`INSERT`, `COPY`) and other statements are refused, so
+    /// nothing is written to the lake.
+    pub async fn query(&self, sql: &str) -> Result<ReportTable, AnalyticsError> {
+        let ctx = self.context().await?;
+        let read_only = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let df = ctx.sql_with_options(sql, read_only).await.map_err(failed)?;
+        table_of(df).await
+    }
+}
+
+/// A query's result as text cells (`None` for SQL NULL).
+async fn table_of(df: DataFrame) -> Result<ReportTable, AnalyticsError> {
+    let columns: Vec<String> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let batches = df.collect().await.map_err(failed)?;
+    let options = FormatOptions::default();
+    let mut rows = Vec::new();
+    for batch in &batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(failed)?;
+        for row in 0..batch.num_rows() {
+            rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .zip(&formatters)
+                    .map(|(col, f)| (!col.is_null(row)).then(|| f.value(row).to_string()))
+                    .collect(),
+            );
+        }
+    }
+    Ok(ReportTable { columns, rows })
+}
+
 #[async_trait]
 impl AnalyticsEngine for DataFusionEngine {
     async fn run(
@@ -337,35 +411,7 @@ impl AnalyticsEngine for DataFusionEngine {
         tenant: &TenantId,
         request: &ReportRequest,
     ) -> Result<ReportTable, AnalyticsError> {
-        let df = self.dataframe(tenant, request).await?;
-        let columns: Vec<String> = df
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let batches = df.collect().await.map_err(failed)?;
-        let options = FormatOptions::default();
-        let mut rows = Vec::new();
-        for batch in &batches {
-            let formatters = batch
-                .columns()
-                .iter()
-                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(failed)?;
-            for row in 0..batch.num_rows() {
-                rows.push(
-                    batch
-                        .columns()
-                        .iter()
-                        .zip(&formatters)
-                        .map(|(col, f)| (!col.is_null(row)).then(|| f.value(row).to_string()))
-                        .collect(),
-                );
-            }
-        }
-        Ok(ReportTable { columns, rows })
+        table_of(self.dataframe(tenant, request).await?).await
     }
 }
 
@@ -410,10 +456,21 @@ mod tests {
             include_str!("../../../athena/tables/purchases_csv.sql"),
             include_str!("../../../athena/tables/purchases_json.sql"),
             include_str!("../../../athena/tables/products_json.sql"),
+            include_str!("../../../athena/tables/purchase_tombstones.sql"),
         ];
         for (table, ddl) in TABLES.iter().zip(ddl) {
             assert!(ddl.contains(&format!("TABLE IF NOT EXISTS {} (", table.name)));
             assert!(ddl.contains(&format!("/lake/{}/", table.dir)));
+            let partitions: Vec<String> = table
+                .partitions
+                .iter()
+                .map(|p| format!("{p} string"))
+                .collect();
+            assert!(
+                ddl.contains(&format!("PARTITIONED BY ({})", partitions.join(", "))),
+                "{}",
+                table.name
+            );
             let ours = (table.schema)()
                 .fields()
                 .iter()

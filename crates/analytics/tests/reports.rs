@@ -673,3 +673,118 @@ async fn reports_over_an_s3_lake_equal_reports_over_the_local_lake() {
         [["2", "74.98", "5", "37.49", "1", "4", "1", "1"]]
     );
 }
+
+/// Changes the search index has always handled and the lake views once got wrong: a
+/// purchase whose `created_at` is corrected to another day, one removed without an old
+/// image, one moved and then removed, and an order with two identical line items.
+/// Current state, by hand:
+/// - o-a c-1 paid, moved from 2025-11-20 to 2025-11-21: p1 1×10.00 = 10.00
+/// - o-b c-2 paid 2025-11-20: REMOVEd by a record without an old image (gone)
+/// - o-c c-3 paid 2025-11-21: p1 1×10.00 twice, two lines = 20.00
+/// - o-d c-4 paid, moved from 2025-11-20 to 2025-11-22, then REMOVEd (gone)
+async fn moved_removed_and_repeated(pipeline: &Pipeline) {
+    use PurchaseStatus::Paid;
+    let mut stream = StreamWriter::new("purchases");
+    let a = purchase(
+        "acme",
+        "o-a",
+        "c-1",
+        "2025-11-20",
+        Paid,
+        &[("p1", 1, "10.00")],
+    );
+    let a_moved = Purchase {
+        created_at: Timestamp::parse("2025-11-21T10:00:00Z").unwrap(),
+        ..a.clone()
+    };
+    let b = purchase(
+        "acme",
+        "o-b",
+        "c-2",
+        "2025-11-20",
+        Paid,
+        &[("p2", 2, "5.00")],
+    );
+    let c = purchase(
+        "acme",
+        "o-c",
+        "c-3",
+        "2025-11-21",
+        Paid,
+        &[("p1", 1, "10.00"), ("p1", 1, "10.00")],
+    );
+    let d = purchase(
+        "acme",
+        "o-d",
+        "c-4",
+        "2025-11-20",
+        Paid,
+        &[("p2", 1, "5.00")],
+    );
+    let d_moved = Purchase {
+        created_at: Timestamp::parse("2025-11-22T10:00:00Z").unwrap(),
+        ..d.clone()
+    };
+    let at = Timestamp::parse("2025-11-22T12:00:00Z").unwrap().utc();
+    let mut rec = |op: Op, new: Option<&Purchase>, old: Option<&Purchase>, keys_of: &Purchase| {
+        stream.record(
+            op,
+            events::purchase_keys(keys_of),
+            new.map(events::purchase_item),
+            old.map(events::purchase_item),
+            at,
+        )
+    };
+    let records = vec![
+        rec(Op::Insert, Some(&a), None, &a),
+        rec(Op::Insert, Some(&b), None, &b),
+        rec(Op::Insert, Some(&c), None, &c),
+        rec(Op::Insert, Some(&d), None, &d),
+        rec(Op::Modify, Some(&a_moved), Some(&a), &a),
+        rec(Op::Remove, None, None, &b),
+        rec(Op::Modify, Some(&d_moved), Some(&d), &d),
+        rec(Op::Remove, None, Some(&d_moved), &d),
+    ];
+    let report = handle_purchases(Batch::from_event(events::event(records)), pipeline).await;
+    assert_eq!((report.failed_from, report.dead_lettered), (None, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_10_moved_and_removed_purchases_count_once_and_identical_lines_count_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = Pipeline::local(dir.path());
+    moved_removed_and_repeated(&pipeline).await;
+    let engine = DataFusionEngine::new(dir.path());
+    let (from, to) = ("2025-11-20", "2025-11-22");
+
+    // o-a and o-c: 10.00 + 20.00 over two orders, 1 + 2 units, two customers.
+    let summary = run(&engine, Report::Summary, from, to).await;
+    assert_eq!(
+        rows(&summary),
+        [["2", "30.00", "3", "15.00", "2", "2", "0", "0"]]
+    );
+    let daily = run(&engine, Report::Timeseries, from, to).await;
+    assert_eq!(rows(&daily), [["2025-11-21", "2", "30.00"]]);
+    let top = run(&engine, Report::TopProducts, from, to).await;
+    assert_eq!(
+        rows(&top),
+        [["p1", "Product p1", "NULL", "3", "30.00", "2"]]
+    );
+    // rfm reads the change log (purchases_current): the same two orders.
+    let rfm = run(&engine, Report::Rfm, from, to).await;
+    let customers: Vec<(&str, &str, &str)> =
+        rows(&rfm).into_iter().map(|r| (r[0], r[1], r[3])).collect();
+    assert_eq!(
+        customers,
+        [
+            ("c-3", "2025-11-21", "20.00"),
+            ("c-1", "2025-11-21", "10.00")
+        ]
+    );
+    // The day o-a and o-d left is empty, and a one-day report still reads one partition.
+    let left = run(&engine, Report::Summary, "2025-11-20", "2025-11-20").await;
+    assert_eq!(
+        rows(&left),
+        [["0", "0.00", "0", "0.00", "0", "0", "0", "0"]]
+    );
+}

@@ -2,7 +2,8 @@
 //! [`BatchReport::response`] is the partial-batch response Lambda expects.
 //!
 //! A record that can never succeed is dead-lettered with its reason and acknowledged: one
-//! that does not decode, one the search engine rejects (its mapping cannot take the
+//! that does not decode (including a time the lake could never write, refused by the
+//! transform before either sink sees it), one the search engine rejects (its mapping cannot take the
 //! document), and every record of a tenant that has no search backend configured. A
 //! failure that may pass (an engine or store that is down) is reported as a batch item
 //! failure at the first record it affects, so Lambda redelivers that record and every
@@ -177,22 +178,21 @@ pub async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport
     let mut positions: Vec<usize> = Vec::new();
 
     for (position, incoming) in batch.records.iter().enumerate() {
-        let rejected = match incoming {
+        let reason = match incoming {
             Incoming::Record(record) => match decode::<T>(record) {
                 Ok(change) => {
                     changes.push(change);
                     positions.push(position);
                     continue;
                 }
-                Err(reason) => (serde_json::to_value(record).unwrap_or(Value::Null), reason),
+                Err(reason) => reason,
             },
-            Incoming::Undecodable { raw, reason } => (raw.clone(), reason.clone()),
+            Incoming::Undecodable { reason, .. } => reason.clone(),
         };
-        let (record, reason) = rejected;
         dead_letter::<T>(
             ctx,
+            &source,
             incoming,
-            &record,
             &reason,
             position,
             &mut report,
@@ -221,8 +221,7 @@ pub async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport
                     };
                     let reason = format!("search index rejected the document: {}", rejected.reason);
                     let incoming = &batch.records[p];
-                    let record = incoming_value(incoming);
-                    dead_letter::<T>(ctx, incoming, &record, &reason, p, &mut report, &mut failed)
+                    dead_letter::<T>(ctx, &source, incoming, &reason, p, &mut report, &mut failed)
                         .await;
                 }
             }
@@ -235,8 +234,7 @@ pub async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport
                         continue;
                     };
                     let incoming = &batch.records[p];
-                    let record = incoming_value(incoming);
-                    dead_letter::<T>(ctx, incoming, &record, &reason, p, &mut report, &mut failed)
+                    dead_letter::<T>(ctx, &source, incoming, &reason, p, &mut report, &mut failed)
                         .await;
                 }
             }
@@ -252,6 +250,7 @@ pub async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport
     match T::write_lake(&ctx.lake, &source, &changes).await {
         Ok(n) => report.lake_objects = n,
         Err(f) => {
+            report.lake_objects = f.written;
             tracing::error!(table = T::NAME, error = %f, "lake write failed; records will be retried");
             failed.at(position_of(&f.first_seq).unwrap_or(0));
         }
@@ -289,24 +288,26 @@ fn incoming_value(incoming: &Incoming) -> Value {
     }
 }
 
-/// Dead-letters one record; if the letter cannot be written, the record is retried
-/// instead, so nothing is dropped.
+/// Dead-letters one record of the batch from `source`; if the letter cannot be written,
+/// the record is retried instead, so nothing is dropped.
 async fn dead_letter<T: Table>(
     ctx: &Pipeline,
+    source: &str,
     incoming: &Incoming,
-    record: &Value,
     reason: &str,
     position: usize,
     report: &mut BatchReport,
     failed: &mut FirstFailure,
 ) {
+    let record = incoming_value(incoming);
     let letter = DeadLetter {
         table: T::NAME,
         reason,
         sequence_number: incoming.sequence_number(),
-        record,
+        record: &record,
     };
-    match ctx.dead_letters.write(&letter).await {
+    let stream = incoming.source().unwrap_or(source);
+    match ctx.dead_letters.write(stream, &letter).await {
         Ok(key) => {
             tracing::warn!(table = T::NAME, seq = ?letter.sequence_number, %reason, dead_letter = %key, "record dead-lettered");
             report.dead_lettered += 1;

@@ -1,5 +1,7 @@
-//! Stream record → typed change. A record that can never succeed becomes a
-//! [`Rejection`] with the reason; nothing here is transient.
+//! Stream record → typed change. A record that can never succeed becomes a rejection
+//! with the reason; nothing here is transient. Whatever a sink would refuse for good (a
+//! time outside the partitions the lake can name, an invalid key) is refused here, so
+//! the index and the lake always receive the same changes.
 
 use std::collections::BTreeMap;
 
@@ -56,6 +58,16 @@ pub fn decode<T: TableItem>(record: &EventRecord) -> Result<Change<T>, Reason> {
         .as_deref()
         .ok_or("record has no SequenceNumber")
         .and_then(|s| SeqNo::parse(s).map_err(|_| "SequenceNumber is not a decimal number"))?;
+    // The event time names the partition of changes without an image (and of every
+    // product change): a time no partition can name would fail the lake write on every
+    // retry after the index had taken the batch, so it is refused here, before either.
+    let event_time = Timestamp::checked_from_utc(record.change.approximate_creation_date_time)
+        .map_err(|e| {
+            format!(
+                "ApproximateCreationDateTime: {} {e}",
+                record.change.approximate_creation_date_time.timestamp()
+            )
+        })?;
     let keys: BTreeMap<String, AttrValue> =
         from_item(record.change.keys.clone()).map_err(|e| format!("keys: {e}"))?;
     let key_str = |name: &str| match keys.get(name) {
@@ -107,7 +119,7 @@ pub fn decode<T: TableItem>(record: &EventRecord) -> Result<Change<T>, Reason> {
         tenant,
         key,
         seq,
-        event_time: Timestamp::from_utc(record.change.approximate_creation_date_time),
+        event_time,
         new_image,
         old_image,
     })

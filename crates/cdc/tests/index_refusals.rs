@@ -154,7 +154,10 @@ async fn a_tenant_without_a_search_backend_is_dead_lettered_with_the_reason_and_
     );
     let letters = lake_objects(dir.path(), "dlq/products/").await;
     assert_eq!(letters.len(), 1, "{letters:?}");
-    let letter = letter(&letters, &format!("dlq/products/{lost_seq}.json"));
+    let letter = letter(
+        &letters,
+        &format!("dlq/products/2026-01-01T00-00-00.000/{lost_seq}.json"),
+    );
     assert_eq!(
         letter["reason"],
         "no search backend configured for tenant unrouted"
@@ -208,7 +211,10 @@ async fn a_document_the_engine_rejects_is_dead_lettered_with_the_engines_reason(
         (1, 1, None)
     );
     let letters = lake_objects(dir.path(), "dlq/products/").await;
-    let letter = letter(&letters, &format!("dlq/products/{bad_seq}.json"));
+    let letter = letter(
+        &letters,
+        &format!("dlq/products/2026-01-01T00-00-00.000/{bad_seq}.json"),
+    );
     assert_eq!(
         letter["reason"],
         "search index rejected the document: document_parsing_exception: [price] failed to parse"

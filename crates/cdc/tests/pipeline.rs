@@ -243,7 +243,7 @@ async fn malformed_records_are_dead_lettered_with_a_reason_and_never_indexed() {
         );
         let letters = lake_objects(dir.path(), "dlq/products/").await;
         assert_eq!(letters.len(), 1, "{expected}");
-        assert_eq!(letters[0].0, "dlq/products/900.json");
+        assert_eq!(letters[0].0, "dlq/products/x/900.json");
         let letter: serde_json::Value = serde_json::from_str(&letters[0].1).unwrap();
         let reason = letter["reason"].as_str().unwrap();
         assert!(
@@ -674,4 +674,230 @@ async fn a_dead_letter_that_cannot_be_written_is_retried_not_dropped() {
         report.failed_from.as_deref(),
         Some("1405400000000002063282832")
     );
+}
+
+#[tokio::test]
+async fn issue_10_an_event_time_or_created_at_past_year_9999_is_dead_lettered_and_never_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = local(dir.path());
+    let mut stream = StreamWriter::new("purchases");
+    let good = purchase(
+        "acme",
+        "o-good",
+        "2025-11-23T10:00:00Z",
+        &[("p-1", 1, "9.99")],
+    );
+    let gone = purchase(
+        "acme",
+        "o-gone",
+        "2025-11-23T10:00:00Z",
+        &[("p-1", 1, "9.99")],
+    );
+    let future = purchase(
+        "acme",
+        "o-future",
+        "2025-11-23T10:00:00Z",
+        &[("p-1", 1, "9.99")],
+    );
+    let year_14645 = chrono::DateTime::from_timestamp(399_999_999_999, 0).unwrap();
+    let insert = |stream: &mut StreamWriter, p: &cloudpf_model::Purchase| {
+        purchase_record(stream, Op::Insert, Some(p), None, "2025-11-23T10:00:00Z")
+    };
+    let mut records = vec![insert(&mut stream, &good), insert(&mut stream, &gone)];
+    // A REMOVE without an old image goes to its event date's partition: here dt=+14645-….
+    records.push(stream.record(
+        Op::Remove,
+        cloudpf_cdc::source::events::purchase_keys(&gone),
+        None,
+        None,
+        year_14645,
+    ));
+    // Valid RFC 3339 text whose UTC instant falls in the year 10000: dt=+10000-01-01.
+    let mut late = insert(&mut stream, &future);
+    late.change.new_image.insert(
+        "created_at".into(),
+        serde_dynamo::AttributeValue::S("9999-12-31T23:00:00-05:00".into()),
+    );
+    records.push(late);
+    let report = handle_purchases(batch(records), &pipeline).await;
+    assert_eq!(
+        (
+            report.applied,
+            report.dead_lettered,
+            report.failed_from.as_deref()
+        ),
+        (2, 2, None),
+        "a value that can never be written must not be retried forever: {report:?}"
+    );
+    let letters = lake_objects(dir.path(), "dlq/purchases/").await;
+    let reasons: Vec<String> = letters
+        .iter()
+        .map(|(_, text)| {
+            let letter: serde_json::Value = serde_json::from_str(text).unwrap();
+            letter["reason"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("ApproximateCreationDateTime: 399999999999 ")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.starts_with(
+            "new image: created_at: \"9999-12-31T23:00:00-05:00\" is in the year 10000"
+        )),
+        "{reasons:?}"
+    );
+    // The index and the lake took the same changes: o-gone stays, o-future never came.
+    let search = pipeline.search();
+    assert!(
+        search
+            .get_purchase(&tenant("acme"), "o-gone")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        search
+            .get_purchase(&tenant("acme"), "o-future")
+            .await
+            .unwrap(),
+        None
+    );
+    let lake = lake_objects(dir.path(), "lake/").await;
+    assert!(!lake.is_empty());
+    assert!(
+        lake.iter()
+            .all(|(key, text)| key.contains("/dt=2025-11-23/")
+                && !text.contains("REMOVE")
+                && !text.contains("o-future")),
+        "{:?}",
+        lake.iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+
+    // A product's partition is its event date.
+    let mut products = StreamWriter::new("products");
+    let lamp = product("acme", "p-lamp", "Lamp", "10.00");
+    let record = products.record(
+        Op::Insert,
+        cloudpf_cdc::source::events::product_keys(&lamp),
+        Some(cloudpf_cdc::source::events::product_item(&lamp)),
+        None,
+        year_14645,
+    );
+    let report = handle_products(batch(vec![record]), &pipeline).await;
+    assert_eq!(
+        (
+            report.applied,
+            report.dead_lettered,
+            report.failed_from.as_deref()
+        ),
+        (0, 1, None),
+        "{report:?}"
+    );
+    assert_eq!(
+        search.get_product(&tenant("acme"), "p-lamp").await.unwrap(),
+        None
+    );
+    assert!(lake_objects(dir.path(), "lake/products/").await.is_empty());
+}
+
+/// A sink that refuses every put whose key contains `refused`, like an S3 prefix the
+/// function may not write.
+#[derive(Debug)]
+struct RefusingSink {
+    inner: LocalDirSink,
+    refused: &'static str,
+}
+
+#[async_trait]
+impl ObjectSink for RefusingSink {
+    async fn put(&self, key: &ObjectKey, body: Vec<u8>) -> Result<(), SinkError> {
+        if key.as_str().contains(self.refused) {
+            return Err(SinkError::Unavailable("access denied".into()));
+        }
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>, SinkError> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, SinkError> {
+        self.inner.list(prefix).await
+    }
+}
+
+#[tokio::test]
+async fn issue_10_a_batch_report_counts_the_lake_objects_written_when_another_one_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(RefusingSink {
+        inner: LocalDirSink::new(dir.path()),
+        refused: "/dt=2025-11-24/",
+    });
+    let pipeline = Pipeline::new(Arc::new(TantivyEngine::new(dir.path())), sink);
+    let mut stream = StreamWriter::new("purchases");
+    let ok = purchase("acme", "o-1", "2025-11-23T10:00:00Z", &[("p-1", 1, "9.99")]);
+    let refused = purchase("acme", "o-2", "2025-11-24T10:00:00Z", &[("p-1", 1, "9.99")]);
+    let records = vec![
+        purchase_record(
+            &mut stream,
+            Op::Insert,
+            Some(&ok),
+            None,
+            "2025-11-23T10:00:00Z",
+        ),
+        purchase_record(
+            &mut stream,
+            Op::Insert,
+            Some(&refused),
+            None,
+            "2025-11-24T10:00:00Z",
+        ),
+    ];
+    let second_seq = records[1].change.sequence_number.clone();
+    let report = handle_purchases(batch(records), &pipeline).await;
+    assert_eq!(report.failed_from, second_seq);
+    let written = lake_objects(dir.path(), "lake/").await;
+    assert_eq!(written.len(), 2, "the CSV and the change log of 2025-11-23");
+    assert_eq!(report.lake_objects, written.len());
+}
+
+#[tokio::test]
+async fn issue_10_dead_letters_of_a_recreated_stream_do_not_overwrite_the_old_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = local(dir.path());
+    let mut img = good_image();
+    img["price"] = serde_json::json!({"S": "call us"});
+    // The same table and sequence number on two streams: the table's stream was
+    // disabled and enabled again, and the new stream's numbers start over.
+    for (label, name) in [
+        ("2025-01-01T00:00:00.000", "Lamp"),
+        ("2026-06-01T12:30:00.000", "Desk"),
+    ] {
+        img["name"] = serde_json::json!({"S": name});
+        let mut value = serde_json::json!({
+            "eventID": "1", "eventName": "INSERT", "eventSource": "aws:dynamodb",
+            "awsRegion": "eu-west-1",
+            "eventSourceARN": format!("arn:aws:dynamodb:eu-west-1:1:table/products/stream/{label}"),
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1763888400,
+                "Keys": keys(serde_json::json!({"S": "acme"})), "NewImage": img,
+                "SequenceNumber": "900", "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"
+            }
+        });
+        let batch = Batch::from_json(serde_json::json!({ "Records": [value.take()] })).unwrap();
+        let report = handle_products(batch, &pipeline).await;
+        assert_eq!(report.dead_lettered, 1);
+    }
+    let letters = lake_objects(dir.path(), "dlq/products/").await;
+    let keys: Vec<&str> = letters.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "dlq/products/2025-01-01T00-00-00.000/900.json",
+            "dlq/products/2026-06-01T12-30-00.000/900.json"
+        ]
+    );
+    assert!(letters[0].1.contains("Lamp") && letters[1].1.contains("Desk"));
 }

@@ -1,5 +1,7 @@
 //! The change history of the demo shops as stream events: products created, repriced
-//! and deleted; purchases placed, paid, shipped, cancelled and refunded.
+//! and deleted; purchases placed, paid, shipped, cancelled and refunded, and a few
+//! corrected (a `created_at` moved to an earlier day, a second identical line item),
+//! deleted, or deleted by a record without an old image.
 
 use chrono::{DateTime, Duration, Utc};
 use cloudpf_cdc::source::events::{self, StreamWriter};
@@ -118,6 +120,9 @@ pub fn generate_history(
     now: DateTime<Utc>,
 ) -> History {
     let mut rng = fastrand::Rng::with_seed(seed);
+    // The corrections and deletions draw from their own generator, so the rest of the
+    // history is the same as before they were added.
+    let mut quirks = fastrand::Rng::with_seed(seed ^ 0x0010_c0ff_ee00);
     let mut product_changes = Vec::new();
     let mut purchase_changes = Vec::new();
     let mut catalogs = Vec::new();
@@ -231,6 +236,41 @@ pub fn generate_history(
                     Some(&old),
                 ));
             }
+            let roll = quirks.u8(..100);
+            let next = at + minutes(&mut quirks, 5, 60 * 24);
+            if roll >= 12 || next > now {
+                continue;
+            }
+            let old = purchase.clone();
+            purchase.updated_at = Some(Timestamp::from_utc(next));
+            let change = match roll {
+                // A back-office fix: the order was placed a day or two earlier.
+                0..4 => {
+                    let days = Duration::days(quirks.i64(1..=2));
+                    purchase.created_at = Timestamp::from_utc(old.created_at.utc() - days);
+                    purchase_change(next, Op::Modify, Some(&purchase), Some(&old))
+                }
+                // One more of the first item, as a line of its own.
+                4..7 => {
+                    if let Some(first) = purchase.items.first().cloned() {
+                        purchase.total_amount = first
+                            .line_total()
+                            .and_then(|t| purchase.total_amount.checked_add(t))
+                            .unwrap_or(purchase.total_amount);
+                        purchase.items.push(first);
+                    }
+                    purchase_change(next, Op::Modify, Some(&purchase), Some(&old))
+                }
+                // A test order deleted.
+                7..10 => purchase_change(next, Op::Remove, None, Some(&old)),
+                // Deleted, seen through a record without an old image (as a stream
+                // without old images, or an old image that does not decode, delivers it).
+                _ => purchase_change(next, Op::Remove, None, Some(&old)).map(|mut p| {
+                    p.old = None;
+                    p
+                }),
+            };
+            purchase_changes.extend(change);
         }
         catalogs.push(catalog);
     }

@@ -1,4 +1,5 @@
-//! The lake's encodings: gzipped JSON Lines change logs and the purchases CSV.
+//! The lake's encodings: gzipped JSON Lines change logs, the purchases CSV and the
+//! purchase tombstones CSV.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -8,13 +9,17 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde::Serialize;
 
-/// Columns of the purchases CSV, in order. One row per line item per change; a purchase
-/// without items (or a REMOVE without an old image) gets one row with empty item columns.
-pub const PURCHASE_CSV_COLUMNS: [&str; 17] = [
+/// Columns of the purchases CSV, in order. One row per line item per change, numbered
+/// from 1 in `line_number` (two identical items of one order stay two rows); a purchase
+/// without items gets one row with empty item columns. A departure (see [`Placement`])
+/// is one row with `departure` = `true`, the old image's order columns (empty without
+/// one) and empty item columns.
+pub const PURCHASE_CSV_COLUMNS: [&str; 19] = [
     "purchase_id",
     "customer_id",
     "status",
     "created_at",
+    "line_number",
     "product_id",
     "product_name",
     "quantity",
@@ -28,7 +33,39 @@ pub const PURCHASE_CSV_COLUMNS: [&str; 17] = [
     "op",
     "sequence_number",
     "event_time",
+    "departure",
 ];
+
+/// Columns of the purchase tombstones CSV: a change whose partition of origin is unknown
+/// (a REMOVE or MODIFY without a usable old image) says that from its sequence number on
+/// the purchase lives only in partition `live_dt`, or nowhere when `live_dt` is empty.
+pub const TOMBSTONE_CSV_COLUMNS: [&str; 5] = [
+    "purchase_id",
+    "live_dt",
+    "op",
+    "sequence_number",
+    "event_time",
+];
+
+/// What a purchase change means in the partition a row of it is written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Placement {
+    /// The purchase is in this partition as of the change (its new image).
+    Present,
+    /// The purchase leaves this partition with the change: a REMOVE (in its old image's
+    /// partition), or a `created_at` corrected to another date (in the old date's
+    /// partition). Readers taking the latest row per partition see it is gone.
+    Departure,
+}
+
+impl Placement {
+    fn is_departure(self) -> bool {
+        self == Placement::Departure
+    }
+}
+
+/// A purchase change as written to one partition.
+pub type Placed<'a> = (&'a Change<Purchase>, Placement);
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not encode lake object: {0}")]
@@ -56,6 +93,31 @@ struct ChangeLine<'a, T> {
     keys: BTreeMap<&'static str, &'a str>,
     new_image: Option<&'a T>,
     old_image: Option<&'a T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    departure: Option<bool>,
+}
+
+fn json_line<T: Serialize>(
+    out: &mut Vec<u8>,
+    change: &Change<T>,
+    key_name: &'static str,
+    departure: Option<bool>,
+) -> Result<(), EncodeError> {
+    let line = ChangeLine {
+        op: change.op.as_str(),
+        sequence_number: change.seq.as_str(),
+        event_time: change.event_time.to_rfc3339(),
+        keys: BTreeMap::from([
+            ("tenant_id", change.tenant.as_str()),
+            (key_name, change.key.as_str()),
+        ]),
+        new_image: change.new_image.as_ref(),
+        old_image: change.old_image.as_ref(),
+        departure,
+    };
+    serde_json::to_writer(&mut *out, &line).map_err(encode_error)?;
+    out.push(b'\n');
+    Ok(())
 }
 
 /// One JSON object per change and line: `op`, `sequence_number`, `event_time`, `keys`,
@@ -66,19 +128,22 @@ pub fn json_lines<T: Serialize>(
 ) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::new();
     for change in changes {
-        let line = ChangeLine {
-            op: change.op.as_str(),
-            sequence_number: change.seq.as_str(),
-            event_time: change.event_time.to_rfc3339(),
-            keys: BTreeMap::from([
-                ("tenant_id", change.tenant.as_str()),
-                (key_name, change.key.as_str()),
-            ]),
-            new_image: change.new_image.as_ref(),
-            old_image: change.old_image.as_ref(),
-        };
-        serde_json::to_writer(&mut out, &line).map_err(encode_error)?;
-        out.push(b'\n');
+        json_line(&mut out, change, key_name, None)?;
+    }
+    Ok(out)
+}
+
+/// The purchases change log of one partition: [`json_lines`] with `departure` (true where
+/// the purchase leaves this partition with the change, see [`Placement`]).
+pub fn purchase_json_lines(placed: &[Placed<'_>]) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::new();
+    for (change, placement) in placed {
+        json_line(
+            &mut out,
+            change,
+            "purchase_id",
+            Some(placement.is_departure()),
+        )?;
     }
     Ok(out)
 }
@@ -98,30 +163,44 @@ fn cell(text: &str) -> String {
     out
 }
 
-/// The purchases CSV of a group of changes: a header row, every field quoted, quotes and
-/// backslashes escaped with a backslash (the dialect of Athena's OpenCSVSerde, which the
-/// embedded engine reads with the same settings).
-pub fn purchase_csv(changes: &[&Change<Purchase>]) -> Result<Vec<u8>, EncodeError> {
-    let mut w = csv::WriterBuilder::new()
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
         .quote_style(csv::QuoteStyle::Always)
         .double_quote(false)
         .escape(b'\\')
-        .from_writer(Vec::new());
-    w.write_record(PURCHASE_CSV_COLUMNS).map_err(encode_error)?;
-    for change in changes {
-        let (op, seq, event_time) = (
-            change.op.as_str(),
-            change.seq.as_str(),
+        .from_writer(Vec::new())
+}
+
+fn write_row<I, S>(w: &mut csv::Writer<Vec<u8>>, row: I) -> Result<(), EncodeError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    w.write_record(row.into_iter().map(|c| cell(c.as_ref())))
+        .map_err(encode_error)
+}
+
+/// The purchases CSV of one partition's changes: a header row, every field quoted,
+/// quotes and backslashes escaped with a backslash (the dialect of Athena's
+/// OpenCSVSerde, which the embedded engine reads with the same settings).
+pub fn purchase_csv(placed: &[Placed<'_>]) -> Result<Vec<u8>, EncodeError> {
+    let mut w = csv_writer();
+    write_row(&mut w, PURCHASE_CSV_COLUMNS)?;
+    for (change, placement) in placed {
+        let change_cells = [
+            change.op.as_str().to_owned(),
+            change.seq.as_str().to_owned(),
             change.event_time.to_rfc3339(),
-        );
-        let Some(p) = change.latest_image() else {
-            let mut row = vec![String::new(); PURCHASE_CSV_COLUMNS.len()];
+            placement.is_departure().to_string(),
+        ];
+        let image = match placement {
+            Placement::Present => change.new_image.as_ref(),
+            Placement::Departure => change.old_image.as_ref(),
+        };
+        let Some(p) = image else {
+            let mut row = vec![String::new(); PURCHASE_CSV_COLUMNS.len() - change_cells.len()];
             row[0] = change.key.clone();
-            row[14] = op.to_owned();
-            row[15] = seq.to_owned();
-            row[16] = event_time;
-            w.write_record(row.iter().map(|c| cell(c)))
-                .map_err(encode_error)?;
+            write_row(&mut w, row.iter().chain(change_cells.iter()))?;
             continue;
         };
         let head = [
@@ -130,23 +209,22 @@ pub fn purchase_csv(changes: &[&Change<Purchase>]) -> Result<Vec<u8>, EncodeErro
             p.status.as_str().to_owned(),
             p.created_at.to_rfc3339(),
         ];
-        let tail = [
+        let order = [
             p.total_amount.to_string(),
             p.currency.to_string(),
             p.payment_method.clone(),
             p.shipping_country.clone(),
             p.shipping_city.clone(),
-            op.to_owned(),
-            seq.to_owned(),
-            event_time.clone(),
         ];
-        let lines: Vec<[String; 5]> = if p.items.is_empty() {
+        let lines: Vec<[String; 6]> = if p.items.is_empty() || placement.is_departure() {
             vec![Default::default()]
         } else {
             p.items
                 .iter()
-                .map(|item| {
+                .enumerate()
+                .map(|(i, item)| {
                     [
+                        (i + 1).to_string(),
                         item.product_id.clone(),
                         item.name.clone(),
                         item.quantity.to_string(),
@@ -157,9 +235,39 @@ pub fn purchase_csv(changes: &[&Change<Purchase>]) -> Result<Vec<u8>, EncodeErro
                 .collect()
         };
         for line in lines {
-            let row = head.iter().chain(line.iter()).chain(tail.iter());
-            w.write_record(row.map(|c| cell(c))).map_err(encode_error)?;
+            write_row(
+                &mut w,
+                head.iter()
+                    .chain(line.iter())
+                    .chain(order.iter())
+                    .chain(change_cells.iter()),
+            )?;
         }
+    }
+    w.into_inner().map_err(encode_error)
+}
+
+/// The tombstones CSV of one tenant's changes whose partition of origin is unknown (see
+/// [`TOMBSTONE_CSV_COLUMNS`]), in the purchases CSV's dialect.
+pub fn tombstone_csv(changes: &[&Change<Purchase>]) -> Result<Vec<u8>, EncodeError> {
+    let mut w = csv_writer();
+    write_row(&mut w, TOMBSTONE_CSV_COLUMNS)?;
+    for change in changes {
+        let live_dt = change
+            .new_image
+            .as_ref()
+            .map(|p| p.created_at.date().format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        write_row(
+            &mut w,
+            [
+                change.key.clone(),
+                live_dt,
+                change.op.as_str().to_owned(),
+                change.seq.as_str().to_owned(),
+                change.event_time.to_rfc3339(),
+            ],
+        )?;
     }
     w.into_inner().map_err(encode_error)
 }

@@ -1,5 +1,7 @@
 //! Where lake objects go: `lake/<table>/<format>/tenant_id=<tenant>/dt=<YYYY-MM-DD>/<name>`,
-//! Hive-style partitions that Athena's partition projection and DataFusion both read.
+//! Hive-style partitions that Athena's partition projection and DataFusion both read, and
+//! `lake/purchases/tombstones/tenant_id=<tenant>/<name>` for the few changes whose
+//! partition of origin is unknown.
 
 use chrono::NaiveDate;
 use cloudpf_model::{SeqNo, TenantId};
@@ -7,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::sink::{InvalidKey, ObjectKey};
 
-/// The three datasets of the lake.
+/// The datasets of the lake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dataset {
     /// One row per line item per purchase change.
@@ -16,13 +18,17 @@ pub enum Dataset {
     PurchasesJson,
     /// The products change log, one change per line.
     ProductsJson,
+    /// One row per purchase change whose partition of origin is unknown (a REMOVE or
+    /// MODIFY without a usable old image); partitioned by tenant only.
+    PurchaseTombstones,
 }
 
 impl Dataset {
-    pub const ALL: [Dataset; 3] = [
+    pub const ALL: [Dataset; 4] = [
         Dataset::PurchasesCsv,
         Dataset::PurchasesJson,
         Dataset::ProductsJson,
+        Dataset::PurchaseTombstones,
     ];
 
     pub fn prefix(&self) -> &'static str {
@@ -30,12 +36,13 @@ impl Dataset {
             Dataset::PurchasesCsv => "lake/purchases/csv",
             Dataset::PurchasesJson => "lake/purchases/json",
             Dataset::ProductsJson => "lake/products/json",
+            Dataset::PurchaseTombstones => "lake/purchases/tombstones",
         }
     }
 
     pub fn extension(&self) -> &'static str {
         match self {
-            Dataset::PurchasesCsv => "csv.gz",
+            Dataset::PurchasesCsv | Dataset::PurchaseTombstones => "csv.gz",
             Dataset::PurchasesJson | Dataset::ProductsJson => "json.gz",
         }
     }
@@ -54,18 +61,19 @@ impl Dataset {
         )
     }
 
+    /// The key of an object in partition `dt`, or directly under the tenant's prefix
+    /// when `dt` is `None` (the tombstones, which have no date).
     pub fn object_key(
         &self,
         tenant: &TenantId,
-        dt: NaiveDate,
+        dt: Option<NaiveDate>,
         name: &ObjectName,
     ) -> Result<ObjectKey, InvalidKey> {
-        ObjectKey::parse(&format!(
-            "{}{}.{}",
-            self.partition_prefix(tenant, dt),
-            name.0,
-            self.extension()
-        ))
+        let dir = match dt {
+            Some(dt) => self.partition_prefix(tenant, dt),
+            None => self.tenant_prefix(tenant),
+        };
+        ObjectKey::parse(&format!("{dir}{}.{}", name.0, self.extension()))
     }
 }
 
@@ -101,12 +109,23 @@ mod tests {
             &SeqNo::parse("12").unwrap(),
             &SeqNo::parse("15").unwrap(),
         );
-        let key = Dataset::PurchasesCsv.object_key(&t, dt, &name).unwrap();
+        let key = Dataset::PurchasesCsv
+            .object_key(&t, Some(dt), &name)
+            .unwrap();
         assert!(
             key.as_str()
                 .starts_with("lake/purchases/csv/tenant_id=acme/dt=2026-11-03/0000")
         );
         assert!(key.as_str().ends_with(".csv.gz"));
+        let tombstones = Dataset::PurchaseTombstones
+            .object_key(&t, None, &name)
+            .unwrap();
+        assert!(
+            tombstones
+                .as_str()
+                .starts_with("lake/purchases/tombstones/tenant_id=acme/0000"),
+            "{tombstones}"
+        );
         let other = ObjectName::new(
             "arn:y",
             &SeqNo::parse("12").unwrap(),

@@ -1,22 +1,34 @@
 //! Writes a batch of changes into the lake: one object per dataset and partition.
+//!
+//! Purchases are partitioned by their `created_at` date, which a change can correct, and
+//! readers take the latest change per partition. So that the latest row of every
+//! partition a purchase has left says it left, a change that moves a purchase out of a
+//! partition also writes a departure there ([`Placement::Departure`]): a REMOVE in its old
+//! image's partition, a `created_at` correction in the old date's partition. A change
+//! without a usable old image cannot know which partition it leaves; it writes a
+//! tombstone to the tenant's small, undated tombstones dataset instead.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use cloudpf_model::{Change, Product, Purchase, SeqNo, TenantId};
+use cloudpf_model::{Change, Op, Product, Purchase, SeqNo, TenantId};
 
-use crate::encode::{self, EncodeError};
+use crate::encode::{self, EncodeError, Placed, Placement};
 use crate::layout::{Dataset, ObjectName};
 use crate::sink::{ObjectKey, ObjectSink};
 
 /// Part of a batch could not be made durable. Every change from `first_seq` on must be
 /// delivered again; changes before it are in the lake.
 #[derive(Debug, thiserror::Error)]
-#[error("lake write failed from sequence number {first_seq}: {reason}")]
+#[error(
+    "lake write failed from sequence number {first_seq}: {reason} ({written} object(s) written)"
+)]
 pub struct LakeFailure {
     pub first_seq: SeqNo,
     pub reason: String,
+    /// Objects of the batch that were written all the same.
+    pub written: usize,
 }
 
 /// Writes change batches through an [`ObjectSink`].
@@ -25,14 +37,39 @@ pub struct LakeWriter {
     sink: Arc<dyn ObjectSink>,
 }
 
-type Groups<'a, T> = BTreeMap<(TenantId, NaiveDate), Vec<&'a Change<T>>>;
+type Groups<'a, T> = BTreeMap<(TenantId, NaiveDate), Vec<T>>;
 
-fn group<T>(changes: &[Change<T>], dt: impl Fn(&Change<T>) -> NaiveDate) -> Groups<'_, T> {
-    let mut groups: Groups<'_, T> = BTreeMap::new();
+fn group<T>(changes: &[Change<T>], dt: impl Fn(&Change<T>) -> NaiveDate) -> Groups<'_, &Change<T>> {
+    let mut groups: Groups<'_, &Change<T>> = BTreeMap::new();
     for c in changes {
         groups.entry((c.tenant.clone(), dt(c))).or_default().push(c);
     }
     groups
+}
+
+/// The partitions a purchase change is written to, and whether it needs a tombstone.
+fn placements(c: &Change<Purchase>) -> (Vec<(NaiveDate, Placement)>, bool) {
+    let old_dt = c.old_image.as_ref().map(|p| p.created_at.date());
+    match (c.op, c.new_image.as_ref()) {
+        (Op::Remove, _) | (_, None) => match old_dt {
+            Some(old) => (vec![(old, Placement::Departure)], false),
+            // Where the purchase was is unknown: the change log keeps the change in the
+            // event date's partition, and the tombstone removes it from every partition.
+            None => (vec![(c.event_time.date(), Placement::Departure)], true),
+        },
+        (_, Some(new)) => {
+            let new_dt = new.created_at.date();
+            let mut out = vec![(new_dt, Placement::Present)];
+            match old_dt {
+                Some(old) if old != new_dt => out.push((old, Placement::Departure)),
+                Some(_) => {}
+                // An INSERT comes from nowhere; a MODIFY without an old image may have
+                // moved the purchase from any partition.
+                None => return (out, c.op == Op::Modify),
+            }
+            (out, false)
+        }
+    }
 }
 
 impl LakeWriter {
@@ -50,29 +87,71 @@ impl LakeWriter {
         let mut objects = Vec::new();
         for ((tenant, dt), group) in &groups {
             let body = encode::json_lines(group, "product_id");
-            objects.push(self.object(Dataset::ProductsJson, source, tenant, *dt, group, body));
+            objects.push(self.object(
+                Dataset::ProductsJson,
+                source,
+                tenant,
+                Some(*dt),
+                group,
+                body,
+            ));
         }
         self.put_all(objects).await
     }
 
     /// Purchases CSV and change log; `dt` is the purchase's own `created_at` date (the
-    /// business date), or the event date when no image says.
+    /// business date), with departures and tombstones as the module explains.
     pub async fn write_purchases(
         &self,
         source: &str,
         changes: &[Change<Purchase>],
     ) -> Result<usize, LakeFailure> {
-        let groups = group(changes, |c| {
-            c.latest_image()
-                .map(|p| p.created_at.date())
-                .unwrap_or_else(|| c.event_time.date())
-        });
+        let mut groups: Groups<'_, Placed<'_>> = BTreeMap::new();
+        let mut tombstones: BTreeMap<TenantId, Vec<&Change<Purchase>>> = BTreeMap::new();
+        for c in changes {
+            let (placed, tombstone) = placements(c);
+            for (dt, placement) in placed {
+                groups
+                    .entry((c.tenant.clone(), dt))
+                    .or_default()
+                    .push((c, placement));
+            }
+            if tombstone {
+                tombstones.entry(c.tenant.clone()).or_default().push(c);
+            }
+        }
         let mut objects = Vec::new();
         for ((tenant, dt), group) in &groups {
+            let changes: Vec<&Change<Purchase>> = group.iter().map(|(c, _)| *c).collect();
             let csv = encode::purchase_csv(group);
-            objects.push(self.object(Dataset::PurchasesCsv, source, tenant, *dt, group, csv));
-            let json = encode::json_lines(group, "purchase_id");
-            objects.push(self.object(Dataset::PurchasesJson, source, tenant, *dt, group, json));
+            objects.push(self.object(
+                Dataset::PurchasesCsv,
+                source,
+                tenant,
+                Some(*dt),
+                &changes,
+                csv,
+            ));
+            let json = encode::purchase_json_lines(group);
+            objects.push(self.object(
+                Dataset::PurchasesJson,
+                source,
+                tenant,
+                Some(*dt),
+                &changes,
+                json,
+            ));
+        }
+        for (tenant, changes) in &tombstones {
+            let csv = encode::tombstone_csv(changes);
+            objects.push(self.object(
+                Dataset::PurchaseTombstones,
+                source,
+                tenant,
+                None,
+                changes,
+                csv,
+            ));
         }
         self.put_all(objects).await
     }
@@ -82,7 +161,7 @@ impl LakeWriter {
         dataset: Dataset,
         source: &str,
         tenant: &TenantId,
-        dt: NaiveDate,
+        dt: Option<NaiveDate>,
         group: &[&Change<T>],
         body: Result<Vec<u8>, EncodeError>,
     ) -> PendingObject {
@@ -122,13 +201,14 @@ impl LakeWriter {
                         failure = Some(LakeFailure {
                             first_seq: obj.first_seq,
                             reason,
+                            written: 0,
                         });
                     }
                 }
             }
         }
         match failure {
-            Some(f) => Err(f),
+            Some(f) => Err(LakeFailure { written, ..f }),
             None => Ok(written),
         }
     }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A UTC instant. Accepts any RFC 3339 offset on input and normalises to UTC, so
@@ -10,13 +10,34 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(DateTime<Utc>);
 
+/// The years a timestamp may fall in, in UTC: the four-digit years that RFC 3339 text
+/// and a `dt=YYYY-MM-DD` lake partition can write. `9999-12-31T23:00:00-05:00` is valid
+/// RFC 3339 yet falls in the year 10000 in UTC, whose partition would be `dt=+10000-…`,
+/// an object key no store accepts.
+pub const YEARS: std::ops::RangeInclusive<i32> = 0..=9999;
+
 impl Timestamp {
     pub fn parse(text: &str) -> Result<Self, String> {
-        DateTime::parse_from_rfc3339(text)
-            .map(|t| Self(t.with_timezone(&Utc)))
-            .map_err(|e| format!("{text:?} is not an RFC 3339 timestamp: {e}"))
+        let t = DateTime::parse_from_rfc3339(text)
+            .map_err(|e| format!("{text:?} is not an RFC 3339 timestamp: {e}"))?;
+        Self::checked_from_utc(t.with_timezone(&Utc)).map_err(|e| format!("{text:?} {e}"))
     }
 
+    /// The instant, if its UTC year is in [`YEARS`]; else why not.
+    pub fn checked_from_utc(t: DateTime<Utc>) -> Result<Self, String> {
+        if YEARS.contains(&t.year()) {
+            Ok(Self(t))
+        } else {
+            Err(format!(
+                "is in the year {} in UTC, outside {:04} to {:04}",
+                t.year(),
+                YEARS.start(),
+                YEARS.end()
+            ))
+        }
+    }
+
+    /// An instant known to be in range (a clock reading, a parsed or shifted timestamp).
     pub fn from_utc(t: DateTime<Utc>) -> Self {
         Self(t)
     }
@@ -69,6 +90,19 @@ mod tests {
         let t = Timestamp::parse("2026-03-01T01:30:00+02:00").unwrap();
         assert_eq!(t.to_string(), "2026-02-28T23:30:00Z");
         assert_eq!(t.date().to_string(), "2026-02-28");
+    }
+
+    #[test]
+    fn issue_10_instants_outside_four_digit_utc_years_are_rejected() {
+        for bad in ["9999-12-31T23:00:00-05:00", "0000-01-01T00:30:00+01:00"] {
+            let err = Timestamp::parse(bad).unwrap_err();
+            assert!(err.contains("outside 0000 to 9999"), "{bad}: {err}");
+        }
+        let last = Timestamp::parse("9999-12-31T23:59:59Z").unwrap();
+        assert_eq!(last.date().to_string(), "9999-12-31");
+        assert_eq!(Timestamp::parse(&last.to_rfc3339()).unwrap(), last);
+        let far = DateTime::from_timestamp(399_999_999_999, 0).unwrap();
+        assert!(Timestamp::checked_from_utc(far).is_err());
     }
 
     #[test]

@@ -92,6 +92,14 @@ impl Batch {
 }
 
 impl Incoming {
+    /// The stream the record came from (`eventSourceARN`), if it says.
+    pub fn source(&self) -> Option<&str> {
+        match self {
+            Incoming::Record(r) => r.event_source_arn.as_deref(),
+            Incoming::Undecodable { raw, .. } => raw.get("eventSourceARN").and_then(Value::as_str),
+        }
+    }
+
     /// The record's sequence number as written, if it has one.
     pub fn sequence_number(&self) -> Option<&str> {
         match self {
