@@ -241,6 +241,11 @@ async fn sinks(data: &Path) -> Sinks {
             for line in text.lines() {
                 let line: Value = serde_json::from_str(line)
                     .unwrap_or_else(|e| panic!("{key}: a line that is not JSON: {e}"));
+                // A departure marks the partition a purchase left; it repeats the change's
+                // sequence number but is not a second delivery of it.
+                if line["departure"] == true {
+                    continue;
+                }
                 sinks.lines.entry(table).or_default().push(line);
             }
         } else {

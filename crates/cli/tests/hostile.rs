@@ -412,6 +412,11 @@ fn hostile_requests_and_records_get_clear_refusals_and_the_server_keeps_serving(
         ),
     ];
     let mut all: Vec<(&str, Value, bool)> = records;
+    // An event time past year 9999 (defect 4 of issue #10: it made an invalid lake key
+    // that was retried for ever while the index had applied the batch).
+    let mut late = record(&mut stream, &product("p-late-event", "Late Event"), |_| {});
+    late["dynamodb"]["ApproximateCreationDateTime"] = json!(400_000_000_000.0_f64);
+    all.push(("event time past year 9999", late, true));
     for bad in ["../etc", "%2e%2e", "UPPER", "ünïcode", "a\u{0}b", ""] {
         let mut v = record(&mut stream, &product("p-t", "Tenant Trick"), |i| {
             i["tenant_id"] = json!({"S": bad});
