@@ -2,6 +2,7 @@
 //! `fuzz/corpus/<target>/`, crash reproducers in `fuzz/regressions/<target>/`) through the
 //! same harnesses the fuzz targets call, so every `cargo test` re-runs them on stable. A
 //! panic fails the test with the file's name.
+#![allow(clippy::unwrap_used)] // a test that cannot read its inputs should fail loudly
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,6 @@
 //! What schemathesis found the OpenAPI document did not say (tests/api_check), checked
 //! here so a plain `cargo test` keeps the document true without a running server.
+#![allow(clippy::unwrap_used)] // a test that cannot read its inputs should fail loudly
 
 use cloudpf_search_api::openapi::ApiDoc;
 use serde_json::Value;
@@ -77,7 +78,10 @@ fn query_parameters_document_the_constraints_the_api_enforces() {
             .find(|p| p["name"] == name)
             .unwrap_or_else(|| panic!("{path} has no {name}"))
     };
-    assert_eq!(find("/search/{tenant_id}/autocomplete", "q")["required"], true);
+    assert_eq!(
+        find("/search/{tenant_id}/autocomplete", "q")["required"],
+        true
+    );
     let size = find("/search/{tenant_id}/autocomplete", "size");
     assert_eq!(size["schema"]["maximum"], 20);
     assert_eq!(find("/analytics/{tenant_id}", "from")["required"], true);

@@ -2,6 +2,7 @@
 //! `fuzz/corpus/stream_records/`, crash reproducers in `fuzz/regressions/stream_records/`)
 //! through the same harness the fuzz target calls, so every `cargo test` re-runs them on
 //! stable. A panic fails the test with the file's name.
+#![allow(clippy::unwrap_used)] // a test that cannot read its inputs should fail loudly
 
 use std::path::{Path, PathBuf};
 
