@@ -71,12 +71,18 @@ impl From<BadParameter> for ApiError {
     }
 }
 
-impl From<cloudpf_analytics::SpecError> for ApiError {
+impl From<cloudpf_analytics::SpecError> for BadParameter {
     fn from(e: cloudpf_analytics::SpecError) -> Self {
-        ApiError::BadParameter(BadParameter {
+        BadParameter {
             code: e.code,
             message: e.message,
-        })
+        }
+    }
+}
+
+impl From<cloudpf_analytics::SpecError> for ApiError {
+    fn from(e: cloudpf_analytics::SpecError) -> Self {
+        ApiError::BadParameter(e.into())
     }
 }
 

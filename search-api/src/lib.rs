@@ -8,6 +8,8 @@ pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod openapi;
 pub mod params;

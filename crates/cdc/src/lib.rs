@@ -7,6 +7,8 @@
 //! - [`sinks`]: the search index, the lake and the dead letters;
 //! - [`handler`]: the Lambda handlers, `event in, partial-batch response out`.
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handler;
 pub mod sinks;
 pub mod source;

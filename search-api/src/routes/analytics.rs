@@ -89,9 +89,31 @@ fn body(request: &ReportRequest, table: ReportTable) -> ReportBody {
 #[into_params(parameter_in = Query)]
 pub struct DashboardParams {
     /// First purchase date, inclusive (`2026-01-01`).
+    #[param(required = true, format = Date)]
     pub from: Option<String>,
-    /// Last purchase date, inclusive.
+    /// Last purchase date, inclusive; at most 366 days after `from`.
+    #[param(required = true, format = Date)]
     pub to: Option<String>,
+}
+
+impl DashboardParams {
+    /// The query string of the dashboard: its date range.
+    pub fn from_query(raw: Option<&str>) -> Result<(NaiveDate, NaiveDate), BadParameter> {
+        let p: Self = params::parse(raw)?;
+        let from = date(
+            "from",
+            p.from
+                .as_deref()
+                .ok_or_else(|| BadParameter::new("missing_parameter", "from is required"))?,
+        )?;
+        let to = date(
+            "to",
+            p.to.as_deref()
+                .ok_or_else(|| BadParameter::new("missing_parameter", "to is required"))?,
+        )?;
+        range(from, to)?;
+        Ok((from, to))
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -118,19 +140,7 @@ pub async fn dashboard(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Dashboard>, ApiError> {
-    let p: DashboardParams = params::parse(raw.as_deref())?;
-    let from = date(
-        "from",
-        p.from
-            .as_deref()
-            .ok_or_else(|| BadParameter::new("missing_parameter", "from is required"))?,
-    )?;
-    let to = date(
-        "to",
-        p.to.as_deref()
-            .ok_or_else(|| BadParameter::new("missing_parameter", "to is required"))?,
-    )?;
-    range(from, to)?;
+    let (from, to) = DashboardParams::from_query(raw.as_deref())?;
     let requests: Vec<ReportRequest> = [Report::Summary, Report::Timeseries, Report::TopProducts]
         .into_iter()
         .map(|report| ReportRequest {
@@ -166,6 +176,7 @@ pub async fn dashboard(
 pub struct ReportFilters {
     /// Only purchases in this status: `placed`, `paid`, `shipped`, `cancelled` or
     /// `refunded`. Revenue and rankings never count cancelled or refunded orders.
+    #[schema(pattern = "^(placed|paid|shipped|cancelled|refunded)$")]
     pub status: Option<String>,
     /// Only purchases shipped to this country, as the purchases carry it (`DE`).
     pub country: Option<String>,
@@ -180,18 +191,77 @@ pub struct ReportFilters {
 pub struct ReportSpec {
     /// `summary`, `timeseries`, `top_products`, `top_products_by_units`, `by_status`,
     /// `by_country`, `by_payment_method`, `by_category` or `rfm`.
+    #[schema(
+        pattern = "^(summary|timeseries|top_products|top_products_by_units|by_status|by_country|by_payment_method|by_category|rfm)$"
+    )]
     pub report: String,
     /// First purchase date, inclusive (`2026-01-01`).
+    #[schema(format = Date)]
     pub from: String,
     /// Last purchase date, inclusive; at most 366 days after `from`.
+    #[schema(format = Date)]
     pub to: String,
     /// Rows of `top_products`, `top_products_by_units` and `rfm`, 1 to 1000 (default 10).
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     pub filters: Option<ReportFilters>,
     /// Period of `timeseries`: `day` (default), `week` (from Monday) or `month`.
+    #[schema(pattern = "^(day|week|month)$")]
     pub granularity: Option<String>,
     /// `json` (default) or `csv` (a download).
+    #[schema(pattern = "^(json|csv)$")]
     pub format: Option<String>,
+}
+
+impl ReportSpec {
+    /// The report a request body asks for, checked as the API checks it: the request and
+    /// whether the client wants CSV. `body` is what axum's JSON extractor made of the
+    /// bytes (`Json::from_bytes` for the same bytes without a request around them).
+    pub fn from_body(
+        body: Result<Json<ReportSpec>, JsonRejection>,
+    ) -> Result<(ReportRequest, bool), BadParameter> {
+        let Json(spec) = body.map_err(|e| BadParameter::new("invalid_body", e.body_text()))?;
+        spec.validate()
+    }
+
+    /// The checked request, and whether the client wants CSV.
+    pub fn validate(self) -> Result<(ReportRequest, bool), BadParameter> {
+        let report = Report::named(&self.report)?;
+        let (from, to) = (date("from", &self.from)?, date("to", &self.to)?);
+        range(from, to)?;
+        let limit = self.limit.unwrap_or(10);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(BadParameter::new(
+                "out_of_range",
+                format!("limit must be between 1 and {MAX_LIMIT}, got {limit}"),
+            ));
+        }
+        let csv = match self.format.as_deref() {
+            None | Some("json") => false,
+            Some("csv") => true,
+            Some(other) => {
+                return Err(BadParameter::new(
+                    "invalid_parameter",
+                    format!("format must be json or csv, got {other:?}"),
+                ));
+            }
+        };
+        let granularity = Granularity::named(self.granularity.as_deref())?;
+        let raw = self.filters.unwrap_or_default();
+        let filters =
+            Filters::for_report(report, raw.status.as_deref(), raw.country, raw.category)?;
+        Ok((
+            ReportRequest {
+                report,
+                from,
+                to,
+                limit,
+                granularity,
+                filters,
+            },
+            csv,
+        ))
+    }
 }
 
 /// Runs one report of the catalog.
@@ -200,7 +270,10 @@ pub struct ReportSpec {
     params(("tenant_id" = String, Path, description = "Tenant id")),
     request_body = ReportSpec,
     responses(
-        (status = 200, description = "The report as JSON, or as a CSV download", body = ReportBody),
+        (status = 200, description = "The report as JSON, or as a CSV download (`format: csv`)", content(
+            (ReportBody = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "Bad spec", body = ErrorBody),
         (status = 401, description = "No or unknown API key", body = ErrorBody),
         (status = 403, description = "Key of another tenant, or a search key", body = ErrorBody),
@@ -213,40 +286,8 @@ pub async fn report(
     State(state): State<AppState>,
     spec: Result<Json<ReportSpec>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(spec) = spec.map_err(|e| BadParameter::new("invalid_body", e.body_text()))?;
-    let report = Report::named(&spec.report)?;
-    let (from, to) = (date("from", &spec.from)?, date("to", &spec.to)?);
-    range(from, to)?;
-    let limit = spec.limit.unwrap_or(10);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(BadParameter::new(
-            "out_of_range",
-            format!("limit must be between 1 and {MAX_LIMIT}, got {limit}"),
-        )
-        .into());
-    }
-    let csv = match spec.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(BadParameter::new(
-                "invalid_parameter",
-                format!("format must be json or csv, got {other:?}"),
-            )
-            .into());
-        }
-    };
-    let granularity = Granularity::named(spec.granularity.as_deref())?;
-    let raw = spec.filters.unwrap_or_default();
-    let filters = Filters::for_report(report, raw.status.as_deref(), raw.country, raw.category)?;
-    let request = ReportRequest {
-        report,
-        from,
-        to,
-        limit,
-        granularity,
-        filters,
-    };
+    let (request, csv) = ReportSpec::from_body(spec)?;
+    let (report, from, to) = (request.report, request.from, request.to);
     let table = runner(&state)?
         .run(&auth.tenant, vec![request.clone()])
         .await?

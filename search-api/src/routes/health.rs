@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -39,7 +39,7 @@ pub async fn health() -> Json<Status> {
 /// The process can answer searches: tenants are loaded and every tenant's index opens.
 #[utoipa::path(
     get, path = "/ready", tag = "operations",
-    responses((status = 200, body = Status), (status = 503, description = "An index cannot be read"))
+    responses((status = 200, body = Status), (status = 503, description = "An index cannot be read", body = ErrorBody))
 )]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     for tenant in state.tenants.ids() {
@@ -53,7 +53,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Status>, ApiErr
 
 /// Prometheus text exposition: aggregate series for anyone; per-tenant series too for a
 /// caller presenting the operator's metrics token (`Authorization: Bearer`).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
     let with_tenants = state.config.metrics_token.as_ref().is_some_and(|token| {
         crate::auth::presented_key(&headers).is_some_and(|k| token.matches(k))

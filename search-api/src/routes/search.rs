@@ -10,7 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::{AdminScope, SearchScope, TenantAuth};
-use crate::error::{ApiError, ErrorBody};
+use crate::config::Limits;
+use crate::error::{ApiError, BadParameter, ErrorBody};
 use crate::params;
 use crate::tenants::Scope;
 
@@ -30,8 +31,10 @@ pub fn router() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct SearchAllParams {
     /// What the person typed (plain words; no query syntax).
+    #[param(required = true, min_length = 1)]
     pub q: Option<String>,
     /// Hits per section, 1 to 20 (default 5).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 20)]
     pub size: Option<String>,
 }
 
@@ -51,12 +54,16 @@ pub struct ProductParams {
     /// Highest price, inclusive.
     pub max_price: Option<String>,
     /// `true`: only products in stock; `false`: only sold-out ones.
+    #[param(value_type = Option<bool>)]
     pub in_stock: Option<String>,
     /// `relevance` (default), `price_asc`, `price_desc` or `newest`.
+    #[param(pattern = "^(relevance|price_asc|price_desc|newest)$")]
     pub sort: Option<String>,
     /// Page number, from 1.
+    #[param(value_type = Option<u32>, minimum = 1)]
     pub page: Option<String>,
     /// Hits per page, 1 to the configured maximum (default 10).
+    #[param(value_type = Option<u32>, minimum = 1)]
     pub size: Option<String>,
 }
 
@@ -65,8 +72,10 @@ pub struct ProductParams {
 #[into_params(parameter_in = Query)]
 pub struct AutocompleteParams {
     /// The letters typed so far.
+    #[param(required = true, min_length = 1)]
     pub q: Option<String>,
     /// Suggestions, 1 to 20 (default 8).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 20)]
     pub size: Option<String>,
 }
 
@@ -80,6 +89,7 @@ pub struct PurchaseParams {
     /// Purchases containing this product.
     pub product_id: Option<String>,
     /// `placed`, `paid`, `shipped`, `cancelled` or `refunded`.
+    #[param(pattern = "^(placed|paid|shipped|cancelled|refunded)$")]
     pub status: Option<String>,
     /// Created at or after: a date (`2026-01-31`, start of day UTC) or an RFC 3339 time.
     pub from: Option<String>,
@@ -87,8 +97,87 @@ pub struct PurchaseParams {
     pub to: Option<String>,
     pub min_total: Option<String>,
     pub max_total: Option<String>,
+    /// Page number, from 1.
+    #[param(value_type = Option<u32>, minimum = 1)]
     pub page: Option<String>,
+    /// Hits per page, 1 to the configured maximum (default 20).
+    #[param(value_type = Option<u32>, minimum = 1)]
     pub size: Option<String>,
+}
+
+impl SearchAllParams {
+    /// The query string of `GET /search/{tenant_id}`: the search text and hits per section.
+    pub fn from_query(raw: Option<&str>, limits: &Limits) -> Result<(String, usize), BadParameter> {
+        let p: Self = params::parse(raw)?;
+        let text = params::text(p.q, limits, true)?;
+        let (_, size, _, _) = params::page(None, p.size, 5, 20, limits)?;
+        Ok((text, size))
+    }
+}
+
+impl ProductParams {
+    /// The query string of a product search: the query, the page number and its size.
+    pub fn from_query(
+        raw: Option<&str>,
+        limits: &Limits,
+    ) -> Result<(ProductQuery, usize, usize), BadParameter> {
+        let p: Self = params::parse(raw)?;
+        let (min_price, max_price) =
+            params::money_range(("min_price", p.min_price), ("max_price", p.max_price))?;
+        let (offset, limit, page, size) =
+            params::page(p.page, p.size, 10, limits.max_page_size, limits)?;
+        let query = ProductQuery {
+            text: params::text(p.q, limits, false)?,
+            category: params::ident("category", p.category)?,
+            brand: params::ident("brand", p.brand)?,
+            min_price,
+            max_price,
+            in_stock: params::boolean("in_stock", p.in_stock)?,
+            sort: params::sort(p.sort)?,
+            offset,
+            limit,
+        };
+        Ok((query, page, size))
+    }
+}
+
+impl AutocompleteParams {
+    /// The query string of an autocomplete request: the letters typed and how many
+    /// suggestions.
+    pub fn from_query(raw: Option<&str>, limits: &Limits) -> Result<(String, usize), BadParameter> {
+        let p: Self = params::parse(raw)?;
+        let text = params::text(p.q, limits, true)?;
+        let (_, size, _, _) = params::page(None, p.size, 8, MAX_SUGGESTIONS, limits)?;
+        Ok((text, size))
+    }
+}
+
+impl PurchaseParams {
+    /// The query string of a purchase search: the query, the page number and its size.
+    pub fn from_query(
+        raw: Option<&str>,
+        limits: &Limits,
+    ) -> Result<(PurchaseQuery, usize, usize), BadParameter> {
+        let p: Self = params::parse(raw)?;
+        let (min_total, max_total) =
+            params::money_range(("min_total", p.min_total), ("max_total", p.max_total))?;
+        let (from, to) = params::date_range(p.from, p.to)?;
+        let (offset, limit, page, size) =
+            params::page(p.page, p.size, 20, limits.max_page_size, limits)?;
+        let query = PurchaseQuery {
+            text: params::text(p.q, limits, false)?,
+            customer_id: params::ident("customer_id", p.customer_id)?,
+            product_id: params::ident("product_id", p.product_id)?,
+            status: params::status(p.status)?,
+            from,
+            to,
+            min_total,
+            max_total,
+            offset,
+            limit,
+        };
+        Ok((query, page, size))
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -200,10 +289,7 @@ pub async fn search_all(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<SearchAllResponse>, ApiError> {
-    let p: SearchAllParams = params::parse(raw.as_deref())?;
-    let limits = &state.config.limits;
-    let text = params::text(p.q, limits, true)?;
-    let (_, size, _, _) = params::page(None, p.size, 5, 20, limits)?;
+    let (text, size) = SearchAllParams::from_query(raw.as_deref(), &state.config.limits)?;
     let products = state
         .engine
         .search_products(
@@ -262,23 +348,7 @@ pub async fn search_products(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ProductSearchResponse>, ApiError> {
-    let p: ProductParams = params::parse(raw.as_deref())?;
-    let limits = &state.config.limits;
-    let (min_price, max_price) =
-        params::money_range(("min_price", p.min_price), ("max_price", p.max_price))?;
-    let (offset, limit, page, size) =
-        params::page(p.page, p.size, 10, limits.max_page_size, limits)?;
-    let query = ProductQuery {
-        text: params::text(p.q, limits, false)?,
-        category: params::ident("category", p.category)?,
-        brand: params::ident("brand", p.brand)?,
-        min_price,
-        max_price,
-        in_stock: params::boolean("in_stock", p.in_stock)?,
-        sort: params::sort(p.sort)?,
-        offset,
-        limit,
-    };
+    let (query, page, size) = ProductParams::from_query(raw.as_deref(), &state.config.limits)?;
     let (total, hits, facets) = hits(state.engine.search_products(&auth.tenant, &query).await?);
     Ok(Json(ProductSearchResponse {
         total,
@@ -306,10 +376,7 @@ pub async fn autocomplete(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AutocompleteResponse>, ApiError> {
-    let p: AutocompleteParams = params::parse(raw.as_deref())?;
-    let limits = &state.config.limits;
-    let text = params::text(p.q, limits, true)?;
-    let (_, size, _, _) = params::page(None, p.size, 8, MAX_SUGGESTIONS, limits)?;
+    let (text, size) = AutocompleteParams::from_query(raw.as_deref(), &state.config.limits)?;
     let suggestions = state
         .engine
         .autocomplete(&auth.tenant, &text, size)
@@ -338,25 +405,7 @@ pub async fn search_purchases(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<PurchaseSearchResponse>, ApiError> {
-    let p: PurchaseParams = params::parse(raw.as_deref())?;
-    let limits = &state.config.limits;
-    let (min_total, max_total) =
-        params::money_range(("min_total", p.min_total), ("max_total", p.max_total))?;
-    let (from, to) = params::date_range(p.from, p.to)?;
-    let (offset, limit, page, size) =
-        params::page(p.page, p.size, 20, limits.max_page_size, limits)?;
-    let query = PurchaseQuery {
-        text: params::text(p.q, limits, false)?,
-        customer_id: params::ident("customer_id", p.customer_id)?,
-        product_id: params::ident("product_id", p.product_id)?,
-        status: params::status(p.status)?,
-        from,
-        to,
-        min_total,
-        max_total,
-        offset,
-        limit,
-    };
+    let (query, page, size) = PurchaseParams::from_query(raw.as_deref(), &state.config.limits)?;
     let r = state.engine.search_purchases(&auth.tenant, &query).await?;
     Ok(Json(PurchaseSearchResponse {
         total: r.total,
