@@ -48,12 +48,18 @@ pub fn stream_records(data: &[u8]) -> Decoded {
         }
         if let Some(change) = check::<Purchase>(record) {
             out.purchases += 1;
-            let lines = cloudpf_lake::encode::json_lines(&[&change], Purchase::KEY);
+            use cloudpf_lake::encode::Placement;
+            // Written where the purchase is, and as a departure where it left.
+            let placed = [
+                (&change, Placement::Present),
+                (&change, Placement::Departure),
+            ];
+            let lines = cloudpf_lake::encode::purchase_json_lines(&placed);
             assert!(
                 lines.is_ok(),
                 "an accepted purchase change must encode for the lake"
             );
-            let csv = cloudpf_lake::encode::purchase_csv(&[&change]);
+            let csv = cloudpf_lake::encode::purchase_csv(&placed);
             assert!(
                 csv.is_ok(),
                 "an accepted purchase change must encode as lake CSV"
