@@ -241,11 +241,6 @@ async fn sinks(data: &Path) -> Sinks {
             for line in text.lines() {
                 let line: Value = serde_json::from_str(line)
                     .unwrap_or_else(|e| panic!("{key}: a line that is not JSON: {e}"));
-                // A departure marks the partition a purchase left; it repeats the change's
-                // sequence number but is not a second delivery of it.
-                if line["departure"] == true {
-                    continue;
-                }
                 sinks.lines.entry(table).or_default().push(line);
             }
         } else {
@@ -322,6 +317,11 @@ fn hidden_files_are_invisible_temporaries(sinks: &Sinks) {
 fn current_state(lines: &[Value], key: &str) -> BTreeMap<(String, String), Value> {
     let mut latest: BTreeMap<(String, String), &Value> = BTreeMap::new();
     for line in lines {
+        // A departure of a moved purchase repeats the arrival's change; only a REMOVE's
+        // departure says something the arrival lines do not.
+        if line["departure"] == true && line["op"] != "REMOVE" {
+            continue;
+        }
         let k = (
             line["keys"]["tenant_id"].as_str().unwrap().to_owned(),
             line["keys"][key].as_str().unwrap().to_owned(),
@@ -355,9 +355,11 @@ async fn compare_with_source(
         // polling starts, so a re-read batch has the same bounds and object names.)
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for line in sinks.lines.get(name).into_iter().flatten() {
-            *seen
-                .entry(line["sequence_number"].as_str().unwrap())
-                .or_default() += 1;
+            let seq = line["sequence_number"].as_str().unwrap();
+            // A departure marks the partition a purchase left (a REMOVE, a moved date): it
+            // repeats the change's sequence number but is not a second delivery of it.
+            let delivery = usize::from(line["departure"] != true);
+            *seen.entry(seq).or_default() += delivery;
         }
         let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
         assert!(twice.is_empty(), "{name}: in the lake twice: {twice:?}");
