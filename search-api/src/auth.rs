@@ -51,6 +51,14 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .filter(|k| !k.is_empty())
 }
 
+/// The raw `{tenant_id}` of the matched route, as the path gave it.
+pub fn tenant_param(params: &RawPathParams) -> Option<&str> {
+    params
+        .iter()
+        .find(|(name, _)| *name == "tenant_id")
+        .map(|(_, v)| v)
+}
+
 impl<S: RequiredScope> FromRequestParts<AppState> for TenantAuth<S> {
     type Rejection = ApiError;
 
@@ -59,12 +67,9 @@ impl<S: RequiredScope> FromRequestParts<AppState> for TenantAuth<S> {
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::InvalidTenantId(format!("tenant id: {e}")))?;
-        let raw = params
-            .iter()
-            .find(|(name, _)| *name == "tenant_id")
-            .map(|(_, v)| v.to_owned())
+        let raw = tenant_param(&params)
             .ok_or_else(|| ApiError::Internal("route without {tenant_id}".into()))?;
-        let tenant = TenantId::parse(&raw).map_err(|e| ApiError::InvalidTenantId(e.to_string()))?;
+        let tenant = TenantId::parse(raw).map_err(|e| ApiError::InvalidTenantId(e.to_string()))?;
         let key = presented_key(&parts.headers).ok_or(ApiError::MissingApiKey)?;
         let caller = state
             .tenants

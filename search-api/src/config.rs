@@ -42,9 +42,14 @@ impl std::fmt::Debug for TokenHash {
 }
 
 impl TokenHash {
+    /// 64 hex digits, as `cloudpf hash-key` prints them.
     pub fn parse_hex(text: &str) -> Option<Self> {
-        let bytes = hex::decode(text.trim()).ok()?;
+        let bytes = hex::decode(text).ok()?;
         Some(Self(bytes.try_into().ok()?))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 
     pub fn matches(&self, presented: &str) -> bool {
@@ -148,7 +153,7 @@ impl RawConfig {
         let metrics_token = self
             .metrics_token_sha256
             .map(|hex| {
-                TokenHash::parse_hex(&hex).ok_or_else(|| {
+                TokenHash::parse_hex(hex.trim()).ok_or_else(|| {
                     ConfigError::Invalid(
                         "metrics_token_sha256 must be 64 hex digits (cloudpf hash-key prints them)"
                             .into(),

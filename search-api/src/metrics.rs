@@ -169,11 +169,6 @@ async fn path_tenant(request: Request) -> (Option<TenantId>, Request) {
     let tenant = RawPathParams::from_request_parts(&mut parts, &())
         .await
         .ok()
-        .and_then(|params| {
-            params
-                .iter()
-                .find(|(name, _)| *name == "tenant_id")
-                .and_then(|(_, v)| TenantId::parse(v).ok())
-        });
+        .and_then(|params| TenantId::parse(crate::auth::tenant_param(&params)?).ok());
     (tenant, Request::from_parts(parts, body))
 }

@@ -25,6 +25,7 @@ use cloudpf_search_es::{EsConfig, EsRoutes};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::TokenHash;
 use crate::ratelimit::{KeyLimiter, RawRateLimits};
 use subtle::ConstantTimeEq;
 
@@ -169,11 +170,9 @@ impl Tenants {
                 }
             }
             for k in &t.keys {
-                let bytes = hex::decode(&k.sha256)
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
-                let hash =
-                    bytes.ok_or_else(|| invalid("a key's sha256 is not 64 hex digits".into()))?;
+                let hash = TokenHash::parse_hex(&k.sha256)
+                    .map(|h| *h.as_bytes())
+                    .ok_or_else(|| invalid("a key's sha256 is not 64 hex digits".into()))?;
                 if out.keys.iter().any(|other| other.hash == hash) {
                     return Err(invalid("a key is used twice".into()));
                 }
