@@ -8,6 +8,7 @@ use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use cloudpf_aws::{S3Sink, S3SinkConfig};
 use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
 use cloudpf_lake::ObjectSink;
+use cloudpf_search::EngineOptions;
 use cloudpf_search_api::Tenants;
 use cloudpf_search_api::backend::{SearchBackend, search_engine};
 use serde_json::Value;
@@ -123,7 +124,12 @@ pub async fn pipeline(
             load_tenants(&config.tenants_file, shared, config.lake.force_path_style).await?
         }
     };
-    let engine = search_engine(config.search_backend, &config.index_dir, &tenants)?;
+    let engine = search_engine(
+        config.search_backend,
+        &config.index_dir,
+        &tenants,
+        EngineOptions::default(),
+    )?;
     Ok(Pipeline::new(engine, sink))
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use cloudpf_search::{SearchEngine, SearchError, TantivyEngine};
+use cloudpf_search::{EngineOptions, SearchEngine, SearchError, TantivyEngine};
 use cloudpf_search_es::ElasticsearchEngine;
 
 use crate::tenants::{Tenants, TenantsError};
@@ -54,14 +54,16 @@ pub enum BackendError {
 
 /// The engine of `backend`. Elasticsearch takes its routes from `tenants`; a tenant
 /// without a cluster is answered with a clear error on use (a dead letter in the
-/// pipeline, a 503 from the API), never dropped.
+/// pipeline, a 503 from the API), never dropped. `embedded` applies to the embedded
+/// engine only.
 pub fn search_engine(
     backend: SearchBackend,
     data_dir: &Path,
     tenants: &Tenants,
+    embedded: EngineOptions,
 ) -> Result<Arc<dyn SearchEngine>, BackendError> {
     Ok(match backend {
-        SearchBackend::Embedded => Arc::new(TantivyEngine::new(data_dir)),
+        SearchBackend::Embedded => Arc::new(TantivyEngine::with_options(data_dir, embedded)),
         SearchBackend::Elasticsearch => {
             Arc::new(ElasticsearchEngine::new(tenants.elasticsearch_routes()?)?)
         }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cloudpf_search::EngineOptions;
 use serde::Deserialize;
 
 use crate::backend::SearchBackend;
@@ -29,6 +30,20 @@ pub struct RawConfig {
     pub metrics_token_sha256: Option<String>,
     #[serde(default)]
     pub limits: RawLimits,
+    #[serde(default)]
+    pub embedded: RawEmbedded,
+}
+
+/// `[embedded]`: what the embedded engine keeps open. An open index costs memory (and
+/// its tenant's autocomplete), so a server with many tenants keeps only the busy ones.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmbedded {
+    /// Seconds an index stays open without requests. Default 600.
+    pub index_idle_close_seconds: Option<u64>,
+    /// Most indexes open at once, two per tenant; the least recently used closes first.
+    /// Default 4000.
+    pub max_open_indexes: Option<usize>,
 }
 
 /// A secret's SHA-256, compared in constant time; the secret itself is never kept.
@@ -117,6 +132,7 @@ pub struct Config {
     pub search_backend: SearchBackend,
     pub metrics_token: Option<TokenHash>,
     pub limits: Limits,
+    pub embedded: EngineOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +246,23 @@ impl RawConfig {
                 )?,
             },
         };
+        let de = EngineOptions::default();
+        let embedded = EngineOptions {
+            idle_close: Duration::from_secs(
+                self.embedded
+                    .index_idle_close_seconds
+                    .unwrap_or(de.idle_close.as_secs())
+                    .clamp(1, 7 * 24 * 3600),
+            ),
+            max_open: match self.embedded.max_open_indexes.unwrap_or(de.max_open) {
+                n @ 2..=1_000_000 => n,
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "embedded.max_open_indexes must be between 2 and 1000000".into(),
+                    ));
+                }
+            },
+        };
         Ok(Config {
             addr,
             data_dir,
@@ -237,6 +270,7 @@ impl RawConfig {
             search_backend,
             metrics_token,
             limits,
+            embedded,
         })
     }
 }
@@ -252,6 +286,19 @@ mod tests {
         assert_eq!(c.tenants_file, PathBuf::from("data/tenants.toml"));
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.search_backend, SearchBackend::Embedded);
+        assert_eq!(c.embedded, EngineOptions::default());
+    }
+
+    #[test]
+    fn the_embedded_engine_closes_idle_indexes_after_the_configured_time() {
+        let raw: RawConfig =
+            toml::from_str("[embedded]\nindex_idle_close_seconds = 30\nmax_open_indexes = 200")
+                .unwrap();
+        let c = raw.validate().unwrap();
+        assert_eq!(c.embedded.idle_close, Duration::from_secs(30));
+        assert_eq!(c.embedded.max_open, 200);
+        let one: RawConfig = toml::from_str("[embedded]\nmax_open_indexes = 1").unwrap();
+        assert!(one.validate().is_err());
     }
 
     #[test]

@@ -959,7 +959,13 @@ url = "http://127.0.0.1:9"
     );
     let tenants = Tenants::from_toml(&text, "test").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let engine = search_engine(SearchBackend::Elasticsearch, dir.path(), &tenants).unwrap();
+    let engine = search_engine(
+        SearchBackend::Elasticsearch,
+        dir.path(),
+        &tenants,
+        Default::default(),
+    )
+    .unwrap();
     let config = RawConfig {
         data_dir: Some(dir.path().to_owned()),
         ..RawConfig::default()

@@ -429,7 +429,9 @@ pub fn parse_products(body: &Value) -> Result<ProductResults, SearchError> {
         });
     }
     Ok(ProductResults {
+        // `track_total_hits: true`: Elasticsearch counts every match.
         total: total(body)?,
+        total_is_estimate: false,
         hits: out,
         facets: Facets {
             category: buckets(body, "category"),

@@ -8,7 +8,7 @@ pub mod query;
 #[doc(hidden)]
 pub mod suite;
 
-pub use embedded::{TantivyEngine, WorkDone};
+pub use embedded::{EngineOptions, TantivyEngine, WorkDone};
 pub use engine::{
     ApplyOutcome, DocChange, Entity, Rejected, SearchEngine, SearchError, Stored, Versioned,
 };

@@ -76,8 +76,11 @@ pub struct Facets {
 pub struct ProductResults {
     /// Every matching product, not just this page.
     pub total: u64,
+    /// `total` and the facet counts are estimates: an engine may stop counting a query
+    /// that matches a large part of the catalog (the embedded one after 5,000 matches).
+    pub total_is_estimate: bool,
     pub hits: Vec<ProductHit>,
-    /// Counts over every matching product.
+    /// Counts over every matching product (estimated with `total_is_estimate`).
     pub facets: Facets,
 }
 

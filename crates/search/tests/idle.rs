@@ -4,8 +4,26 @@
 //! write at all. These tests count the engine's reloads and rebuilds.
 #![allow(clippy::unwrap_used)]
 
+use std::time::{Duration, Instant};
+
 use cloudpf_search::suite::{Writer, product, tenant};
-use cloudpf_search::{SearchEngine, TantivyEngine};
+use cloudpf_search::{EngineOptions, ProductQuery, SearchEngine, TantivyEngine};
+
+fn query(text: &str) -> ProductQuery {
+    ProductQuery {
+        text: text.into(),
+        limit: 10,
+        ..ProductQuery::default()
+    }
+}
+
+async fn names(engine: &TantivyEngine, shop: &str, text: &str) -> Vec<String> {
+    let r = engine
+        .search_products(&tenant(shop), &query(text))
+        .await
+        .unwrap();
+    r.hits.into_iter().map(|h| h.product.name).collect()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_refresher_does_nothing_when_nothing_changed_and_rebuilds_once_after_a_change() {
@@ -106,4 +124,118 @@ async fn a_reading_process_reloads_only_after_another_process_commits() {
         reader.refresh().await.unwrap();
     }
     assert_eq!(reader.work_done(), after);
+}
+
+/// Issue #11: open indexes are a cache. An index nobody asked for during the idle time is
+/// closed (with its tenant's autocomplete), the refresher does not reopen it, and the next
+/// request opens it again and answers as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_unused_for_the_idle_time_is_closed_and_the_next_request_reopens_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = TantivyEngine::with_options(
+        dir.path(),
+        EngineOptions {
+            idle_close: Duration::from_millis(200),
+            max_open: 100,
+        },
+    );
+    let w = Writer::new(&engine);
+    w.products(vec![product(
+        "shop-a",
+        "p1",
+        "Trail Lantern",
+        "Outdoor",
+        "Acme",
+        "9.00",
+        1,
+    )])
+    .await;
+    assert_eq!(names(&engine, "shop-a", "lantern").await, ["Trail Lantern"]);
+    assert_eq!(
+        engine
+            .autocomplete(&tenant("shop-a"), "lan", 5)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(engine.open_indexes(), 1);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while engine.open_indexes() > 0 {
+        assert!(Instant::now() < deadline, "the idle index was never closed");
+        engine.refresh().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let closed = engine.work_done();
+    assert_eq!(closed.closes, 1);
+    for _ in 0..20 {
+        engine.refresh().await.unwrap();
+    }
+    assert_eq!(
+        engine.work_done(),
+        closed,
+        "the refresher reopened or rebuilt a closed index"
+    );
+
+    assert_eq!(names(&engine, "shop-a", "lantern").await, ["Trail Lantern"]);
+    assert_eq!(
+        engine
+            .autocomplete(&tenant("shop-a"), "lan", 5)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(engine.work_done().opens, closed.opens + 1);
+}
+
+/// Issue #11: a server with more tenants than it may keep open closes the least recently
+/// used index to open another, and every tenant still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_more_indexes_than_the_cap_closes_the_least_recently_used_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = TantivyEngine::with_options(
+        dir.path(),
+        EngineOptions {
+            idle_close: Duration::from_secs(3600),
+            max_open: 2,
+        },
+    );
+    let w = Writer::new(&engine);
+    for shop in ["shop-a", "shop-b", "shop-c"] {
+        w.products(vec![product(
+            shop,
+            "p1",
+            &format!("Lantern of {shop}"),
+            "Outdoor",
+            "Acme",
+            "9.00",
+            1,
+        )])
+        .await;
+    }
+    assert_eq!(engine.open_indexes(), 2);
+    assert_eq!(engine.work_done().closes, 1);
+    // shop-b is now the least recently used; asking shop-a (closed) closes it.
+    assert_eq!(
+        names(&engine, "shop-a", "lantern").await,
+        ["Lantern of shop-a"]
+    );
+    assert_eq!(
+        names(&engine, "shop-c", "lantern").await,
+        ["Lantern of shop-c"]
+    );
+    assert_eq!(engine.open_indexes(), 2);
+    let before = engine.work_done();
+    assert_eq!(
+        names(&engine, "shop-c", "lantern").await,
+        ["Lantern of shop-c"]
+    );
+    assert_eq!(engine.work_done(), before, "an open index was reopened");
+    assert_eq!(
+        names(&engine, "shop-b", "lantern").await,
+        ["Lantern of shop-b"]
+    );
+    assert_eq!(engine.work_done().closes, before.closes + 1);
 }

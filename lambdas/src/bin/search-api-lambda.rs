@@ -22,7 +22,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let tenants =
         cloudpf_lambdas::load_tenants(&config.tenants_file, &shared, config.lake.force_path_style)
             .await?;
-    let engine = search_engine(config.search_backend, &api.data_dir, &tenants)?;
+    let engine = search_engine(config.search_backend, &api.data_dir, &tenants, api.embedded)?;
     let mut state = AppState::new(engine, tenants, api);
     if let Some((workgroup, database)) = &config.athena {
         let athena = AthenaConfig {

@@ -191,6 +191,9 @@ pub struct ProductHitBody {
 pub struct ProductSearchResponse {
     /// Every matching product, not only this page.
     pub total: u64,
+    /// True when `total` and the facet counts are estimates: a query matching a large
+    /// part of the catalog (a one- or two-letter prefix) is not counted to the end.
+    pub total_is_estimate: bool,
     pub page: usize,
     pub size: usize,
     pub hits: Vec<ProductHitBody>,
@@ -242,6 +245,8 @@ pub struct PurchaseSearchResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProductSection {
     pub total: u64,
+    /// True when `total` is an estimate.
+    pub total_is_estimate: bool,
     pub hits: Vec<ProductHitBody>,
 }
 
@@ -259,7 +264,7 @@ pub struct SearchAllResponse {
     pub purchases: Option<PurchaseSection>,
 }
 
-fn hits(results: cloudpf_search::ProductResults) -> (u64, Vec<ProductHitBody>, Facets) {
+fn hits(results: cloudpf_search::ProductResults) -> (Total, Vec<ProductHitBody>, Facets) {
     let hits = results
         .hits
         .into_iter()
@@ -269,8 +274,15 @@ fn hits(results: cloudpf_search::ProductResults) -> (u64, Vec<ProductHitBody>, F
             highlights: h.highlights,
         })
         .collect();
-    (results.total, hits, results.facets)
+    (
+        Total(results.total, results.total_is_estimate),
+        hits,
+        results.facets,
+    )
 }
+
+/// A total, and whether it is an estimate.
+struct Total(u64, bool);
 
 /// One search box across the tenant's data.
 #[utoipa::path(
@@ -323,7 +335,8 @@ pub async fn search_all(
     };
     Ok(Json(SearchAllResponse {
         products: ProductSection {
-            total,
+            total: total.0,
+            total_is_estimate: total.1,
             hits: product_hits,
         },
         purchases,
@@ -351,7 +364,8 @@ pub async fn search_products(
     let (query, page, size) = ProductParams::from_query(raw.as_deref(), &state.config.limits)?;
     let (total, hits, facets) = hits(state.engine.search_products(&auth.tenant, &query).await?);
     Ok(Json(ProductSearchResponse {
-        total,
+        total: total.0,
+        total_is_estimate: total.1,
         page,
         size,
         hits,

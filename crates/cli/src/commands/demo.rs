@@ -25,7 +25,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
     pub data_dir: PathBuf,
     /// Number of demo shops.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub tenants: u16,
     /// Products per shop.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]

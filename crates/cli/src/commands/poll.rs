@@ -6,6 +6,7 @@ use std::sync::Arc;
 use cloudpf_aws::{Poller, PollerConfig, S3Sink, S3SinkConfig};
 use cloudpf_cdc::Pipeline;
 use cloudpf_lake::{LocalDirSink, ObjectSink};
+use cloudpf_search::EngineOptions;
 use cloudpf_search_api::Tenants;
 use cloudpf_search_api::backend::{SearchBackend, search_engine};
 
@@ -75,7 +76,12 @@ pub async fn run(args: PollArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|| args.data_dir.join("tenants.toml")),
         )?,
     };
-    let engine = search_engine(args.search_backend, &args.data_dir, &tenants)?;
+    let engine = search_engine(
+        args.search_backend,
+        &args.data_dir,
+        &tenants,
+        EngineOptions::default(),
+    )?;
     let pipeline = Pipeline::new(engine, sink);
     let mut config = PollerConfig::new(
         &args.products_table,

@@ -93,7 +93,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// Serves `config`, with reports on `analytics`.
 pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Result<()> {
     let tenants = load_tenants(&config.tenants_file)?;
-    let engine = search_engine(config.search_backend, &config.data_dir, &tenants)?;
+    let engine = search_engine(
+        config.search_backend,
+        &config.data_dir,
+        &tenants,
+        config.embedded,
+    )?;
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;

@@ -2,10 +2,16 @@
 //! `<data-dir>/index/<tenant>/<entity>-v<schema version>/`.
 //!
 //! Writes: one commit per applied batch, after which this process's reader is reloaded
-//! at once; readers in other processes pick the commit up through Tantivy's
-//! `OnCommitWithDelay` file watch. Tantivy work is blocking, so it runs on the blocking
-//! thread pool, never on the async workers.
+//! at once; readers in other processes pick the commit up when [`TantivyEngine::refresh`]
+//! sees `meta.json` change (serving processes call it every 250 ms). Tantivy's own file
+//! watcher is not used: it is a thread per open index, polling for ever.
+//!
+//! Open indexes are a cache, not a registry: [`EngineOptions`] caps how many are open and
+//! closes those unused for a while, so a server's memory and threads follow its busy
+//! tenants, not all of them. Tantivy work is blocking, so it runs on the blocking thread
+//! pool, never on the async workers.
 
+pub mod collect;
 pub mod schema;
 mod search;
 pub mod suggest;
@@ -44,6 +50,14 @@ struct Built {
     build_time: Duration,
 }
 
+/// Who opens an index: a request (it counts as use, and opens a closed index) or the
+/// refresher (it neither keeps an index open nor reopens one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Request,
+    Maintenance,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Freshness {
     /// Rebuild whenever stale (the refresher).
@@ -56,6 +70,26 @@ enum Freshness {
 /// per index keeps a many-tenant process small, and CDC batches are small anyway.
 const WRITER_MEMORY: usize = 32_000_000;
 
+/// How many indexes the engine keeps open, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// An index unused for this long is closed by the next [`TantivyEngine::refresh`],
+    /// with its tenant's autocomplete; the next request opens it again.
+    pub idle_close: Duration,
+    /// Most indexes open at once (a tenant has two: products and purchases); opening one
+    /// more closes the least recently used.
+    pub max_open: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            idle_close: Duration::from_secs(600),
+            max_open: 4000,
+        }
+    }
+}
+
 /// The embedded Tantivy engine over a data directory. Cheap to clone; clones share
 /// open indexes and autocomplete state.
 #[derive(Debug, Clone)]
@@ -63,10 +97,18 @@ pub struct TantivyEngine {
     inner: Arc<Inner>,
 }
 
+/// An open index and when a request last used it.
+#[derive(Debug)]
+struct Slot {
+    index: Arc<TenantIndex>,
+    used: Instant,
+}
+
 #[derive(Debug)]
 struct Inner {
     root: PathBuf,
-    open: Mutex<HashMap<(TenantId, Entity), Arc<TenantIndex>>>,
+    options: EngineOptions,
+    open: Mutex<HashMap<(TenantId, Entity), Slot>>,
     automata: Automata,
     suggesters: Mutex<HashMap<TenantId, Built>>,
     /// Serialises suggester builds, so a burst of requests builds once.
@@ -81,6 +123,8 @@ struct Inner {
 struct WorkCounts {
     reloads: AtomicU64,
     suggester_builds: AtomicU64,
+    opens: AtomicU64,
+    closes: AtomicU64,
 }
 
 /// A snapshot of [`TantivyEngine::work_done`].
@@ -88,6 +132,9 @@ struct WorkCounts {
 pub struct WorkDone {
     pub reloads: u64,
     pub suggester_builds: u64,
+    /// Indexes opened, and closed again (idle or least recently used).
+    pub opens: u64,
+    pub closes: u64,
 }
 
 /// What a searcher sees, whatever its generation: a reload makes a new generation even
@@ -155,11 +202,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl TantivyEngine {
-    /// An engine over `<data_dir>/index`. Nothing is opened or created until used.
+    /// An engine over `<data_dir>/index` with the default [`EngineOptions`]. Nothing is
+    /// opened or created until used.
     pub fn new(data_dir: &Path) -> Self {
+        Self::with_options(data_dir, EngineOptions::default())
+    }
+
+    pub fn with_options(data_dir: &Path, options: EngineOptions) -> Self {
         Self {
             inner: Arc::new(Inner {
                 root: data_dir.join("index"),
+                options: EngineOptions {
+                    max_open: options.max_open.max(1),
+                    ..options
+                },
                 open: Mutex::new(HashMap::new()),
                 automata: Automata::default(),
                 suggesters: Mutex::new(HashMap::new()),
@@ -171,20 +227,32 @@ impl TantivyEngine {
 
     /// Reloads and rebuilds done so far (for tests and diagnostics).
     pub fn work_done(&self) -> WorkDone {
+        let w = &self.inner.work;
         WorkDone {
-            reloads: self.inner.work.reloads.load(Ordering::Relaxed),
-            suggester_builds: self.inner.work.suggester_builds.load(Ordering::Relaxed),
+            reloads: w.reloads.load(Ordering::Relaxed),
+            suggester_builds: w.suggester_builds.load(Ordering::Relaxed),
+            opens: w.opens.load(Ordering::Relaxed),
+            closes: w.closes.load(Ordering::Relaxed),
         }
     }
 
-    /// Picks up commits made by other processes and rebuilds the autocomplete of every
-    /// tenant whose indexes changed. Serving processes call this every few hundred
-    /// milliseconds: it bounds how stale a reader can be (Tantivy's own file watcher polls
-    /// only every 500 ms), and requests rarely pay for a rebuild. With no new commit it
+    /// Indexes open now.
+    pub fn open_indexes(&self) -> usize {
+        lock(&self.inner.open).len()
+    }
+
+    /// Closes indexes unused for [`EngineOptions::idle_close`], picks up commits made by
+    /// other processes and rebuilds the autocomplete of every tenant whose indexes
+    /// changed. Serving processes call this every few hundred milliseconds: it bounds how
+    /// stale a reader can be, and requests rarely pay for a rebuild. With no new commit it
     /// does no more than one `stat` per open index.
     pub async fn refresh(&self) -> Result<(), SearchError> {
         self.blocking(|inner| {
-            let open: Vec<Arc<TenantIndex>> = lock(&inner.open).values().cloned().collect();
+            inner.close_idle();
+            let open: Vec<Arc<TenantIndex>> = lock(&inner.open)
+                .values()
+                .map(|s| s.index.clone())
+                .collect();
             for ix in open {
                 let stamp = meta_stamp(&ix.dir);
                 let mut seen = lock(&ix.reloaded_at);
@@ -197,7 +265,7 @@ impl TantivyEngine {
             }
             let tenants: Vec<TenantId> = lock(&inner.suggesters).keys().cloned().collect();
             for tenant in tenants {
-                inner.suggester(&tenant, Freshness::Always)?;
+                inner.suggester(&tenant, Freshness::Always, Use::Maintenance)?;
             }
             Ok(())
         })
@@ -247,9 +315,26 @@ impl Inner {
         entity: Entity,
         create: bool,
     ) -> Result<Option<Arc<TenantIndex>>, SearchError> {
+        self.index_for(tenant, entity, create, Use::Request)
+    }
+
+    fn index_for(
+        &self,
+        tenant: &TenantId,
+        entity: Entity,
+        create: bool,
+        usage: Use,
+    ) -> Result<Option<Arc<TenantIndex>>, SearchError> {
         let mut open = lock(&self.open);
-        if let Some(ix) = open.get(&(tenant.clone(), entity)) {
-            return Ok(Some(ix.clone()));
+        if let Some(slot) = open.get_mut(&(tenant.clone(), entity)) {
+            if usage == Use::Request {
+                slot.used = Instant::now();
+            }
+            return Ok(Some(slot.index.clone()));
+        }
+        if usage == Use::Maintenance {
+            // Maintenance never reopens what was closed: it would keep idle tenants open.
+            return Ok(None);
         }
         let dir = self.dir(tenant, entity);
         if !create && !dir.join("meta.json").exists() {
@@ -269,7 +354,7 @@ impl Inner {
         let index = open_index(&dir, schema)?;
         let reader = index
             .reader_builder()
-            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(unavailable)?;
         let ix = Arc::new(TenantIndex {
@@ -280,8 +365,50 @@ impl Inner {
             writer: Mutex::new(None),
             fields,
         });
-        open.insert((tenant.clone(), entity), ix.clone());
+        while open.len() >= self.options.max_open {
+            let Some(oldest) = open
+                .iter()
+                .min_by_key(|(_, slot)| slot.used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            self.close(&mut open, &oldest);
+        }
+        open.insert(
+            (tenant.clone(), entity),
+            Slot {
+                index: ix.clone(),
+                used: Instant::now(),
+            },
+        );
+        self.work.opens.fetch_add(1, Ordering::Relaxed);
         Ok(Some(ix))
+    }
+
+    /// Closes `key`'s index and, with the products index, the tenant's autocomplete (it
+    /// is rebuilt from the index when next asked). Requests in flight keep their `Arc`
+    /// and finish on it; a writer is dropped (waiting for its merges) with the last one.
+    fn close(&self, open: &mut HashMap<(TenantId, Entity), Slot>, key: &(TenantId, Entity)) {
+        if open.remove(key).is_some() {
+            self.work.closes.fetch_add(1, Ordering::Relaxed);
+            if key.1 == Entity::Products {
+                lock(&self.suggesters).remove(&key.0);
+            }
+            tracing::debug!(tenant = %key.0, entity = %key.1, "index closed");
+        }
+    }
+
+    fn close_idle(&self) {
+        let mut open = lock(&self.open);
+        let idle: Vec<_> = open
+            .iter()
+            .filter(|(_, slot)| slot.used.elapsed() >= self.options.idle_close)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in idle {
+            self.close(&mut open, &key);
+        }
     }
 
     /// The tenant's autocomplete, rebuilt first if either index changed since it was
@@ -292,11 +419,12 @@ impl Inner {
         &self,
         tenant: &TenantId,
         freshness: Freshness,
+        usage: Use,
     ) -> Result<Option<Arc<Suggester>>, SearchError> {
-        let Some(products) = self.index(tenant, Entity::Products, false)? else {
+        let Some(products) = self.index_for(tenant, Entity::Products, false, usage)? else {
             return Ok(None);
         };
-        let purchases = self.index(tenant, Entity::Purchases, false)?;
+        let purchases = self.index_for(tenant, Entity::Purchases, false, usage)?;
         let product_searcher = products.reader.searcher();
         let purchase_searcher = purchases.as_ref().map(|p| p.reader.searcher());
         let built_from = (
@@ -591,7 +719,7 @@ impl SearchEngine for TantivyEngine {
     ) -> Result<Vec<Suggestion>, SearchError> {
         let (tenant, prefix) = (tenant.clone(), prefix.to_owned());
         self.blocking(move |inner| {
-            let Some(suggester) = inner.suggester(&tenant, Freshness::Cheap)? else {
+            let Some(suggester) = inner.suggester(&tenant, Freshness::Cheap, Use::Request)? else {
                 return Ok(Vec::new());
             };
             let Some(products) = inner.index(&tenant, Entity::Products, false)? else {

@@ -4,8 +4,6 @@ use std::ops::Bound;
 
 use cloudpf_model::{Money, Product, Purchase, dynamo};
 use serde::de::DeserializeOwned;
-use tantivy::aggregation::AggregationCollector;
-use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
     AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery,
@@ -13,17 +11,18 @@ use tantivy::query::{
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
 
+use super::collect::{By, ProductCollector};
 use super::schema::{CommonFields, LIVE};
 use super::text::{Automata, WordMatcher, analyze, words_query};
 use super::{Fields, TenantIndex, unavailable};
 use crate::engine::SearchError;
 use crate::query::{
-    FacetCount, Facets, Highlights, ProductHit, ProductQuery, ProductResults, ProductSort,
-    PurchaseQuery, PurchaseResults,
+    Facets, Highlights, ProductHit, ProductQuery, ProductResults, ProductSort, PurchaseQuery,
+    PurchaseResults,
 };
 
 /// How many distinct categories and brands a facet lists at most.
-const FACET_SIZE: u32 = 50;
+const FACET_SIZE: usize = 50;
 
 type Clause = (Occur, Box<dyn Query>);
 
@@ -121,23 +120,6 @@ fn top_docs<C: tantivy::collector::Collector>(
     Ok((total, fruit, page))
 }
 
-fn facet_buckets(value: &serde_json::Value, name: &str) -> Vec<FacetCount> {
-    value[name]["buckets"]
-        .as_array()
-        .map(|buckets| {
-            buckets
-                .iter()
-                .filter_map(|b| {
-                    Some(FacetCount {
-                        value: b["key"].as_str()?.to_owned(),
-                        count: b["doc_count"].as_u64()?,
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 impl TenantIndex {
     pub(crate) fn search_products(
         &self,
@@ -152,6 +134,7 @@ impl TenantIndex {
             .tokenizer_for_field(f.name)
             .map_err(unavailable)?;
         let words = analyze(&analyzer, &q.text);
+        let searcher = self.reader.searcher();
         let mut clauses = vec![live(&f.common)];
         clauses.push(filter(Box::new(TermQuery::new(
             Term::from_field_u64(f.active, 1),
@@ -165,7 +148,11 @@ impl TenantIndex {
                 (f.tags, 1.5),
                 (f.description, 1.0),
             ];
-            clauses.push((Occur::Must, words_query(&fields, &words)));
+            let typo_fields = [f.name, f.category, f.brand, f.tags];
+            clauses.push((
+                Occur::Must,
+                words_query(&searcher, &fields, &typo_fields, &words)?,
+            ));
         }
         if let Some(c) = &q.category {
             clauses.push(term(f.category_exact, c));
@@ -181,39 +168,34 @@ impl TenantIndex {
         });
         let query = boolean(clauses);
 
-        let aggs: Aggregations = serde_json::from_value(serde_json::json!({
-            "category": { "terms": { "field": "category_exact", "size": FACET_SIZE } },
-            "brand": { "terms": { "field": "brand_exact", "size": FACET_SIZE } },
-        }))
-        .map_err(|e| SearchError::Corrupt(e.to_string()))?;
-        let sort = match q.sort {
-            ProductSort::Relevance => None,
-            ProductSort::PriceAsc => Some(("price_micros", Order::Asc)),
-            ProductSort::PriceDesc => Some(("price_micros", Order::Desc)),
-            ProductSort::Newest => Some(("created_micros", Order::Desc)),
+        let by = match q.sort {
+            ProductSort::Relevance => By::Score,
+            ProductSort::PriceAsc => By::Field("price_micros", Order::Asc),
+            ProductSort::PriceDesc => By::Field("price_micros", Order::Desc),
+            ProductSort::Newest => By::Field("created_micros", Order::Desc),
         };
-        let searcher = self.reader.searcher();
-        let collector = AggregationCollector::from_aggs(aggs, Default::default());
-        let (total, agg, page) = top_docs(
-            &searcher,
-            query.as_ref(),
-            collector,
-            sort,
+        let collector = ProductCollector::new(
+            by,
             q.offset,
             q.limit,
-        )?;
-        let agg = serde_json::to_value(agg).map_err(|e| SearchError::Corrupt(e.to_string()))?;
+            ["category_exact", "brand_exact"],
+            FACET_SIZE,
+        );
+        let collected = searcher
+            .search(query.as_ref(), &collector)
+            .map_err(unavailable)?;
+        let [category, brand] = collected.facets;
 
         let matcher = WordMatcher::new(automata, &words);
-        let mut hits = Vec::with_capacity(page.len());
-        for (score, addr) in page {
+        let mut hits = Vec::with_capacity(collected.page.len());
+        for (score, addr) in collected.page {
             let product: Product = decode(&searcher, &f.common, addr)?;
             let highlights = if words.is_empty() {
                 Highlights::default()
             } else {
                 Highlights {
-                    name: matcher.highlight(&analyzer, &product.name),
-                    description: matcher.highlight(&analyzer, &product.description),
+                    name: matcher.highlight(&analyzer, &product.name, true),
+                    description: matcher.highlight(&analyzer, &product.description, false),
                 }
             };
             hits.push(ProductHit {
@@ -223,12 +205,10 @@ impl TenantIndex {
             });
         }
         Ok(ProductResults {
-            total: total as u64,
+            total: collected.total,
+            total_is_estimate: collected.estimated,
             hits,
-            facets: Facets {
-                category: facet_buckets(&agg, "category"),
-                brand: facet_buckets(&agg, "brand"),
-            },
+            facets: Facets { category, brand },
         })
     }
 
@@ -245,8 +225,12 @@ impl TenantIndex {
             .map_err(unavailable)?;
         let words = analyze(&analyzer, &q.text);
         let mut clauses = vec![live(&f.common)];
+        let searcher = self.reader.searcher();
         if !words.is_empty() {
-            clauses.push((Occur::Must, words_query(&[(f.text, 1.0)], &words)));
+            clauses.push((
+                Occur::Must,
+                words_query(&searcher, &[(f.text, 1.0)], &[f.text], &words)?,
+            ));
         }
         if let Some(c) = &q.customer_id {
             clauses.push(term(f.customer_id, c));
@@ -264,7 +248,6 @@ impl TenantIndex {
         ));
         clauses.extend(money_range(f.total_micros, q.min_total, q.max_total));
         let query = boolean(clauses);
-        let searcher = self.reader.searcher();
         let (total, _, page) = top_docs(
             &searcher,
             query.as_ref(),
