@@ -262,6 +262,7 @@ impl RawConfig {
                     ));
                 }
             },
+            ..de
         };
         Ok(Config {
             addr,

@@ -137,6 +137,7 @@ async fn an_index_unused_for_the_idle_time_is_closed_and_the_next_request_reopen
         EngineOptions {
             idle_close: Duration::from_millis(200),
             max_open: 100,
+            ..EngineOptions::default()
         },
     );
     let w = Writer::new(&engine);
@@ -200,6 +201,7 @@ async fn opening_more_indexes_than_the_cap_closes_the_least_recently_used_one() 
         EngineOptions {
             idle_close: Duration::from_secs(3600),
             max_open: 2,
+            ..EngineOptions::default()
         },
     );
     let w = Writer::new(&engine);

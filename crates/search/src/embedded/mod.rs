@@ -44,10 +44,26 @@ use text::Automata;
 /// quick; larger ones are rebuilt by [`TantivyEngine::refresh`].
 pub const SYNC_REBUILD_BUDGET: Duration = Duration::from_millis(50);
 
+/// The refresher rebuilds a stale autocomplete at most once per this many build times
+/// (and at most once per [`MIN_REBUILD_GAP`]): a large catalog under a steady stream of
+/// small changes must not keep a core busy rebuilding it.
+pub const REBUILD_GAP_FACTOR: u32 = 4;
+pub const MIN_REBUILD_GAP: Duration = Duration::from_millis(250);
+
 #[derive(Debug, Clone)]
 struct Built {
     suggester: Arc<Suggester>,
     build_time: Duration,
+    finished: Instant,
+}
+
+/// What autocomplete can answer from.
+enum Completion {
+    /// The tenant has no products index.
+    Missing,
+    Ready(Arc<Suggester>),
+    /// The first build of a large catalog runs in the background: answer from the index.
+    Building,
 }
 
 /// Who opens an index: a request (it counts as use, and opens a closed index) or the
@@ -79,6 +95,10 @@ pub struct EngineOptions {
     /// Most indexes open at once (a tenant has two: products and purchases); opening one
     /// more closes the least recently used.
     pub max_open: usize,
+    /// A tenant's first autocomplete request builds its suggester on the spot only up to
+    /// this many products; a larger catalog is built in the background, and requests
+    /// are answered from the index meanwhile (a 100k catalog took seconds: issue #11).
+    pub sync_build_max_products: u64,
 }
 
 impl Default for EngineOptions {
@@ -86,6 +106,7 @@ impl Default for EngineOptions {
         Self {
             idle_close: Duration::from_secs(600),
             max_open: 4000,
+            sync_build_max_products: 20_000,
         }
     }
 }
@@ -111,8 +132,13 @@ struct Inner {
     open: Mutex<HashMap<(TenantId, Entity), Slot>>,
     automata: Automata,
     suggesters: Mutex<HashMap<TenantId, Built>>,
-    /// Serialises suggester builds, so a burst of requests builds once.
-    building: Mutex<()>,
+    /// One lock per tenant whose suggester is being built, so a burst of requests builds
+    /// once, and a large tenant's build never holds up a small tenant's.
+    building: Mutex<HashMap<TenantId, Arc<Mutex<()>>>>,
+    /// Tenants whose suggester is being built in the background.
+    background: Mutex<std::collections::HashSet<TenantId>>,
+    /// This engine, for background builds.
+    me: std::sync::Weak<Inner>,
     /// Work the refresher did, counted so that tests can check it does none when nothing
     /// changed (an idle server must cost nothing).
     work: WorkCounts,
@@ -210,7 +236,7 @@ impl TantivyEngine {
 
     pub fn with_options(data_dir: &Path, options: EngineOptions) -> Self {
         Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|me| Inner {
                 root: data_dir.join("index"),
                 options: EngineOptions {
                     max_open: options.max_open.max(1),
@@ -219,7 +245,9 @@ impl TantivyEngine {
                 open: Mutex::new(HashMap::new()),
                 automata: Automata::default(),
                 suggesters: Mutex::new(HashMap::new()),
-                building: Mutex::new(()),
+                building: Mutex::new(HashMap::new()),
+                background: Mutex::new(std::collections::HashSet::new()),
+                me: me.clone(),
                 work: WorkCounts::default(),
             }),
         }
@@ -394,6 +422,7 @@ impl Inner {
             self.work.closes.fetch_add(1, Ordering::Relaxed);
             if key.1 == Entity::Products {
                 lock(&self.suggesters).remove(&key.0);
+                lock(&self.building).remove(&key.0);
             }
             tracing::debug!(tenant = %key.0, entity = %key.1, "index closed");
         }
@@ -412,17 +441,20 @@ impl Inner {
     }
 
     /// The tenant's autocomplete, rebuilt first if either index changed since it was
-    /// built. With `Freshness::Cheap`, a stale suggester whose last build took longer than
-    /// [`SYNC_REBUILD_BUDGET`] is served as it is (the refresher rebuilds it off the request
-    /// path); a cheap one is rebuilt at once, so small shops see every change immediately.
+    /// built. With `Freshness::Cheap` (a request), a stale suggester whose last build took
+    /// longer than [`SYNC_REBUILD_BUDGET`] is served as it is and rebuilt off the request
+    /// path, and a large catalog without one is built in the background
+    /// ([`Completion::Building`]); a cheap one is rebuilt at once, so small shops see every
+    /// change immediately. With `Freshness::Always` (the refresher), a stale suggester is
+    /// rebuilt unless it was rebuilt less than [`REBUILD_GAP_FACTOR`] build times ago.
     fn suggester(
         &self,
         tenant: &TenantId,
         freshness: Freshness,
         usage: Use,
-    ) -> Result<Option<Arc<Suggester>>, SearchError> {
+    ) -> Result<Completion, SearchError> {
         let Some(products) = self.index_for(tenant, Entity::Products, false, usage)? else {
-            return Ok(None);
+            return Ok(Completion::Missing);
         };
         let purchases = self.index_for(tenant, Entity::Purchases, false, usage)?;
         let product_searcher = products.reader.searcher();
@@ -432,16 +464,39 @@ impl Inner {
             purchase_searcher.as_ref().map_or(0, commit_id),
         );
         let current = || lock(&self.suggesters).get(tenant).cloned();
-        match current() {
-            Some(s) if s.suggester.built_from() == built_from => return Ok(Some(s.suggester)),
-            Some(s) if freshness == Freshness::Cheap && s.build_time > SYNC_REBUILD_BUDGET => {
-                return Ok(Some(s.suggester));
+        let existing = current();
+        if let Some(s) = &existing {
+            if s.suggester.built_from() == built_from {
+                return Ok(Completion::Ready(s.suggester.clone()));
             }
-            _ => {}
+            let gap = (s.build_time * REBUILD_GAP_FACTOR).max(MIN_REBUILD_GAP);
+            if freshness == Freshness::Always && s.finished.elapsed() < gap {
+                return Ok(Completion::Ready(s.suggester.clone()));
+            }
         }
-        let _building = lock(&self.building);
+        if freshness == Freshness::Cheap {
+            let expensive = match &existing {
+                Some(s) => s.build_time > SYNC_REBUILD_BUDGET,
+                None => product_searcher.num_docs() > self.options.sync_build_max_products,
+            };
+            if expensive {
+                return Ok(match existing {
+                    // The refresher rebuilds a stale one within its gap.
+                    Some(s) => Completion::Ready(s.suggester),
+                    None => {
+                        self.build_in_background(tenant);
+                        Completion::Building
+                    }
+                });
+            }
+        }
+        let tenant_lock = lock(&self.building)
+            .entry(tenant.clone())
+            .or_default()
+            .clone();
+        let _building = lock(&tenant_lock);
         if let Some(s) = current().filter(|s| s.suggester.built_from() == built_from) {
-            return Ok(Some(s.suggester));
+            return Ok(Completion::Ready(s.suggester));
         }
         let started = Instant::now();
         let sold = match (&purchases, &purchase_searcher) {
@@ -459,14 +514,36 @@ impl Inner {
         let build_time = started.elapsed();
         self.work.suggester_builds.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(%tenant, entries = suggester.len(), ?build_time, "autocomplete rebuilt");
-        lock(&self.suggesters).insert(
-            tenant.clone(),
-            Built {
-                suggester: suggester.clone(),
-                build_time,
-            },
-        );
-        Ok(Some(suggester))
+        // A tenant closed meanwhile keeps no suggester: it would never be dropped.
+        if lock(&self.open).contains_key(&(tenant.clone(), Entity::Products)) {
+            lock(&self.suggesters).insert(
+                tenant.clone(),
+                Built {
+                    suggester: suggester.clone(),
+                    build_time,
+                    finished: Instant::now(),
+                },
+            );
+        }
+        Ok(Completion::Ready(suggester))
+    }
+
+    /// Builds `tenant`'s suggester on the blocking pool, once at a time per tenant.
+    fn build_in_background(&self, tenant: &TenantId) {
+        let Some(me) = self.me.upgrade() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !lock(&self.background).insert(tenant.clone()) {
+            return;
+        }
+        let tenant = tenant.clone();
+        runtime.spawn_blocking(move || {
+            if let Err(e) = me.suggester(&tenant, Freshness::Always, Use::Maintenance) {
+                tracing::warn!(%tenant, error = %e, "building autocomplete failed");
+            }
+            lock(&me.background).remove(&tenant);
+        });
     }
 }
 
@@ -719,13 +796,16 @@ impl SearchEngine for TantivyEngine {
     ) -> Result<Vec<Suggestion>, SearchError> {
         let (tenant, prefix) = (tenant.clone(), prefix.to_owned());
         self.blocking(move |inner| {
-            let Some(suggester) = inner.suggester(&tenant, Freshness::Cheap, Use::Request)? else {
-                return Ok(Vec::new());
-            };
             let Some(products) = inner.index(&tenant, Entity::Products, false)? else {
                 return Ok(Vec::new());
             };
-            Ok(suggester.suggest(&products.analyzer()?, &inner.automata, &prefix, size))
+            match inner.suggester(&tenant, Freshness::Cheap, Use::Request)? {
+                Completion::Missing => Ok(Vec::new()),
+                Completion::Ready(s) => {
+                    Ok(s.suggest(&products.analyzer()?, &inner.automata, &prefix, size))
+                }
+                Completion::Building => products.suggest_from_index(&inner.automata, &prefix, size),
+            }
         })
         .await
     }

@@ -18,7 +18,7 @@ use super::{Fields, TenantIndex, unavailable};
 use crate::engine::SearchError;
 use crate::query::{
     Facets, Highlights, ProductHit, ProductQuery, ProductResults, ProductSort, PurchaseQuery,
-    PurchaseResults,
+    PurchaseResults, Suggestion,
 };
 
 /// How many distinct categories and brands a facet lists at most.
@@ -210,6 +210,34 @@ impl TenantIndex {
             hits,
             facets: Facets { category, brand },
         })
+    }
+
+    /// Autocomplete while the tenant's suggester is being built: the names of the
+    /// products a search for what was typed finds, best first, without sales figures.
+    pub(crate) fn suggest_from_index(
+        &self,
+        automata: &Automata,
+        prefix: &str,
+        size: usize,
+    ) -> Result<Vec<Suggestion>, SearchError> {
+        let results = self.search_products(
+            automata,
+            &ProductQuery {
+                text: prefix.to_owned(),
+                limit: size,
+                ..ProductQuery::default()
+            },
+        )?;
+        Ok(results
+            .hits
+            .into_iter()
+            .map(|h| Suggestion {
+                fuzzy: h.highlights.name.is_none(),
+                text: h.product.name,
+                product_id: h.product.product_id,
+                popularity: 0,
+            })
+            .collect())
     }
 
     pub(crate) fn search_purchases(
