@@ -3,7 +3,7 @@
 local paths = {}
 local key = os.getenv("CLOUDPF_BENCH_KEY") or ""
 local file = os.getenv("CLOUDPF_BENCH_PATHS")
-if file then
+if file and #file > 0 then
   for line in io.lines(file) do
     if #line > 0 then paths[#paths + 1] = line end
   end

@@ -241,3 +241,56 @@ async fn opening_more_indexes_than_the_cap_closes_the_least_recently_used_one() 
     );
     assert_eq!(engine.work_done().closes, before.closes + 1);
 }
+
+/// Issue #11: a small change to a large catalog must not rebuild autocomplete from
+/// scratch. Segments never change, so a rebuild reads only the segments committed since
+/// the last build, and applies deletions through the segments' alive bitsets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_after_a_small_change_reads_only_the_new_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = TantivyEngine::new(dir.path());
+    let w = Writer::new(&engine);
+    let a = tenant("shop-a");
+    for (i, name) in ["Trail Lantern", "Lantern Hook", "Camping Stove"]
+        .iter()
+        .enumerate()
+    {
+        w.products(vec![product(
+            "shop-a",
+            &format!("p{i}"),
+            name,
+            "Outdoor",
+            "Acme",
+            "9.00",
+            1,
+        )])
+        .await;
+    }
+    assert_eq!(engine.autocomplete(&a, "lan", 5).await.unwrap().len(), 2);
+    let first = engine.work_done();
+    assert_eq!(first.suggester_builds, 1);
+    assert!(first.suggester_segments_read >= 1);
+
+    w.products(vec![product(
+        "shop-a",
+        "p9",
+        "Lantern Stand",
+        "Outdoor",
+        "Acme",
+        "5.00",
+        1,
+    )])
+    .await;
+    w.delete_product("shop-a", "p0").await;
+    let s = engine.autocomplete(&a, "lan", 5).await.unwrap();
+    let mut names: Vec<_> = s.iter().map(|s| s.text.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Lantern Hook", "Lantern Stand"]);
+    let second = engine.work_done();
+    assert_eq!(second.suggester_builds, 2);
+    assert!(
+        second.suggester_segments_read - first.suggester_segments_read <= 2,
+        "read {} segments for two small commits",
+        second.suggester_segments_read - first.suggester_segments_read
+    );
+}

@@ -151,6 +151,7 @@ struct WorkCounts {
     suggester_builds: AtomicU64,
     opens: AtomicU64,
     closes: AtomicU64,
+    segments_read: AtomicU64,
 }
 
 /// A snapshot of [`TantivyEngine::work_done`].
@@ -161,6 +162,8 @@ pub struct WorkDone {
     /// Indexes opened, and closed again (idle or least recently used).
     pub opens: u64,
     pub closes: u64,
+    /// Index segments autocomplete builds read (a rebuild reads only new ones).
+    pub suggester_segments_read: u64,
 }
 
 /// What a searcher sees, whatever its generation: a reload makes a new generation even
@@ -261,6 +264,7 @@ impl TantivyEngine {
             suggester_builds: w.suggester_builds.load(Ordering::Relaxed),
             opens: w.opens.load(Ordering::Relaxed),
             closes: w.closes.load(Ordering::Relaxed),
+            suggester_segments_read: w.segments_read.load(Ordering::Relaxed),
         }
     }
 
@@ -499,20 +503,26 @@ impl Inner {
             return Ok(Completion::Ready(s.suggester));
         }
         let started = Instant::now();
-        let sold = match (&purchases, &purchase_searcher) {
-            (Some(ix), Some(searcher)) => suggest::units_sold(searcher, ix.fields.common())?,
-            _ => HashMap::new(),
-        };
         let analyzer = products.analyzer()?;
+        let previous = existing.as_ref().map(|s| s.suggester.extracts());
         let suggester = Arc::new(Suggester::build(
-            &analyzer,
-            &product_searcher,
-            products.fields.common(),
-            &sold,
+            &suggest::Sources {
+                analyzer: &analyzer,
+                products: &product_searcher,
+                product_fields: products.fields.common(),
+                purchases: purchases
+                    .as_ref()
+                    .zip(purchase_searcher.as_ref())
+                    .map(|(ix, searcher)| (searcher, ix.fields.common())),
+                previous,
+            },
             built_from,
         )?);
         let build_time = started.elapsed();
         self.work.suggester_builds.fetch_add(1, Ordering::Relaxed);
+        self.work
+            .segments_read
+            .fetch_add(suggester.segments_read(), Ordering::Relaxed);
         tracing::debug!(%tenant, entries = suggester.len(), ?build_time, "autocomplete rebuilt");
         // A tenant closed meanwhile keeps no suggester: it would never be dropped.
         if lock(&self.open).contains_key(&(tenant.clone(), Entity::Products)) {

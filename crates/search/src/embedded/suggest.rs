@@ -16,11 +16,13 @@ use std::collections::{BTreeMap, HashMap};
 use cloudpf_model::{Product, Purchase, PurchaseStatus};
 use fst::{Automaton, IntoStreamer, Map, MapBuilder, Streamer};
 use levenshtein_automata::{DFA, Distance, SINK_STATE};
-use tantivy::collector::DocSetCollector;
-use tantivy::query::TermQuery;
+use std::sync::Arc;
+
+use tantivy::index::SegmentId;
 use tantivy::schema::IndexRecordOption;
+use tantivy::store::StoreReader;
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{DocAddress, Searcher};
+use tantivy::{DocId, DocSet, Searcher, SegmentReader, TERMINATED};
 
 use super::schema::{CommonFields, LIVE};
 use super::text::{Automata, analyze};
@@ -62,6 +64,8 @@ pub struct Suggester {
     fst: Map<Vec<u8>>,
     /// Best entries of every heavy prefix (raw key bytes), best first.
     heavy: HashMap<Vec<u8>, Vec<u32>>,
+    extracts: Extracts,
+    segments_read: u64,
 }
 
 impl std::fmt::Debug for Suggester {
@@ -73,27 +77,32 @@ impl std::fmt::Debug for Suggester {
     }
 }
 
-fn live_docs(searcher: &Searcher, common: &CommonFields) -> Result<Vec<DocAddress>, SearchError> {
-    let q = TermQuery::new(
-        tantivy::Term::from_field_text(common.state, LIVE),
-        IndexRecordOption::Basic,
-    );
-    let mut docs: Vec<_> = searcher
-        .search(&q, &DocSetCollector)
+/// The live documents of one segment, deleted ones included (the alive bitset of the
+/// searcher that uses the extract decides).
+fn live_docs(segment: &SegmentReader, common: &CommonFields) -> Result<Vec<DocId>, SearchError> {
+    let term = tantivy::Term::from_field_text(common.state, LIVE);
+    let inverted = segment.inverted_index(common.state).map_err(unavailable)?;
+    let mut docs = Vec::new();
+    if let Some(mut postings) = inverted
+        .read_postings(&term, IndexRecordOption::Basic)
         .map_err(unavailable)?
-        .into_iter()
-        .collect();
-    docs.sort();
+    {
+        let mut doc = postings.doc();
+        while doc != TERMINATED {
+            docs.push(doc);
+            doc = postings.advance();
+        }
+    }
     Ok(docs)
 }
 
 fn source<T: serde::de::DeserializeOwned>(
-    searcher: &Searcher,
+    store: &StoreReader,
     common: &CommonFields,
-    addr: DocAddress,
+    doc: DocId,
 ) -> Result<T, SearchError> {
     use tantivy::schema::Value;
-    let doc: tantivy::TantivyDocument = searcher.doc(addr).map_err(unavailable)?;
+    let doc: tantivy::TantivyDocument = store.get(doc).map_err(unavailable)?;
     let text = doc
         .get_first(common.source)
         .and_then(|v| v.as_str())
@@ -103,26 +112,152 @@ fn source<T: serde::de::DeserializeOwned>(
     cloudpf_model::dynamo::from_item(item).map_err(|e| SearchError::Corrupt(e.to_string()))
 }
 
-/// Units sold per product: line quantities of live purchases that were not cancelled or
-/// refunded.
-pub fn units_sold(
-    searcher: &Searcher,
+/// An active product of a segment, with the name part of its keys (the key text and
+/// whether it starts at the name's first word).
+#[derive(Debug)]
+struct ProductDoc {
+    doc: DocId,
+    name: String,
+    product_id: String,
+    keys: Vec<(String, bool)>,
+}
+
+/// Line quantities of a purchase that counts as sold (not cancelled or refunded).
+#[derive(Debug)]
+struct PurchaseDoc {
+    doc: DocId,
+    lines: Vec<(String, u64)>,
+}
+
+/// What autocomplete read from each segment. Segments never change, so a rebuild reads
+/// and analyzes only the segments committed since the last build, and applies deletes
+/// through each segment's alive bitset (issue #11: a 100k catalog was read again in full
+/// on every small change).
+#[derive(Debug, Default, Clone)]
+pub struct Extracts {
+    products: HashMap<SegmentId, Arc<Vec<ProductDoc>>>,
+    purchases: HashMap<SegmentId, Arc<Vec<PurchaseDoc>>>,
+}
+
+fn product_segment(
+    analyzer: &TextAnalyzer,
+    segment: &SegmentReader,
     common: &CommonFields,
-) -> Result<HashMap<String, u64>, SearchError> {
-    let mut sold: HashMap<String, u64> = HashMap::new();
-    for addr in live_docs(searcher, common)? {
-        let p: Purchase = source(searcher, common, addr)?;
+) -> Result<Vec<ProductDoc>, SearchError> {
+    let store = segment.get_store_reader(64).map_err(unavailable)?;
+    let mut out = Vec::new();
+    for doc in live_docs(segment, common)? {
+        let p: Product = source(&store, common, doc)?;
+        if !p.is_active {
+            continue;
+        }
+        let words = analyze(analyzer, &p.name);
+        let keys = (0..words.len().min(MAX_KEY_WORDS))
+            .map(|start| (key_text(&words[start..]), start == 0))
+            .collect();
+        out.push(ProductDoc {
+            doc,
+            name: p.name,
+            product_id: p.product_id,
+            keys,
+        });
+    }
+    Ok(out)
+}
+
+fn purchase_segment(
+    segment: &SegmentReader,
+    common: &CommonFields,
+) -> Result<Vec<PurchaseDoc>, SearchError> {
+    let store = segment.get_store_reader(64).map_err(unavailable)?;
+    let mut out = Vec::new();
+    for doc in live_docs(segment, common)? {
+        let p: Purchase = source(&store, common, doc)?;
         if matches!(
             p.status,
             PurchaseStatus::Cancelled | PurchaseStatus::Refunded
         ) {
             continue;
         }
-        for item in p.items {
-            *sold.entry(item.product_id).or_default() += u64::try_from(item.quantity).unwrap_or(0);
+        let lines = p
+            .items
+            .into_iter()
+            .map(|i| (i.product_id, u64::try_from(i.quantity).unwrap_or(0)))
+            .collect();
+        out.push(PurchaseDoc { doc, lines });
+    }
+    Ok(out)
+}
+
+/// The indexes a suggester is built from, with what an earlier build already read.
+#[allow(missing_debug_implementations)] // Tantivy's analyzer has no Debug
+pub struct Sources<'a> {
+    pub analyzer: &'a TextAnalyzer,
+    pub products: &'a Searcher,
+    pub product_fields: &'a CommonFields,
+    pub purchases: Option<(&'a Searcher, &'a CommonFields)>,
+    pub previous: Option<&'a Extracts>,
+}
+
+impl Sources<'_> {
+    /// Every segment's extract, from `previous` where it has it; and how many segments
+    /// had to be read.
+    fn extracts(&self) -> Result<(Extracts, u64), SearchError> {
+        let mut out = Extracts::default();
+        let mut read = 0;
+        for segment in self.products.segment_readers() {
+            let id = segment.segment_id();
+            let got = match self.previous.and_then(|p| p.products.get(&id)) {
+                Some(e) => e.clone(),
+                None => {
+                    read += 1;
+                    Arc::new(product_segment(
+                        self.analyzer,
+                        segment,
+                        self.product_fields,
+                    )?)
+                }
+            };
+            out.products.insert(id, got);
+        }
+        if let Some((searcher, fields)) = self.purchases {
+            for segment in searcher.segment_readers() {
+                let id = segment.segment_id();
+                let got = match self.previous.and_then(|p| p.purchases.get(&id)) {
+                    Some(e) => e.clone(),
+                    None => {
+                        read += 1;
+                        Arc::new(purchase_segment(segment, fields)?)
+                    }
+                };
+                out.purchases.insert(id, got);
+            }
+        }
+        Ok((out, read))
+    }
+}
+
+/// Units sold per product over the purchases that are alive in `searcher`.
+fn units_sold(searcher: Option<&Searcher>, extracts: &Extracts) -> HashMap<String, u64> {
+    let mut sold: HashMap<String, u64> = HashMap::new();
+    let Some(searcher) = searcher else {
+        return sold;
+    };
+    for segment in searcher.segment_readers() {
+        let Some(docs) = extracts.purchases.get(&segment.segment_id()) else {
+            continue;
+        };
+        let alive = segment.alive_bitset();
+        for d in docs
+            .iter()
+            .filter(|d| alive.is_none_or(|a| a.is_alive(d.doc)))
+        {
+            for (product_id, quantity) in &d.lines {
+                *sold.entry(product_id.clone()).or_default() += quantity;
+            }
         }
     }
-    Ok(sold)
+    sold
 }
 
 /// Finds every prefix matched by more than [`SCAN_LIMIT`] keys and stores its best
@@ -205,35 +340,35 @@ fn key_text(words: &[String]) -> String {
 }
 
 impl Suggester {
-    pub fn build(
-        analyzer: &TextAnalyzer,
-        products: &Searcher,
-        product_fields: &CommonFields,
-        sold: &HashMap<String, u64>,
-        built_from: BuiltFrom,
-    ) -> Result<Self, SearchError> {
+    /// Builds from `sources`, reading only the segments `sources.previous` lacks.
+    pub fn build(sources: &Sources<'_>, built_from: BuiltFrom) -> Result<Self, SearchError> {
+        let (extracts, segments_read) = sources.extracts()?;
+        let sold = units_sold(sources.purchases.map(|(s, _)| s), &extracts);
         let mut entries = Vec::new();
-        for addr in live_docs(products, product_fields)? {
-            let p: Product = source(products, product_fields, addr)?;
-            if p.is_active {
-                let popularity = sold.get(&p.product_id).copied().unwrap_or(0);
-                entries.push(Entry {
-                    name: p.name,
-                    product_id: p.product_id,
-                    popularity,
-                });
-            }
-        }
         let mut keys: Vec<(Vec<u8>, u64)> = Vec::new();
-        for (ordinal, entry) in entries.iter().enumerate() {
-            let ordinal = u32::try_from(ordinal)
-                .map_err(|_| SearchError::Corrupt("too many products".into()))?;
-            let words = analyze(analyzer, &entry.name);
-            for start in 0..words.len().min(MAX_KEY_WORDS) {
-                let mut key = key_text(&words[start..]).into_bytes();
-                key.push(0);
-                key.extend_from_slice(&ordinal.to_be_bytes());
-                keys.push((key, u64::from(ordinal) << 1 | u64::from(start == 0)));
+        for segment in sources.products.segment_readers() {
+            let Some(docs) = extracts.products.get(&segment.segment_id()) else {
+                continue;
+            };
+            let alive = segment.alive_bitset();
+            for d in docs
+                .iter()
+                .filter(|d| alive.is_none_or(|a| a.is_alive(d.doc)))
+            {
+                let ordinal = u32::try_from(entries.len())
+                    .map_err(|_| SearchError::Corrupt("too many products".into()))?;
+                for (text, first) in &d.keys {
+                    let mut key = Vec::with_capacity(text.len() + 5);
+                    key.extend_from_slice(text.as_bytes());
+                    key.push(0);
+                    key.extend_from_slice(&ordinal.to_be_bytes());
+                    keys.push((key, u64::from(ordinal) << 1 | u64::from(*first)));
+                }
+                entries.push(Entry {
+                    name: d.name.clone(),
+                    product_id: d.product_id.clone(),
+                    popularity: sold.get(&d.product_id).copied().unwrap_or(0),
+                });
             }
         }
         keys.sort_unstable();
@@ -250,7 +385,19 @@ impl Suggester {
             entries,
             fst: builder.into_map(),
             heavy,
+            extracts,
+            segments_read,
         })
+    }
+
+    /// Segments this build read (the others came from the previous build).
+    pub fn segments_read(&self) -> u64 {
+        self.segments_read
+    }
+
+    /// What this build read, for the next one to reuse.
+    pub fn extracts(&self) -> &Extracts {
+        &self.extracts
     }
 
     pub fn built_from(&self) -> BuiltFrom {
