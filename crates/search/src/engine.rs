@@ -148,6 +148,16 @@ pub trait SearchEngine: Send + Sync + fmt::Debug {
         query: &PurchaseQuery,
     ) -> Result<PurchaseResults, SearchError>;
 
+    /// Whether the engine can serve these tenants (`/ready`). By default, every tenant's
+    /// products are counted; an engine where that opens indexes checks more cheaply, since
+    /// a probe every few seconds must not keep a thousand idle tenants open.
+    async fn ready(&self, tenants: &[TenantId]) -> Result<(), SearchError> {
+        for tenant in tenants {
+            self.count(tenant, Entity::Products).await?;
+        }
+        Ok(())
+    }
+
     /// Background maintenance a serving process runs every few hundred milliseconds:
     /// an engine that keeps derived structures (the embedded autocomplete) brings them up
     /// to date with new commits here, so requests rarely wait for it.

@@ -294,3 +294,29 @@ async fn a_rebuild_after_a_small_change_reads_only_the_new_segment() {
         second.suggester_segments_read - first.suggester_segments_read
     );
 }
+
+/// Issue #11: `/ready` opened every tenant's index on every probe, so a thousand idle
+/// tenants stayed open for ever. Readiness reads each index's metadata and opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readiness_check_opens_no_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = TantivyEngine::new(dir.path());
+    Writer::new(&writer)
+        .products(vec![product(
+            "shop-a",
+            "p1",
+            "Trail Lantern",
+            "Outdoor",
+            "Acme",
+            "9.00",
+            1,
+        )])
+        .await;
+    let server = TantivyEngine::new(dir.path());
+    server
+        .ready(&[tenant("shop-a"), tenant("shop-without-data")])
+        .await
+        .unwrap();
+    assert_eq!(server.open_indexes(), 0);
+    assert_eq!(names(&server, "shop-a", "lantern").await, ["Trail Lantern"]);
+}

@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use cloudpf_search::Entity;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -36,15 +35,14 @@ pub async fn health() -> Json<Status> {
     })
 }
 
-/// The process can answer searches: tenants are loaded and every tenant's index opens.
+/// The process can answer searches: tenants are loaded and every tenant's index can be read.
 #[utoipa::path(
     get, path = "/ready", tag = "operations",
     responses((status = 200, body = Status), (status = 503, description = "An index cannot be read", body = ErrorBody))
 )]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
-    for tenant in state.tenants.ids() {
-        state.engine.count(tenant, Entity::Products).await?;
-    }
+    let tenants: Vec<_> = state.tenants.ids().cloned().collect();
+    state.engine.ready(&tenants).await?;
     Ok(Json(Status {
         status: "ready",
         tenants: Some(state.tenants.ids().count()),

@@ -28,9 +28,12 @@ use cloudpf_model::{Product, Purchase, SeqNo, TenantId, dynamo};
 use serde::de::DeserializeOwned;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
+use tantivy::indexer::LogMergePolicy;
 use tantivy::query::TermQuery;
 use tantivy::schema::{IndexRecordOption, Schema, Value};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{
+    Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
+};
 
 use crate::engine::{
     ApplyOutcome, DocChange, Entity, SearchEngine, SearchError, Stored, Versioned,
@@ -85,6 +88,9 @@ enum Freshness {
 /// Memory for one index writer. Tantivy's floor is 15 MB per indexing thread; one thread
 /// per index keeps a many-tenant process small, and CDC batches are small anyway.
 const WRITER_MEMORY: usize = 32_000_000;
+
+/// Segments of about one size that a writer merges into one.
+const MERGE_AT_SEGMENTS: usize = 4;
 
 /// How many indexes the engine keeps open, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +217,7 @@ pub(crate) struct TenantIndex {
     reader: IndexReader,
     writer: Mutex<Option<IndexWriter>>,
     fields: Fields,
+    vocabularies: Mutex<text::Vocabularies>,
 }
 
 impl std::fmt::Debug for TenantIndex {
@@ -396,6 +403,7 @@ impl Inner {
             reader,
             writer: Mutex::new(None),
             fields,
+            vocabularies: Mutex::new(text::Vocabularies::default()),
         });
         while open.len() >= self.options.max_open {
             let Some(oldest) = open
@@ -593,7 +601,25 @@ impl Indexable for Purchase {
 
 fn open_index(dir: &Path, schema: Schema) -> Result<Index, SearchError> {
     let directory = MmapDirectory::open(dir).map_err(unavailable)?;
-    let index = Index::open_or_create(directory, schema.clone()).map_err(unavailable)?;
+    // Small doc store blocks: a page of hits reads ten documents from random blocks, and
+    // each read decompresses a whole block (16 KB by default). No compression thread per
+    // writer: a process with a writer per busy tenant must not pay a thread for each.
+    let settings = IndexSettings {
+        docstore_blocksize: 4096,
+        docstore_compress_dedicated_thread: false,
+        ..IndexSettings::default()
+    };
+    let index = Index::builder()
+        .schema(schema.clone())
+        .settings(settings)
+        .open_or_create(directory)
+        .map_err(|e| match e {
+            tantivy::TantivyError::SchemaError(_) => SearchError::Corrupt(format!(
+                "{} holds a different schema than version {SCHEMA_VERSION}",
+                dir.display()
+            )),
+            e => unavailable(e),
+        })?;
     if index.schema() != schema {
         return Err(SearchError::Corrupt(format!(
             "{} holds a different schema than version {SCHEMA_VERSION}",
@@ -645,10 +671,16 @@ impl TenantIndex {
         let common = *self.fields.common();
         let mut writer_slot = lock(&self.writer);
         if writer_slot.is_none() {
-            let writer = self
+            let writer: IndexWriter = self
                 .index
                 .writer_with_num_threads(1, WRITER_MEMORY)
                 .map_err(unavailable)?;
+            // Every search pays per segment (term dictionary walks, postings, bitsets), and
+            // CDC commits one small segment per batch: merge sooner than Tantivy's default
+            // (8 segments of a size), since a catalog is read far more than written.
+            let mut policy = LogMergePolicy::default();
+            policy.set_min_num_segments(MERGE_AT_SEGMENTS);
+            writer.set_merge_policy(Box::new(policy));
             *writer_slot = Some(writer);
         }
         let Some(writer) = writer_slot.as_mut() else {
@@ -824,6 +856,28 @@ impl SearchEngine for TantivyEngine {
         TantivyEngine::refresh(self).await
     }
 
+    /// Every tenant's committed index metadata can be read; nothing is opened, so that a
+    /// readiness probe neither costs an index open per tenant nor keeps idle tenants open.
+    async fn ready(&self, tenants: &[TenantId]) -> Result<(), SearchError> {
+        let tenants = tenants.to_vec();
+        self.blocking(move |inner| {
+            for tenant in &tenants {
+                for entity in [Entity::Products, Entity::Purchases] {
+                    let meta = inner.dir(tenant, entity).join("meta.json");
+                    match std::fs::File::open(&meta) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(unavailable(format!("{tenant} {entity} index: {e}")));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn search_purchases(
         &self,
         tenant: &TenantId,
@@ -832,7 +886,7 @@ impl SearchEngine for TantivyEngine {
         let (tenant, query) = (tenant.clone(), query.clone());
         self.blocking(
             move |inner| match inner.index(&tenant, Entity::Purchases, false)? {
-                Some(ix) => ix.search_purchases(&query),
+                Some(ix) => ix.search_purchases(&inner.automata, &query),
                 None => Ok(PurchaseResults::default()),
             },
         )

@@ -13,7 +13,7 @@ use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
 
 use super::collect::{By, ProductCollector};
 use super::schema::{CommonFields, LIVE};
-use super::text::{Automata, WordMatcher, analyze, words_query};
+use super::text::{Automata, Lexicon, WordMatcher, analyze, words_query};
 use super::{Fields, TenantIndex, unavailable};
 use crate::engine::SearchError;
 use crate::query::{
@@ -134,6 +134,7 @@ impl TenantIndex {
             .tokenizer_for_field(f.name)
             .map_err(unavailable)?;
         let words = analyze(&analyzer, &q.text);
+        let matcher = WordMatcher::new(automata, &words);
         let searcher = self.reader.searcher();
         let mut clauses = vec![live(&f.common)];
         clauses.push(filter(Box::new(TermQuery::new(
@@ -151,7 +152,7 @@ impl TenantIndex {
             let typo_fields = [f.name, f.category, f.brand, f.tags];
             clauses.push((
                 Occur::Must,
-                words_query(&searcher, &fields, &typo_fields, &words)?,
+                words_query(&self.lexicon(&searcher), &fields, &typo_fields, &matcher)?,
             ));
         }
         if let Some(c) = &q.category {
@@ -186,7 +187,6 @@ impl TenantIndex {
             .map_err(unavailable)?;
         let [category, brand] = collected.facets;
 
-        let matcher = WordMatcher::new(automata, &words);
         let mut hits = Vec::with_capacity(collected.page.len());
         for (score, addr) in collected.page {
             let product: Product = decode(&searcher, &f.common, addr)?;
@@ -240,8 +240,17 @@ impl TenantIndex {
             .collect())
     }
 
+    fn lexicon<'a>(&'a self, searcher: &'a Searcher) -> Lexicon<'a> {
+        Lexicon {
+            searcher,
+            commit: super::commit_id(searcher),
+            vocabularies: &self.vocabularies,
+        }
+    }
+
     pub(crate) fn search_purchases(
         &self,
+        automata: &Automata,
         q: &PurchaseQuery,
     ) -> Result<PurchaseResults, SearchError> {
         let Fields::Purchases(f) = &self.fields else {
@@ -255,9 +264,15 @@ impl TenantIndex {
         let mut clauses = vec![live(&f.common)];
         let searcher = self.reader.searcher();
         if !words.is_empty() {
+            let matcher = WordMatcher::new(automata, &words);
             clauses.push((
                 Occur::Must,
-                words_query(&searcher, &[(f.text, 1.0)], &[f.text], &words)?,
+                words_query(
+                    &self.lexicon(&searcher),
+                    &[(f.text, 1.0)],
+                    &[f.text],
+                    &matcher,
+                )?,
             ));
         }
         if let Some(c) = &q.customer_id {

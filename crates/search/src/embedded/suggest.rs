@@ -485,7 +485,7 @@ impl Suggester {
 }
 
 /// A Levenshtein DFA walking the FST.
-struct Lev<'a>(&'a DFA);
+pub(crate) struct Lev<'a>(pub(crate) &'a DFA);
 
 impl Automaton for Lev<'_> {
     type State = u32;

@@ -12,17 +12,24 @@
 //! "exact above prefix above fuzzy" holds whatever the term statistics; BM25 on exact
 //! matches orders documents within a kind.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use fst::automaton::Str;
+use fst::{Automaton as _, IntoStreamer as _, Map, Streamer as _};
 
 use levenshtein_automata::{DFA, Distance, LevenshteinAutomatonBuilder};
+use tantivy::index::SegmentId;
+use tantivy::postings::TermInfo;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
-    TermSetQuery,
+    BitSetDocSet, BooleanQuery, BoostQuery, ConstScoreQuery, ConstScorer, EmptyScorer,
+    EnableScoring, Explanation, Occur, Query, Scorer, TermQuery, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{Searcher, Term};
+use tantivy::{BitSet, DocId, DocSet, Score, Searcher, SegmentReader, Term};
 
+use super::suggest::Lev;
 use super::unavailable;
 use crate::engine::SearchError;
 use crate::query::{auto_fuzziness, escape_html_into};
@@ -54,95 +61,215 @@ pub const MAX_EXPANSIONS: usize = 50;
 /// already matches every word starting with "te", "en", "tn", "t?n" or "?ten").
 pub const FUZZY_PREFIX_MIN_CHARS: usize = 5;
 
-/// The index terms of `field` that `word` matches within `distance` edits (as a prefix
-/// with `prefix`), at most [`MAX_EXPANSIONS`], most frequent first.
-fn expand(
+/// Every term of one field over all segments of one searcher, with its document count:
+/// prefixes and typos are looked up here once instead of in each segment's term
+/// dictionary (a Levenshtein walk per segment and field was a third of a fuzzy search).
+/// Built when a query first needs it after a commit; an idle index never builds one.
+#[derive(Default)]
+pub struct Vocabularies {
+    commit: u64,
+    maps: HashMap<Field, Arc<Map<Vec<u8>>>>,
+}
+
+impl std::fmt::Debug for Vocabularies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vocabularies")
+            .field("fields", &self.maps.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `field`'s vocabulary as of `searcher` (whose commit identity is `commit`).
+pub fn vocabulary(
+    cache: &std::sync::Mutex<Vocabularies>,
     searcher: &Searcher,
+    commit: u64,
     field: Field,
-    word: &str,
-    distance: u8,
-    prefix: bool,
-) -> Result<Vec<Term>, SearchError> {
-    let term = Term::from_field_text(field, word);
-    let query = if prefix {
-        FuzzyTermQuery::new_prefix(term, distance, true)
-    } else {
-        FuzzyTermQuery::new(term, distance, true)
-    };
-    let automaton = query.automaton().map_err(unavailable)?;
-    let mut freq: HashMap<Vec<u8>, u64> = HashMap::new();
+) -> Result<Arc<Map<Vec<u8>>>, SearchError> {
+    let mut cache = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if cache.commit != commit {
+        *cache = Vocabularies {
+            commit,
+            maps: HashMap::new(),
+        };
+    }
+    if let Some(map) = cache.maps.get(&field) {
+        return Ok(map.clone());
+    }
+    let mut terms: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
     for segment in searcher.segment_readers() {
         let inverted = segment.inverted_index(field).map_err(unavailable)?;
-        let mut stream = inverted
-            .terms()
-            .search(&automaton)
-            .into_stream()
-            .map_err(unavailable)?;
+        let mut stream = inverted.terms().stream().map_err(unavailable)?;
         while stream.advance() {
-            *freq.entry(stream.key().to_vec()).or_default() += u64::from(stream.value().doc_freq);
+            *terms.entry(stream.key().to_vec()).or_default() += u64::from(stream.value().doc_freq);
         }
     }
-    let mut terms: Vec<(Vec<u8>, u64)> = freq.into_iter().collect();
-    terms.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    terms.truncate(MAX_EXPANSIONS);
-    Ok(terms
-        .into_iter()
-        .filter_map(|(bytes, _)| {
-            std::str::from_utf8(&bytes)
-                .ok()
-                .map(|t| Term::from_field_text(field, t))
-        })
-        .collect())
+    let map = Arc::new(Map::from_iter(terms).map_err(|e| SearchError::Corrupt(e.to_string()))?);
+    cache.maps.insert(field, map.clone());
+    Ok(map)
 }
 
-/// One constant-score clause over `terms`, or none when there are none.
-fn any_of(terms: Vec<Term>, score: f32) -> Option<(Occur, Box<dyn Query>)> {
-    match terms.len() {
-        0 => None,
-        1 => terms
-            .into_iter()
-            .next()
-            .map(|t| constant(Box::new(TermQuery::new(t, IndexRecordOption::Basic)), score)),
-        _ => Some(constant(Box::new(TermSetQuery::new(terms)), score)),
+/// How a word is widened to index terms.
+#[derive(Clone, Copy)]
+enum Widen<'a> {
+    /// Terms within a typo (the DFA) of the word.
+    Typo(&'a DFA),
+    /// Terms starting with the word.
+    Prefix(&'a str),
+}
+
+/// The terms of `vocabulary` that `widen` reaches, at most [`MAX_EXPANSIONS`], most
+/// frequent first, as a query over `field` matching any of them in any segment.
+fn expand(
+    searcher: &Searcher,
+    vocabulary: &Map<Vec<u8>>,
+    field: Field,
+    widen: Widen<'_>,
+) -> Result<Option<ExpandedQuery>, SearchError> {
+    fn drain<A: fst::Automaton>(mut stream: fst::map::Stream<'_, A>) -> Vec<(Vec<u8>, u64)> {
+        let mut found = Vec::new();
+        while let Some((term, freq)) = stream.next() {
+            found.push((term.to_vec(), freq));
+        }
+        found
+    }
+    let mut found = match widen {
+        Widen::Typo(dfa) => drain(vocabulary.search(Lev(dfa)).into_stream()),
+        Widen::Prefix(word) => drain(
+            vocabulary
+                .search(Str::new(word).starts_with())
+                .into_stream(),
+        ),
+    };
+    if found.is_empty() {
+        return Ok(None);
+    }
+    found.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    found.truncate(MAX_EXPANSIONS);
+    let mut segments = HashMap::new();
+    for segment in searcher.segment_readers() {
+        let inverted = segment.inverted_index(field).map_err(unavailable)?;
+        let mut infos = Vec::new();
+        for (term, _) in &found {
+            if let Some(info) = inverted.terms().get(term).map_err(unavailable)? {
+                infos.push(info);
+            }
+        }
+        segments.insert(segment.segment_id(), infos);
+    }
+    Ok(Some(ExpandedQuery {
+        field,
+        segments: Arc::new(segments),
+    }))
+}
+
+/// Documents containing any of a set of terms already looked up in each segment's term
+/// dictionary (see [`expand`]); every match scores 1 (callers wrap it in a constant
+/// score).
+#[derive(Clone)]
+struct ExpandedQuery {
+    field: Field,
+    segments: Arc<HashMap<SegmentId, Vec<TermInfo>>>,
+}
+
+impl std::fmt::Debug for ExpandedQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExpandedQuery")
+            .field("field", &self.field)
+            .finish_non_exhaustive()
     }
 }
 
-/// All `terms` must match, each in any of the weighted `fields` (see the module doc).
-/// Typo tolerance applies to the fields listed in `typo_fields`; prefixes and typos
-/// expand to at most [`MAX_EXPANSIONS`] index terms per word and field.
+impl Query for ExpandedQuery {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+impl Weight for ExpandedQuery {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let Some(infos) = self.segments.get(&reader.segment_id()) else {
+            return Ok(Box::new(EmptyScorer));
+        };
+        let inverted = reader.inverted_index(self.field)?;
+        let postings = |info: &TermInfo| {
+            inverted.read_block_postings_from_terminfo(info, IndexRecordOption::Basic)
+        };
+        let mut bits = BitSet::with_max_value(reader.max_doc());
+        for info in infos {
+            let mut block = postings(info)?;
+            while !block.docs().is_empty() {
+                for &doc in block.docs() {
+                    bits.insert(doc);
+                }
+                block.advance();
+            }
+        }
+        Ok(Box::new(ConstScorer::new(BitSetDocSet::from(bits), boost)))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut scorer = self.scorer(reader, 1.0)?;
+        if scorer.seek(doc) == doc {
+            Ok(Explanation::new("ExpandedQuery", scorer.score()))
+        } else {
+            Err(tantivy::TantivyError::InvalidArgument(
+                "the document does not match".into(),
+            ))
+        }
+    }
+}
+
+/// One constant-score clause over an expansion, or none when nothing matched.
+fn any_of(expanded: Option<ExpandedQuery>, score: f32) -> Option<(Occur, Box<dyn Query>)> {
+    expanded.map(|q| constant(Box::new(q), score))
+}
+
+/// What a product or purchase search reads its terms' expansions from.
+pub struct Lexicon<'a> {
+    pub searcher: &'a Searcher,
+    pub commit: u64,
+    pub vocabularies: &'a std::sync::Mutex<Vocabularies>,
+}
+
+/// All words of `matcher` must match, each in any of the weighted `fields` (see the
+/// module doc). Typo tolerance applies to the fields listed in `typo_fields`; prefixes
+/// and typos expand to at most [`MAX_EXPANSIONS`] index terms per word and field.
 pub fn words_query(
-    searcher: &Searcher,
+    lexicon: &Lexicon<'_>,
     fields: &[(Field, f32)],
     typo_fields: &[Field],
-    terms: &[String],
+    matcher: &WordMatcher,
 ) -> Result<Box<dyn Query>, SearchError> {
-    let last = terms.len().saturating_sub(1);
+    let last = matcher.words.len().saturating_sub(1);
     let mut musts: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    for (i, word) in terms.iter().enumerate() {
-        let distance = auto_fuzziness(word);
+    for (i, (word, typo, prefix_typo)) in matcher.words.iter().enumerate() {
         let mut shoulds: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for &(field, weight) in fields {
             let term = Term::from_field_text(field, word);
             let exact = || Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs));
             shoulds.push(constant(exact(), EXACT * weight));
             shoulds.push((Occur::Should, Box::new(BoostQuery::new(exact(), weight))));
-            let typos = distance > 0 && typo_fields.contains(&field);
-            if typos {
-                shoulds.extend(any_of(
-                    expand(searcher, field, word, distance, false)?,
-                    FUZZY * weight,
-                ));
+            let typos = typo_fields.contains(&field);
+            if !(i == last || (typos && typo.is_some())) {
+                continue;
+            }
+            let vocabulary = vocabulary(
+                lexicon.vocabularies,
+                lexicon.searcher,
+                lexicon.commit,
+                field,
+            )?;
+            let widen = |w| expand(lexicon.searcher, &vocabulary, field, w);
+            if let (true, Some(dfa)) = (typos, typo) {
+                shoulds.extend(any_of(widen(Widen::Typo(dfa))?, FUZZY * weight));
             }
             if i == last {
-                shoulds.extend(any_of(
-                    expand(searcher, field, word, 0, true)?,
-                    PREFIX * weight,
-                ));
-                if typos && word.chars().count() >= FUZZY_PREFIX_MIN_CHARS {
-                    shoulds.extend(any_of(
-                        expand(searcher, field, word, 1, true)?,
-                        FUZZY * weight,
-                    ));
+                shoulds.extend(any_of(widen(Widen::Prefix(word))?, PREFIX * weight));
+                if let (true, Some(dfa)) = (typos, prefix_typo) {
+                    shoulds.extend(any_of(widen(Widen::Typo(dfa))?, FUZZY * weight));
                 }
             }
         }
@@ -188,7 +315,8 @@ impl Automata {
     }
 }
 
-/// How a query matches a word: the same rules as [`words_query`].
+/// A query's words with their typo automata (full word, and as a prefix for the last
+/// word): built once per request, used to expand the words and to highlight matches.
 pub struct WordMatcher {
     words: Vec<(String, Option<DFA>, Option<DFA>)>,
 }
