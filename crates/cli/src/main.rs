@@ -7,6 +7,12 @@ use std::io::Write;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: searches allocate and free many small buffers on
+/// several threads, where glibc's per-thread arenas kept freed memory resident and its
+/// locking showed up on profiles (issue #11).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cloudpf",

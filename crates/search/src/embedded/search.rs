@@ -136,7 +136,13 @@ impl TenantIndex {
         let words = analyze(&analyzer, &q.text);
         let matcher = WordMatcher::new(automata, &words);
         let searcher = self.reader.searcher();
-        let mut clauses = vec![live(&f.common)];
+        // Tombstones have no text fields, so words alone keep them out; browsing without
+        // words needs the filter.
+        let mut clauses = if words.is_empty() {
+            vec![live(&f.common)]
+        } else {
+            Vec::new()
+        };
         clauses.push(filter(Box::new(TermQuery::new(
             Term::from_field_u64(f.active, 1),
             IndexRecordOption::Basic,
