@@ -101,6 +101,19 @@ async fn a_query_matching_most_of_the_catalog_is_estimated_and_a_narrow_one_is_e
     assert_eq!(facet(&narrow, "Home"), (LAMPS + 1) as u64);
     assert_eq!(facet(&narrow, "Outdoor"), 0);
 
+    // A page past the first 5,000 matches is still served.
+    let deep = engine
+        .search_products(
+            &a,
+            &ProductQuery {
+                offset: SCAN_LIMIT + 10,
+                ..query("la")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(deep.hits.len(), 10);
+
     let cheapest = engine
         .search_products(
             &a,

@@ -24,7 +24,8 @@ use tantivy::{DocAddress, DocId, DocSet, Order, Score, SegmentOrdinal, SegmentRe
 
 use crate::query::FacetCount;
 
-/// Live matches a relevance-ordered pass visits before it stops and estimates.
+/// Live matches a relevance-ordered pass visits before it stops and estimates (more when
+/// the requested page lies deeper).
 pub const SCAN_LIMIT: usize = 5_000;
 
 /// How hits are ordered: by score, or by an i64 fast field.
@@ -148,7 +149,9 @@ impl<'a> ProductCollector<'a> {
             limit,
             facet_fields,
             facet_size,
-            budget: AtomicUsize::new(SCAN_LIMIT),
+            // A page asked for beyond the limit is still reached: the caller pays for
+            // the depth it asked for (the API caps it with `max_result_window`).
+            budget: AtomicUsize::new(SCAN_LIMIT.max(offset + limit)),
         }
     }
 
