@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 use cloudpf_search::suite::{Writer, product, tenant};
 use cloudpf_search::{EngineOptions, ProductQuery, SearchEngine, TantivyEngine};
 
+/// An in-stock outdoor product of Acme.
+fn outdoor(shop: &str, id: &str, name: &str, price: &str) -> cloudpf_model::Product {
+    product(shop, id, name, "Outdoor", "Acme", price, 1)
+}
+
 fn query(text: &str) -> ProductQuery {
     ProductQuery {
         text: text.into(),
@@ -31,16 +36,8 @@ async fn the_refresher_does_nothing_when_nothing_changed_and_rebuilds_once_after
     let engine = TantivyEngine::new(dir.path());
     let w = Writer::new(&engine);
     let a = tenant("shop-a");
-    w.products(vec![product(
-        "shop-a",
-        "p1",
-        "Trail Lantern",
-        "Outdoor",
-        "Acme",
-        "9.00",
-        1,
-    )])
-    .await;
+    w.products(vec![outdoor("shop-a", "p1", "Trail Lantern", "9.00")])
+        .await;
     assert_eq!(engine.autocomplete(&a, "lan", 5).await.unwrap().len(), 1);
     engine.refresh().await.unwrap();
     let settled = engine.work_done();
@@ -54,16 +51,8 @@ async fn the_refresher_does_nothing_when_nothing_changed_and_rebuilds_once_after
         "idle refreshes reloaded or rebuilt"
     );
 
-    w.products(vec![product(
-        "shop-a",
-        "p2",
-        "Lantern Hook",
-        "Outdoor",
-        "Acme",
-        "2.00",
-        1,
-    )])
-    .await;
+    w.products(vec![outdoor("shop-a", "p2", "Lantern Hook", "2.00")])
+        .await;
     engine.refresh().await.unwrap();
     let s = engine.autocomplete(&a, "lan", 5).await.unwrap();
     assert_eq!(s.len(), 2, "{s:?}");
@@ -84,16 +73,8 @@ async fn a_reading_process_reloads_only_after_another_process_commits() {
     let reader = TantivyEngine::new(dir.path());
     let w = Writer::new(&writer);
     let a = tenant("shop-a");
-    w.products(vec![product(
-        "shop-a",
-        "p1",
-        "Trail Lantern",
-        "Outdoor",
-        "Acme",
-        "9.00",
-        1,
-    )])
-    .await;
+    w.products(vec![outdoor("shop-a", "p1", "Trail Lantern", "9.00")])
+        .await;
     assert_eq!(reader.autocomplete(&a, "lan", 5).await.unwrap().len(), 1);
     reader.refresh().await.unwrap();
     let settled = reader.work_done();
@@ -102,16 +83,8 @@ async fn a_reading_process_reloads_only_after_another_process_commits() {
     }
     assert_eq!(reader.work_done(), settled);
 
-    w.products(vec![product(
-        "shop-a",
-        "p2",
-        "Lantern Hook",
-        "Outdoor",
-        "Acme",
-        "2.00",
-        1,
-    )])
-    .await;
+    w.products(vec![outdoor("shop-a", "p2", "Lantern Hook", "2.00")])
+        .await;
     reader.refresh().await.unwrap();
     assert_eq!(reader.autocomplete(&a, "lan", 5).await.unwrap().len(), 2);
     let after = reader.work_done();
@@ -141,16 +114,8 @@ async fn an_index_unused_for_the_idle_time_is_closed_and_the_next_request_reopen
         },
     );
     let w = Writer::new(&engine);
-    w.products(vec![product(
-        "shop-a",
-        "p1",
-        "Trail Lantern",
-        "Outdoor",
-        "Acme",
-        "9.00",
-        1,
-    )])
-    .await;
+    w.products(vec![outdoor("shop-a", "p1", "Trail Lantern", "9.00")])
+        .await;
     assert_eq!(names(&engine, "shop-a", "lantern").await, ["Trail Lantern"]);
     assert_eq!(
         engine
@@ -206,14 +171,11 @@ async fn opening_more_indexes_than_the_cap_closes_the_least_recently_used_one() 
     );
     let w = Writer::new(&engine);
     for shop in ["shop-a", "shop-b", "shop-c"] {
-        w.products(vec![product(
+        w.products(vec![outdoor(
             shop,
             "p1",
             &format!("Lantern of {shop}"),
-            "Outdoor",
-            "Acme",
             "9.00",
-            1,
         )])
         .await;
     }
@@ -255,32 +217,16 @@ async fn a_rebuild_after_a_small_change_reads_only_the_new_segment() {
         .iter()
         .enumerate()
     {
-        w.products(vec![product(
-            "shop-a",
-            &format!("p{i}"),
-            name,
-            "Outdoor",
-            "Acme",
-            "9.00",
-            1,
-        )])
-        .await;
+        w.products(vec![outdoor("shop-a", &format!("p{i}"), name, "9.00")])
+            .await;
     }
     assert_eq!(engine.autocomplete(&a, "lan", 5).await.unwrap().len(), 2);
     let first = engine.work_done();
     assert_eq!(first.suggester_builds, 1);
     assert!(first.suggester_segments_read >= 1);
 
-    w.products(vec![product(
-        "shop-a",
-        "p9",
-        "Lantern Stand",
-        "Outdoor",
-        "Acme",
-        "5.00",
-        1,
-    )])
-    .await;
+    w.products(vec![outdoor("shop-a", "p9", "Lantern Stand", "5.00")])
+        .await;
     w.delete_product("shop-a", "p0").await;
     let s = engine.autocomplete(&a, "lan", 5).await.unwrap();
     let mut names: Vec<_> = s.iter().map(|s| s.text.as_str()).collect();
@@ -302,15 +248,7 @@ async fn a_readiness_check_opens_no_index() {
     let dir = tempfile::tempdir().unwrap();
     let writer = TantivyEngine::new(dir.path());
     Writer::new(&writer)
-        .products(vec![product(
-            "shop-a",
-            "p1",
-            "Trail Lantern",
-            "Outdoor",
-            "Acme",
-            "9.00",
-            1,
-        )])
+        .products(vec![outdoor("shop-a", "p1", "Trail Lantern", "9.00")])
         .await;
     let server = TantivyEngine::new(dir.path());
     server
