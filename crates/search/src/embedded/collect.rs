@@ -111,6 +111,19 @@ pub struct SegmentFruit {
     facet_matches: u64,
 }
 
+impl SegmentFruit {
+    fn empty(max_doc: u64) -> Self {
+        Self {
+            top: Vec::new(),
+            matches: 0,
+            covered: 0,
+            max_doc,
+            facets: Default::default(),
+            facet_matches: 0,
+        }
+    }
+}
+
 /// The page, the total and the facets of one query.
 #[derive(Debug)]
 pub struct Collected {
@@ -270,14 +283,7 @@ impl Collector for ProductCollector<'_> {
         reader: &SegmentReader,
     ) -> tantivy::Result<SegmentFruit> {
         let max_doc = u64::from(reader.max_doc());
-        let mut fruit = SegmentFruit {
-            top: Vec::new(),
-            matches: 0,
-            covered: 0,
-            max_doc,
-            facets: Default::default(),
-            facet_matches: 0,
-        };
+        let mut fruit = SegmentFruit::empty(max_doc);
         let scan_all = !matches!(self.by, By::Score);
         let mut budget = self.budget.load(Ordering::Relaxed);
         if budget == 0 && !scan_all {
@@ -351,13 +357,6 @@ impl SegmentCollector for NoSegmentCollector {
     fn collect(&mut self, _: DocId, _: Score) {}
 
     fn harvest(self) -> SegmentFruit {
-        SegmentFruit {
-            top: Vec::new(),
-            matches: 0,
-            covered: 0,
-            max_doc: 0,
-            facets: Default::default(),
-            facet_matches: 0,
-        }
+        SegmentFruit::empty(0)
     }
 }

@@ -81,43 +81,23 @@ fn decode<T: DeserializeOwned>(
     dynamo::from_item(item).map_err(|e| SearchError::Corrupt(e.to_string()))
 }
 
-/// Total matches, the extra collector's fruit, and the page as (score, doc).
-type Page<F> = (usize, F, Vec<(f32, DocAddress)>);
-
-/// Runs `query` with the requested order and page; returns (total, page of (score, doc)).
-fn top_docs<C: tantivy::collector::Collector>(
+/// Runs `query` ordered by an i64 fast field; returns the total matches and the page.
+fn top_by_field(
     searcher: &Searcher,
     query: &dyn Query,
-    extra: C,
-    sort: Option<(&str, Order)>,
+    (field, order): (&str, Order),
     offset: usize,
     limit: usize,
-) -> Result<Page<C::Fruit>, SearchError> {
+) -> Result<(usize, Vec<DocAddress>), SearchError> {
     // Tantivy refuses a zero limit; ask for one and drop it.
-    let top = TopDocs::with_limit(limit.max(1)).and_offset(offset);
-    let (total, fruit, mut page) = match sort {
-        None => {
-            let (total, fruit, hits) = searcher
-                .search(query, &(Count, extra, top.order_by_score()))
-                .map_err(unavailable)?;
-            (total, fruit, hits)
-        }
-        Some((field, order)) => {
-            let (total, fruit, hits) = searcher
-                .search(
-                    query,
-                    &(Count, extra, top.order_by_fast_field::<i64>(field, order)),
-                )
-                .map_err(unavailable)?;
-            (
-                total,
-                fruit,
-                hits.into_iter().map(|(_, addr)| (0.0, addr)).collect(),
-            )
-        }
-    };
-    page.truncate(limit);
-    Ok((total, fruit, page))
+    let top = TopDocs::with_limit(limit.max(1))
+        .and_offset(offset)
+        .order_by_fast_field::<i64>(field, order);
+    let (total, hits) = searcher.search(query, &(Count, top)).map_err(unavailable)?;
+    Ok((
+        total,
+        hits.into_iter().take(limit).map(|(_, addr)| addr).collect(),
+    ))
 }
 
 impl TenantIndex {
@@ -297,17 +277,16 @@ impl TenantIndex {
         ));
         clauses.extend(money_range(f.total_micros, q.min_total, q.max_total));
         let query = boolean(clauses);
-        let (total, _, page) = top_docs(
+        let (total, page) = top_by_field(
             &searcher,
             query.as_ref(),
-            Count,
-            Some(("created_micros", Order::Desc)),
+            ("created_micros", Order::Desc),
             q.offset,
             q.limit,
         )?;
         let hits = page
             .into_iter()
-            .map(|(_, addr)| decode::<Purchase>(&searcher, &f.common, addr))
+            .map(|addr| decode::<Purchase>(&searcher, &f.common, addr))
             .collect::<Result<_, _>>()?;
         Ok(PurchaseResults {
             total: total as u64,
