@@ -44,6 +44,8 @@ pub struct RawEmbedded {
     /// Most indexes open at once, two per tenant; the least recently used closes first.
     /// Default 4000.
     pub max_open_indexes: Option<usize>,
+    /// Queries run at once; more wait. Default: the number of cores.
+    pub query_concurrency: Option<usize>,
 }
 
 /// A secret's SHA-256, compared in constant time; the secret itself is never kept.
@@ -262,6 +264,15 @@ impl RawConfig {
                     ));
                 }
             },
+            query_concurrency: match self.embedded.query_concurrency {
+                None => de.query_concurrency,
+                Some(n @ 1..=1024) => n,
+                Some(_) => {
+                    return Err(ConfigError::Invalid(
+                        "embedded.query_concurrency must be between 1 and 1024".into(),
+                    ));
+                }
+            },
             ..de
         };
         Ok(Config {
@@ -293,11 +304,14 @@ mod tests {
     #[test]
     fn the_embedded_engine_closes_idle_indexes_after_the_configured_time() {
         let raw: RawConfig =
-            toml::from_str("[embedded]\nindex_idle_close_seconds = 30\nmax_open_indexes = 200")
+            toml::from_str("[embedded]\nindex_idle_close_seconds = 30\nmax_open_indexes = 200\nquery_concurrency = 3")
                 .unwrap();
         let c = raw.validate().unwrap();
         assert_eq!(c.embedded.idle_close, Duration::from_secs(30));
         assert_eq!(c.embedded.max_open, 200);
+        assert_eq!(c.embedded.query_concurrency, 3);
+        let none: RawConfig = toml::from_str("[embedded]\nquery_concurrency = 0").unwrap();
+        assert!(none.validate().is_err());
         let one: RawConfig = toml::from_str("[embedded]\nmax_open_indexes = 1").unwrap();
         assert!(one.validate().is_err());
     }

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 /// mimalloc instead of glibc's malloc: searches allocate and free many small buffers on
 /// several threads, where glibc's per-thread arenas kept freed memory resident and its
 /// locking showed up on profiles (issue #11).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -52,9 +53,9 @@ fn main() -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        // Searches run on the blocking pool and are CPU-bound: beyond a few threads per
-        // core, more only add memory (a stack and a malloc arena each) and switching, not
-        // throughput. Tokio's default of 512 gave 150+ threads under load (issue #11).
+        // Searches run on the blocking pool (as many at once as the engine's
+        // query_concurrency), beside writes and autocomplete builds. Tokio's default of 512
+        // gave 150+ threads under load (issue #11).
         .max_blocking_threads((cores * 4).max(8))
         .build()?
         .block_on(run())

@@ -43,10 +43,11 @@ pub const MAX_KEY_WORDS: usize = 16;
 /// Bytes of a name (or a query) that a key holds.
 pub const MAX_KEY_BYTES: usize = 96;
 
-#[derive(Debug, Clone)]
+/// A suggestible product: where its name and id live (a row of a segment's extract).
+#[derive(Debug, Clone, Copy)]
 struct Entry {
-    name: String,
-    product_id: String,
+    segment: u32,
+    row: u32,
     popularity: u64,
 }
 
@@ -56,14 +57,23 @@ pub type BuiltFrom = (u64, u64);
 /// Ranking key, smaller is better: typo distance, not at the name start, fewer sales, ordinal.
 type Rank = (u8, bool, Reverse<u64>, u32);
 
+/// Memory is what bounds a large tenant here (issue #11: a 100k catalog's suggester took
+/// 140 MB while it was built), so names live once, in the segment extracts' arenas, and
+/// the FST holds each distinct key text once, pointing at a group of entries.
 pub struct Suggester {
     built_from: BuiltFrom,
     entries: Vec<Entry>,
-    /// Key: normalized word-suffix of a name, 0, entry ordinal (big-endian u32).
-    /// Value: ordinal << 1 | 1 if the suffix starts at the name's first word.
+    /// The product extracts `entries` point into.
+    segments: Vec<Arc<ProductExtract>>,
+    /// Key: normalized word-suffix of a name (see [`key_of`]). Value: its group number.
     fst: Map<Vec<u8>>,
+    /// Where each group's postings end in `postings` (a group starts where the previous
+    /// one ends).
+    group_ends: Vec<u32>,
+    /// Per key and entry: ordinal << 1 | 1 if the key starts at the name's first word.
+    postings: Vec<u32>,
     /// Best entries of every heavy prefix (raw key bytes), best first.
-    heavy: HashMap<Vec<u8>, Vec<u32>>,
+    heavy: HashMap<Box<[u8]>, Box<[u32]>>,
     extracts: Extracts,
     segments_read: u64,
 }
@@ -112,14 +122,68 @@ fn source<T: serde::de::DeserializeOwned>(
     cloudpf_model::dynamo::from_item(item).map_err(|e| SearchError::Corrupt(e.to_string()))
 }
 
-/// An active product of a segment, with the name part of its keys (the key text and
-/// whether it starts at the name's first word).
-#[derive(Debug)]
-struct ProductDoc {
+/// The active products of a segment: each one's name, id and folded name (its analyzed
+/// words joined by spaces, see [`folded`]) in one arena, so a product costs its bytes and
+/// 16 more instead of three allocations and a key string per word.
+#[derive(Debug, Default)]
+struct ProductExtract {
+    arena: String,
+    rows: Vec<ProductRow>,
+}
+
+/// Where one product's texts end in the arena; each starts where the previous one ends.
+#[derive(Debug, Clone, Copy)]
+struct ProductRow {
     doc: DocId,
-    name: String,
-    product_id: String,
-    keys: Vec<(String, bool)>,
+    name_end: u32,
+    id_end: u32,
+    folded_end: u32,
+}
+
+impl ProductExtract {
+    fn push(
+        &mut self,
+        doc: DocId,
+        name: &str,
+        product_id: &str,
+        folded: &str,
+    ) -> Result<(), SearchError> {
+        let end = |arena: &String| {
+            u32::try_from(arena.len()).map_err(|_| SearchError::Corrupt("segment too large".into()))
+        };
+        self.arena.push_str(name);
+        let name_end = end(&self.arena)?;
+        self.arena.push_str(product_id);
+        let id_end = end(&self.arena)?;
+        self.arena.push_str(folded);
+        let folded_end = end(&self.arena)?;
+        self.rows.push(ProductRow {
+            doc,
+            name_end,
+            id_end,
+            folded_end,
+        });
+        Ok(())
+    }
+
+    fn start(&self, row: usize) -> usize {
+        row.checked_sub(1)
+            .map_or(0, |r| self.rows[r].folded_end as usize)
+    }
+
+    fn name(&self, row: usize) -> &str {
+        &self.arena[self.start(row)..self.rows[row].name_end as usize]
+    }
+
+    fn product_id(&self, row: usize) -> &str {
+        let r = &self.rows[row];
+        &self.arena[r.name_end as usize..r.id_end as usize]
+    }
+
+    fn folded(&self, row: usize) -> &str {
+        let r = &self.rows[row];
+        &self.arena[r.id_end as usize..r.folded_end as usize]
+    }
 }
 
 /// Line quantities of a purchase that counts as sold (not cancelled or refunded).
@@ -135,7 +199,7 @@ struct PurchaseDoc {
 /// on every small change).
 #[derive(Debug, Default, Clone)]
 pub struct Extracts {
-    products: HashMap<SegmentId, Arc<Vec<ProductDoc>>>,
+    products: HashMap<SegmentId, Arc<ProductExtract>>,
     purchases: HashMap<SegmentId, Arc<Vec<PurchaseDoc>>>,
 }
 
@@ -143,25 +207,18 @@ fn product_segment(
     analyzer: &TextAnalyzer,
     segment: &SegmentReader,
     common: &CommonFields,
-) -> Result<Vec<ProductDoc>, SearchError> {
+) -> Result<ProductExtract, SearchError> {
     let store = segment.get_store_reader(64).map_err(unavailable)?;
-    let mut out = Vec::new();
+    let mut out = ProductExtract::default();
     for doc in live_docs(segment, common)? {
         let p: Product = source(&store, common, doc)?;
-        if !p.is_active {
-            continue;
+        if p.is_active {
+            let folded = folded(&analyze(analyzer, &p.name));
+            out.push(doc, &p.name, &p.product_id, &folded)?;
         }
-        let words = analyze(analyzer, &p.name);
-        let keys = (0..words.len().min(MAX_KEY_WORDS))
-            .map(|start| (key_text(&words[start..]), start == 0))
-            .collect();
-        out.push(ProductDoc {
-            doc,
-            name: p.name,
-            product_id: p.product_id,
-            keys,
-        });
     }
+    out.arena.shrink_to_fit();
+    out.rows.shrink_to_fit();
     Ok(out)
 }
 
@@ -238,8 +295,8 @@ impl Sources<'_> {
 }
 
 /// Units sold per product over the purchases that are alive in `searcher`.
-fn units_sold(searcher: Option<&Searcher>, extracts: &Extracts) -> HashMap<String, u64> {
-    let mut sold: HashMap<String, u64> = HashMap::new();
+fn units_sold<'a>(searcher: Option<&Searcher>, extracts: &'a Extracts) -> HashMap<&'a str, u64> {
+    let mut sold: HashMap<&str, u64> = HashMap::new();
     let Some(searcher) = searcher else {
         return sold;
     };
@@ -253,11 +310,27 @@ fn units_sold(searcher: Option<&Searcher>, extracts: &Extracts) -> HashMap<Strin
             .filter(|d| alive.is_none_or(|a| a.is_alive(d.doc)))
         {
             for (product_id, quantity) in &d.lines {
-                *sold.entry(product_id.clone()).or_default() += quantity;
+                *sold.entry(product_id.as_str()).or_default() += quantity;
             }
         }
     }
     sold
+}
+
+/// One key of one entry while a suggester is built: `len` bytes of the entry's folded
+/// name from byte `start` (8 bytes instead of an allocated key per word and product).
+#[derive(Debug, Clone, Copy)]
+struct KeyRef {
+    entry: u32,
+    start: u16,
+    len: u8,
+    first: bool,
+}
+
+impl KeyRef {
+    fn posting(self) -> u32 {
+        self.entry << 1 | u32::from(self.first)
+    }
 }
 
 /// Finds every prefix matched by more than [`SCAN_LIMIT`] keys and stores its best
@@ -265,22 +338,28 @@ fn units_sold(searcher: Option<&Searcher>, extracts: &Extracts) -> HashMap<Strin
 /// its range by the next byte. The walk keeps its own stack instead of recursing: a
 /// prefix may be as deep as a key is long, and data must never decide stack depth
 /// (issue #10: a 20 KB name aborted the whole server).
-fn heavy_prefixes(keys: &[(Vec<u8>, u64)], entries: &[Entry]) -> HashMap<Vec<u8>, Vec<u32>> {
+fn heavy_prefixes<'a>(
+    keys: &[KeyRef],
+    text: impl Fn(KeyRef) -> &'a [u8],
+    entries: &[Entry],
+) -> HashMap<Box<[u8]>, Box<[u32]>> {
     let mut out = HashMap::new();
     // (range start, range end, depth): every key in the range shares `depth` bytes.
     let mut pending = vec![(0, keys.len(), 0)];
     while let Some((lo, hi, depth)) = pending.pop() {
         let mut start = lo;
         while start < hi {
-            let Some(&byte) = keys[start].0.get(depth) else {
+            // A key that ends here sorts before longer ones; no prefix reaches past it.
+            let Some(&byte) = text(keys[start]).get(depth) else {
                 start += 1;
                 continue;
             };
-            let end = start + keys[start..hi].partition_point(|(k, _)| k.get(depth) == Some(&byte));
-            // The 0 byte ends the name part of a key: no prefix reaches past it.
-            if byte != 0 && end - start > SCAN_LIMIT {
+            let end =
+                start + keys[start..hi].partition_point(|k| text(*k).get(depth) == Some(&byte));
+            if end - start > SCAN_LIMIT {
                 let group = &keys[start..end];
-                out.insert(group[0].0[..=depth].to_vec(), top_entries(group, entries));
+                let prefix = &text(group[0])[..=depth];
+                out.insert(prefix.into(), top_entries(group, entries));
                 pending.push((start, end, depth + 1));
             }
             start = end;
@@ -290,12 +369,15 @@ fn heavy_prefixes(keys: &[(Vec<u8>, u64)], entries: &[Entry]) -> HashMap<Vec<u8>
 }
 
 /// The best [`MAX_SUGGESTIONS`] distinct entries among `group`'s keys.
-fn top_entries(group: &[(Vec<u8>, u64)], entries: &[Entry]) -> Vec<u32> {
+fn top_entries(group: &[KeyRef], entries: &[Entry]) -> Box<[u32]> {
     let mut ranked: Vec<(bool, Reverse<u64>, u32)> = group
         .iter()
-        .map(|(_, v)| {
-            let o = (v >> 1) as u32;
-            (v & 1 == 0, Reverse(entries[o as usize].popularity), o)
+        .map(|k| {
+            (
+                !k.first,
+                Reverse(entries[k.entry as usize].popularity),
+                k.entry,
+            )
         })
         .collect();
     ranked.sort_unstable();
@@ -308,86 +390,177 @@ fn top_entries(group: &[(Vec<u8>, u64)], entries: &[Entry]) -> Vec<u32> {
             }
         }
     }
-    top
+    top.into_boxed_slice()
 }
 
-/// The name part of a key: the words joined by spaces, cut to [`MAX_KEY_BYTES`] on a
-/// character boundary. Queries are cut the same way, so a long query still matches.
-fn key_text(words: &[String]) -> String {
+/// A name's analyzed words joined by spaces, as far as any key reaches: keys start at the
+/// first [`MAX_KEY_WORDS`] words and hold at most [`MAX_KEY_BYTES`]. Words have no spaces
+/// (the tokenizer splits on them), so a key is a slice from a word start.
+fn folded(words: &[String]) -> String {
     let mut text = String::new();
-    for word in words {
-        let sep = usize::from(!text.is_empty());
-        if text.len() + sep + word.len() > MAX_KEY_BYTES {
-            let room = MAX_KEY_BYTES.saturating_sub(text.len() + sep);
-            if room > 0 {
-                if sep == 1 {
-                    text.push(' ');
-                }
-                let mut cut = room;
-                while !word.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                text.push_str(&word[..cut]);
-            }
+    let mut reach = usize::MAX;
+    for (i, word) in words.iter().enumerate() {
+        if i == MAX_KEY_WORDS {
+            reach = text.len() + MAX_KEY_BYTES;
+        }
+        if text.len() >= reach {
             break;
         }
-        if sep == 1 {
+        if i > 0 {
             text.push(' ');
         }
         text.push_str(word);
     }
-    text
+    cut(&text, reach).to_owned()
+}
+
+/// `text` cut to at most `max` bytes on a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The key that starts at byte `start` of a folded name: at most [`MAX_KEY_BYTES`], cut on
+/// a character boundary, without a trailing space. Queries are keyed the same way (from
+/// 0), so a long query still matches.
+fn key_of(folded: &str, start: usize) -> &str {
+    cut(&folded[start..], MAX_KEY_BYTES).trim_end_matches(' ')
 }
 
 impl Suggester {
     /// Builds from `sources`, reading only the segments `sources.previous` lacks.
     pub fn build(sources: &Sources<'_>, built_from: BuiltFrom) -> Result<Self, SearchError> {
+        let too_many = || SearchError::Corrupt("too many products".into());
+        // Unreachable while folded names are bounded as [`folded`] bounds them.
+        let too_long = || SearchError::Corrupt("a key reaches past its bounds".into());
         let (extracts, segments_read) = sources.extracts()?;
         let sold = units_sold(sources.purchases.map(|(s, _)| s), &extracts);
+        let mut segments = Vec::new();
         let mut entries = Vec::new();
-        let mut keys: Vec<(Vec<u8>, u64)> = Vec::new();
+        let mut folded_names: Vec<&str> = Vec::new();
+        let mut keys: Vec<KeyRef> = Vec::new();
         for segment in sources.products.segment_readers() {
-            let Some(docs) = extracts.products.get(&segment.segment_id()) else {
+            let Some(extract) = extracts.products.get(&segment.segment_id()) else {
                 continue;
             };
+            let segment_no = u32::try_from(segments.len()).map_err(|_| too_many())?;
+            segments.push(extract.clone());
             let alive = segment.alive_bitset();
-            for d in docs
-                .iter()
-                .filter(|d| alive.is_none_or(|a| a.is_alive(d.doc)))
-            {
-                let ordinal = u32::try_from(entries.len())
-                    .map_err(|_| SearchError::Corrupt("too many products".into()))?;
-                for (text, first) in &d.keys {
-                    let mut key = Vec::with_capacity(text.len() + 5);
-                    key.extend_from_slice(text.as_bytes());
-                    key.push(0);
-                    key.extend_from_slice(&ordinal.to_be_bytes());
-                    keys.push((key, u64::from(ordinal) << 1 | u64::from(*first)));
+            for (row, r) in extract.rows.iter().enumerate() {
+                if alive.is_some_and(|a| !a.is_alive(r.doc)) {
+                    continue;
                 }
+                let entry = u32::try_from(entries.len()).map_err(|_| too_many())?;
+                let folded = extract.folded(row);
+                let starts =
+                    std::iter::once(0).chain(folded.match_indices(' ').map(|(i, _)| i + 1));
+                for (word, start) in starts.take(MAX_KEY_WORDS).enumerate() {
+                    let len = key_of(folded, start).len();
+                    if len > 0 {
+                        keys.push(KeyRef {
+                            entry,
+                            start: u16::try_from(start).map_err(|_| too_long())?,
+                            len: u8::try_from(len).map_err(|_| too_long())?,
+                            first: word == 0,
+                        });
+                    }
+                }
+                folded_names.push(folded);
                 entries.push(Entry {
-                    name: d.name.clone(),
-                    product_id: d.product_id.clone(),
-                    popularity: sold.get(&d.product_id).copied().unwrap_or(0),
+                    segment: segment_no,
+                    row: u32::try_from(row).map_err(|_| too_many())?,
+                    popularity: sold.get(extract.product_id(row)).copied().unwrap_or(0),
                 });
             }
         }
-        keys.sort_unstable();
-        keys.dedup_by(|a, b| a.0 == b.0);
-        let heavy = heavy_prefixes(&keys, &entries);
+        let text = |k: KeyRef| {
+            let start = usize::from(k.start);
+            &folded_names[k.entry as usize].as_bytes()[start..start + usize::from(k.len)]
+        };
+        // By text, then entry, a first-word key before a later one of the same text.
+        keys.sort_unstable_by(|a, b| {
+            text(*a)
+                .cmp(text(*b))
+                .then(a.entry.cmp(&b.entry))
+                .then(b.first.cmp(&a.first))
+        });
+        keys.dedup_by(|a, b| a.entry == b.entry && text(*a) == text(*b));
+        let heavy = heavy_prefixes(&keys, text, &entries);
         let mut builder = MapBuilder::memory();
-        for (k, v) in keys {
-            builder
-                .insert(k, v)
-                .map_err(|e| SearchError::Corrupt(e.to_string()))?;
+        let mut group_ends = Vec::new();
+        let mut postings = Vec::with_capacity(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            postings.push(k.posting());
+            if keys.get(i + 1).is_none_or(|next| text(*next) != text(*k)) {
+                builder
+                    .insert(text(*k), group_ends.len() as u64)
+                    .map_err(|e| SearchError::Corrupt(e.to_string()))?;
+                group_ends.push(u32::try_from(postings.len()).map_err(|_| too_many())?);
+            }
         }
+        drop(keys);
+        drop(sold);
+        group_ends.shrink_to_fit();
         Ok(Self {
             built_from,
             entries,
+            segments,
             fst: builder.into_map(),
+            group_ends,
+            postings,
             heavy,
             extracts,
             segments_read,
         })
+    }
+
+    /// Roughly what this suggester holds in memory, in bytes, by part (for the build log).
+    pub fn footprint(&self) -> [(&'static str, usize); 5] {
+        let arenas = self
+            .segments
+            .iter()
+            .map(|e| e.arena.capacity() + e.rows.capacity() * std::mem::size_of::<ProductRow>())
+            .sum();
+        let heavy = self
+            .heavy
+            .iter()
+            .map(|(k, v)| k.len() + v.len() * 4 + 48)
+            .sum();
+        [
+            ("fst", self.fst.as_fst().as_bytes().len()),
+            (
+                "postings",
+                (self.postings.capacity() + self.group_ends.capacity()) * 4,
+            ),
+            (
+                "entries",
+                self.entries.capacity() * std::mem::size_of::<Entry>(),
+            ),
+            ("names", arenas),
+            ("heavy", heavy),
+        ]
+    }
+
+    /// The postings of the key group `group`.
+    fn group(&self, group: u64) -> &[u32] {
+        let g = group as usize;
+        let start = g.checked_sub(1).map_or(0, |p| self.group_ends[p] as usize);
+        &self.postings[start..self.group_ends[g] as usize]
+    }
+
+    fn name(&self, entry: u32) -> (&str, &str) {
+        let e = self.entries[entry as usize];
+        let extract = &self.segments[e.segment as usize];
+        (
+            extract.name(e.row as usize),
+            extract.product_id(e.row as usize),
+        )
     }
 
     /// Segments this build read (the others came from the previous build).
@@ -420,7 +593,8 @@ impl Suggester {
         size: usize,
     ) -> Vec<Suggestion> {
         let size = size.min(MAX_SUGGESTIONS);
-        let query = key_text(&analyze(analyzer, input));
+        let folded = folded(&analyze(analyzer, input));
+        let query = key_of(&folded, 0);
         if query.is_empty() || size == 0 {
             return Vec::new();
         }
@@ -443,26 +617,31 @@ impl Suggester {
         } else {
             let mut stream = self
                 .fst
-                .search(fst::automaton::Str::new(&query).starts_with())
+                .search(fst::automaton::Str::new(query).starts_with())
                 .into_stream();
-            while let Some((_, v)) = stream.next() {
-                let o = (v >> 1) as u32;
-                offer(&mut best, o, (0, v & 1 == 0, popularity(o), o));
+            while let Some((_, group)) = stream.next() {
+                for &p in self.group(group) {
+                    let o = p >> 1;
+                    offer(&mut best, o, (0, p & 1 == 0, popularity(o), o));
+                }
             }
         }
         if best.len() < size
-            && let Some(dfa) = automata.dfa(&query, auto_fuzziness(&query), true)
+            && let Some(dfa) = automata.dfa(query, auto_fuzziness(query), true)
         {
             let mut stream = self.fst.search(Lev(&dfa)).into_stream();
             let mut seen = 0;
-            while let Some((key, v)) = stream.next() {
-                if let Distance::Exact(d) = dfa.eval(key) {
-                    let o = (v >> 1) as u32;
-                    offer(&mut best, o, (d, v & 1 == 0, popularity(o), o));
-                }
-                seen += 1;
-                if seen >= FUZZY_LIMIT {
-                    break;
+            'keys: while let Some((key, group)) = stream.next() {
+                let Distance::Exact(d) = dfa.eval(key) else {
+                    continue;
+                };
+                for &p in self.group(group) {
+                    let o = p >> 1;
+                    offer(&mut best, o, (d, p & 1 == 0, popularity(o), o));
+                    seen += 1;
+                    if seen >= FUZZY_LIMIT {
+                        break 'keys;
+                    }
                 }
             }
         }
@@ -472,11 +651,11 @@ impl Suggester {
             .into_iter()
             .take(size)
             .map(|((distance, ..), o)| {
-                let e = &self.entries[o as usize];
+                let (name, product_id) = self.name(o);
                 Suggestion {
-                    text: e.name.clone(),
-                    product_id: e.product_id.clone(),
-                    popularity: e.popularity,
+                    text: name.to_owned(),
+                    product_id: product_id.to_owned(),
+                    popularity: self.entries[o as usize].popularity,
                     fuzzy: distance > 0,
                 }
             })
@@ -504,5 +683,49 @@ impl Automaton for Lev<'_> {
 
     fn accept(&self, state: &u32, byte: u8) -> u32 {
         self.0.transition(*state, byte)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(words: &[&str]) -> Vec<String> {
+        let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        let folded = folded(&words);
+        std::iter::once(0)
+            .chain(folded.match_indices(' ').map(|(i, _)| i + 1))
+            .take(MAX_KEY_WORDS)
+            .map(|start| key_of(&folded, start).to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn keys_start_at_each_of_the_first_sixteen_words_and_run_to_the_end_of_the_name() {
+        assert_eq!(
+            keys(&["hiking", "boots", "brown"]),
+            ["hiking boots brown", "boots brown", "brown"]
+        );
+        let many: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let got = keys(&many);
+        assert_eq!(got.len(), MAX_KEY_WORDS);
+        assert!(got[15].starts_with("w15 w16 w17"), "{}", got[15]);
+    }
+
+    #[test]
+    fn a_key_holds_at_most_96_bytes_cut_on_a_character_boundary_without_a_trailing_space() {
+        let long = "é".repeat(39); // 78 bytes
+        let got = keys(&[&long, &long, "x"]);
+        assert!(got.iter().all(|k| k.len() <= MAX_KEY_BYTES));
+        // 78 bytes, a space, then 8 two-byte characters: 95 bytes, not 96.
+        assert_eq!(got[0], format!("{long} {}", "é".repeat(8)));
+        assert_eq!(got[1], format!("{long} x"));
+        let exact = "a".repeat(95);
+        assert_eq!(
+            keys(&[&exact, "b"])[0],
+            exact,
+            "the space before a cut word is dropped"
+        );
     }
 }
