@@ -22,12 +22,12 @@ use levenshtein_automata::{DFA, Distance, LevenshteinAutomatonBuilder};
 use tantivy::index::SegmentId;
 use tantivy::postings::TermInfo;
 use tantivy::query::{
-    BitSetDocSet, BooleanQuery, BoostQuery, ConstScoreQuery, ConstScorer, EmptyScorer,
-    EnableScoring, Explanation, Occur, Query, Scorer, TermQuery, Weight,
+    BitSetDocSet, BooleanQuery, ConstScoreQuery, ConstScorer, EmptyScorer, EnableScoring,
+    Explanation, Occur, Query, Scorer, TermQuery, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{BitSet, DocId, DocSet, Score, Searcher, SegmentReader, Term};
+use tantivy::{BitSet, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term};
 
 use super::suggest::Lev;
 use super::unavailable;
@@ -197,6 +197,25 @@ impl Weight for ExpandedQuery {
         let postings = |info: &TermInfo| {
             inverted.read_block_postings_from_terminfo(info, IndexRecordOption::Basic)
         };
+        let matches: u64 = infos.iter().map(|i| u64::from(i.doc_freq)).sum();
+        // A typo or a long prefix matches a few documents: a sorted list of them costs
+        // their number, where a bitset costs the segment's size to clear and to walk.
+        if matches * 16 < u64::from(reader.max_doc()) {
+            let mut docs = Vec::with_capacity(usize::try_from(matches).unwrap_or(0));
+            for info in infos {
+                let mut block = postings(info)?;
+                while !block.docs().is_empty() {
+                    docs.extend_from_slice(block.docs());
+                    block.advance();
+                }
+            }
+            docs.sort_unstable();
+            docs.dedup();
+            return Ok(Box::new(ConstScorer::new(
+                SortedDocs { docs, at: 0 },
+                boost,
+            )));
+        }
         let mut bits = BitSet::with_max_value(reader.max_doc());
         for info in infos {
             let mut block = postings(info)?;
@@ -219,6 +238,115 @@ impl Weight for ExpandedQuery {
                 "the document does not match".into(),
             ))
         }
+    }
+}
+
+/// Strictly increasing document ids.
+struct SortedDocs {
+    docs: Vec<DocId>,
+    at: usize,
+}
+
+impl DocSet for SortedDocs {
+    fn advance(&mut self) -> DocId {
+        self.at = (self.at + 1).min(self.docs.len());
+        self.doc()
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        self.at += self.docs[self.at..].partition_point(|&d| d < target);
+        self.doc()
+    }
+
+    fn doc(&self) -> DocId {
+        self.docs.get(self.at).copied().unwrap_or(TERMINATED)
+    }
+
+    fn size_hint(&self) -> u32 {
+        u32::try_from(self.docs.len() - self.at).unwrap_or(u32::MAX)
+    }
+}
+
+/// An exact match of a word in a field: BM25 times the field's weight, plus a constant
+/// that puts every exact match above prefix and typo matches. One scorer where a constant
+/// clause and a BM25 clause over the same postings were two in every word's union (the
+/// unions were a third of a fuzzy search: issue #11).
+#[derive(Debug, Clone)]
+struct ExactQuery {
+    term: Term,
+    weight: f32,
+}
+
+impl Query for ExactQuery {
+    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        let inner =
+            TermQuery::new(self.term.clone(), IndexRecordOption::WithFreqs).weight(scoring)?;
+        Ok(Box::new(ExactWeight {
+            inner,
+            weight: self.weight,
+        }))
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        visitor(&self.term, false);
+    }
+}
+
+struct ExactWeight {
+    inner: Box<dyn Weight>,
+    weight: f32,
+}
+
+impl Weight for ExactWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let inner = self.inner.scorer(reader, boost * self.weight)?;
+        if inner.is::<EmptyScorer>() {
+            // Kept recognisable: a union drops empty scorers.
+            return Ok(inner);
+        }
+        Ok(Box::new(ExactScorer {
+            inner,
+            add: EXACT * self.weight * boost,
+        }))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut explanation = Explanation::new("exact match", EXACT * self.weight);
+        explanation.add_detail(self.inner.explain(reader, doc)?);
+        Ok(explanation)
+    }
+}
+
+struct ExactScorer {
+    inner: Box<dyn Scorer>,
+    add: f32,
+}
+
+impl DocSet for ExactScorer {
+    fn advance(&mut self) -> DocId {
+        self.inner.advance()
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        self.inner.seek(target)
+    }
+
+    fn doc(&self) -> DocId {
+        self.inner.doc()
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.inner.size_hint()
+    }
+
+    fn cost(&self) -> u64 {
+        self.inner.cost()
+    }
+}
+
+impl Scorer for ExactScorer {
+    fn score(&mut self) -> Score {
+        self.inner.score() + self.add
     }
 }
 
@@ -249,9 +377,7 @@ pub fn words_query(
         let mut shoulds: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for &(field, weight) in fields {
             let term = Term::from_field_text(field, word);
-            let exact = || Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs));
-            shoulds.push(constant(exact(), EXACT * weight));
-            shoulds.push((Occur::Should, Box::new(BoostQuery::new(exact(), weight))));
+            shoulds.push((Occur::Should, Box::new(ExactQuery { term, weight })));
             let typos = typo_fields.contains(&field);
             if !(i == last || (typos && typo.is_some())) {
                 continue;
@@ -392,5 +518,25 @@ impl WordMatcher {
         }
         escape_html_into(&mut out, &text[at..]);
         Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sorted_doc_list_advances_and_seeks_like_a_postings_list() {
+        let mut docs = SortedDocs {
+            docs: vec![3, 7, 8, 20],
+            at: 0,
+        };
+        assert_eq!(docs.doc(), 3);
+        assert_eq!(docs.seek(3), 3, "seeking the current document stays");
+        assert_eq!(docs.seek(4), 7);
+        assert_eq!(docs.advance(), 8);
+        assert_eq!(docs.size_hint(), 2);
+        assert_eq!(docs.seek(21), TERMINATED);
+        assert_eq!(docs.advance(), TERMINATED);
     }
 }
