@@ -781,9 +781,8 @@ impl TenantIndex {
         else {
             return Ok(None); // a tombstone
         };
-        let item: serde_dynamo::Item =
-            serde_json::from_str(source).map_err(|e| SearchError::Corrupt(e.to_string()))?;
-        let value = dynamo::from_item(item).map_err(|e| SearchError::Corrupt(e.to_string()))?;
+        let value =
+            dynamo::from_item_json(source).map_err(|e| SearchError::Corrupt(e.to_string()))?;
         Ok(Some(Stored {
             doc: value,
             seq: self.stored_seq(&doc)?,

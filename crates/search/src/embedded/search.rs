@@ -76,9 +76,7 @@ fn decode<T: DeserializeOwned>(
         .get_first(common.source)
         .and_then(|v| v.as_str())
         .ok_or_else(|| SearchError::Corrupt("live document without source".into()))?;
-    let item: serde_dynamo::Item =
-        serde_json::from_str(source).map_err(|e| SearchError::Corrupt(e.to_string()))?;
-    dynamo::from_item(item).map_err(|e| SearchError::Corrupt(e.to_string()))
+    dynamo::from_item_json(source).map_err(|e| SearchError::Corrupt(e.to_string()))
 }
 
 /// Runs `query` ordered by an i64 fast field; returns the total matches and the page.

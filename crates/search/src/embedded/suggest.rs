@@ -117,9 +117,7 @@ fn source<T: serde::de::DeserializeOwned>(
         .get_first(common.source)
         .and_then(|v| v.as_str())
         .unwrap_or("{}");
-    let item: serde_dynamo::Item =
-        serde_json::from_str(text).map_err(|e| SearchError::Corrupt(e.to_string()))?;
-    cloudpf_model::dynamo::from_item(item).map_err(|e| SearchError::Corrupt(e.to_string()))
+    cloudpf_model::dynamo::from_item_json(text).map_err(|e| SearchError::Corrupt(e.to_string()))
 }
 
 /// The active products of a segment: each one's name, id and folded name (its analyzed
