@@ -454,7 +454,11 @@ impl Suggester {
                 if alive.is_some_and(|a| !a.is_alive(r.doc)) {
                     continue;
                 }
-                let entry = u32::try_from(entries.len()).map_err(|_| too_many())?;
+                // A posting keeps the entry shifted left by one.
+                let entry = u32::try_from(entries.len())
+                    .ok()
+                    .filter(|e| *e <= u32::MAX >> 1)
+                    .ok_or_else(too_many)?;
                 let folded = extract.folded(row);
                 let starts =
                     std::iter::once(0).chain(folded.match_indices(' ').map(|(i, _)| i + 1));
