@@ -86,9 +86,7 @@ pub fn vocabulary(
     commit: u64,
     field: Field,
 ) -> Result<Arc<Map<Vec<u8>>>, SearchError> {
-    let mut cache = cache
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cache = super::lock(cache);
     if cache.commit != commit {
         *cache = Vocabularies {
             commit,
@@ -194,21 +192,24 @@ impl Weight for ExpandedQuery {
             return Ok(Box::new(EmptyScorer));
         };
         let inverted = reader.inverted_index(self.field)?;
-        let postings = |info: &TermInfo| {
-            inverted.read_block_postings_from_terminfo(info, IndexRecordOption::Basic)
+        // Every block of matching documents, term by term.
+        let each_block = |f: &mut dyn FnMut(&[DocId])| -> tantivy::Result<()> {
+            for info in infos {
+                let mut block =
+                    inverted.read_block_postings_from_terminfo(info, IndexRecordOption::Basic)?;
+                while !block.docs().is_empty() {
+                    f(block.docs());
+                    block.advance();
+                }
+            }
+            Ok(())
         };
         let matches: u64 = infos.iter().map(|i| u64::from(i.doc_freq)).sum();
         // A typo or a long prefix matches a few documents: a sorted list of them costs
         // their number, where a bitset costs the segment's size to clear and to walk.
         if matches * 16 < u64::from(reader.max_doc()) {
             let mut docs = Vec::with_capacity(usize::try_from(matches).unwrap_or(0));
-            for info in infos {
-                let mut block = postings(info)?;
-                while !block.docs().is_empty() {
-                    docs.extend_from_slice(block.docs());
-                    block.advance();
-                }
-            }
+            each_block(&mut |block| docs.extend_from_slice(block))?;
             docs.sort_unstable();
             docs.dedup();
             return Ok(Box::new(ConstScorer::new(
@@ -217,15 +218,11 @@ impl Weight for ExpandedQuery {
             )));
         }
         let mut bits = BitSet::with_max_value(reader.max_doc());
-        for info in infos {
-            let mut block = postings(info)?;
-            while !block.docs().is_empty() {
-                for &doc in block.docs() {
-                    bits.insert(doc);
-                }
-                block.advance();
+        each_block(&mut |block| {
+            for &doc in block {
+                bits.insert(doc);
             }
-        }
+        })?;
         Ok(Box::new(ConstScorer::new(BitSetDocSet::from(bits), boost)))
     }
 
