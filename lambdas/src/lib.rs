@@ -11,7 +11,7 @@ use cloudpf_lake::ObjectSink;
 use cloudpf_search::EngineOptions;
 use cloudpf_search_api::Tenants;
 use cloudpf_search_api::backend::{SearchBackend, search_engine};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Which table a function consumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,14 +133,15 @@ pub async fn pipeline(
     Ok(Pipeline::new(engine, sink))
 }
 
-/// The handler: a `DynamoDbEvent` (as JSON, so one malformed record cannot fail the whole
-/// invocation) in, the partial-batch response out.
+/// The handler: a `DynamoDbEvent` (as JSON text, so one malformed record cannot fail the
+/// whole invocation, and records are read straight from it) in, the partial-batch
+/// response out.
 pub async fn handle(
-    event: Value,
+    event: &RawValue,
     table: Table,
     pipeline: &Pipeline,
 ) -> Result<DynamoDbEventResponse, cloudpf_cdc::source::SourceError> {
-    let batch = Batch::from_json(event)?;
+    let batch = Batch::from_slice(event.get().as_bytes())?;
     let report = match table {
         Table::Products => handle_products(batch, pipeline).await,
         Table::Purchases => handle_purchases(batch, pipeline).await,
@@ -214,10 +215,10 @@ pub async fn run_cdc(table: Table) -> Result<(), lambda_runtime::Error> {
     let shared = aws_config::load_from_env().await;
     let pipeline = pipeline(&config, &shared).await?;
     lambda_runtime::run(lambda_runtime::service_fn(
-        |event: lambda_runtime::LambdaEvent<Value>| {
+        |event: lambda_runtime::LambdaEvent<Box<RawValue>>| {
             let pipeline = &pipeline;
             async move {
-                handle(event.payload, table, pipeline)
+                handle(&event.payload, table, pipeline)
                     .await
                     .map_err(lambda_runtime::Error::from)
             }

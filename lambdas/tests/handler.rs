@@ -11,13 +11,26 @@ use cloudpf_lake::ObjectSink;
 use cloudpf_lambdas::{LambdaConfig, Table, handle};
 use cloudpf_search::TantivyEngine;
 use cloudpf_search_api::backend::SearchBackend;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-fn event(name: &str) -> Value {
+/// A saved event as the Lambda runtime hands it to the function: its deserializer (a
+/// `serde_json` deserializer wrapped by `serde_path_to_error`) reads the payload type,
+/// here the event's text.
+fn event(name: &str) -> Box<RawValue> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures")
         .join(name);
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    let bytes = std::fs::read(path).unwrap();
+    let raw: Box<RawValue> =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
+            .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(raw.get()).unwrap(),
+        serde_json::from_slice::<Value>(&bytes).unwrap(),
+        "the runtime's deserializer must hand over the event's whole text"
+    );
+    raw
 }
 
 async fn aws(url: &str, attempts: u32) -> SdkConfig {
@@ -135,7 +148,7 @@ async fn an_unreachable_lake_fails_the_batch_from_its_first_record() {
             "333300000000000000001",
         ),
     ] {
-        let response = handle(event(file), table, &p).await.unwrap();
+        let response = handle(&event(file), table, &p).await.unwrap();
         assert_eq!(
             serde_json::to_value(response).unwrap(),
             json!({"batchItemFailures": [{"itemIdentifier": first}]}),
@@ -161,11 +174,11 @@ async fn saved_events_through_both_handlers_land_in_the_bucket_with_no_failures(
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path(), s3.clone());
 
-    let products = handle(event("products-lifecycle.json"), Table::Products, &p)
+    let products = handle(&event("products-lifecycle.json"), Table::Products, &p)
         .await
         .unwrap();
     assert!(products.batch_item_failures.is_empty());
-    let purchases = handle(event("purchases-batch.json"), Table::Purchases, &p)
+    let purchases = handle(&event("purchases-batch.json"), Table::Purchases, &p)
         .await
         .unwrap();
     assert!(

@@ -19,7 +19,6 @@ use cloudpf_lake::{LakeFailure, LakeWriter, LocalDirSink, ObjectSink};
 use cloudpf_model::{Change, Product, Purchase, SeqNo, TenantId};
 use cloudpf_search::{ApplyOutcome, SearchEngine, SearchError, TantivyEngine, Versioned};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::sinks::dlq::{DeadLetter, DeadLetters};
 use crate::sinks::index::{by_tenant, versioned};
@@ -280,14 +279,6 @@ pub async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport
     report
 }
 
-/// The record as it arrived, for a dead letter.
-fn incoming_value(incoming: &Incoming) -> Value {
-    match incoming {
-        Incoming::Record(record) => serde_json::to_value(record).unwrap_or(Value::Null),
-        Incoming::Undecodable { raw, .. } => raw.clone(),
-    }
-}
-
 /// Dead-letters one record of the batch from `source`; if the letter cannot be written,
 /// the record is retried instead, so nothing is dropped.
 async fn dead_letter<T: Table>(
@@ -299,12 +290,11 @@ async fn dead_letter<T: Table>(
     report: &mut BatchReport,
     failed: &mut FirstFailure,
 ) {
-    let record = incoming_value(incoming);
     let letter = DeadLetter {
         table: T::NAME,
         reason,
         sequence_number: incoming.sequence_number(),
-        record: &record,
+        record: incoming.raw(),
     };
     let stream = incoming.source().unwrap_or(source);
     match ctx.dead_letters.write(stream, &letter).await {

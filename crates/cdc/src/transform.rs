@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use aws_lambda_events::event::dynamodb::EventRecord;
-use cloudpf_model::dynamo::from_item;
+use cloudpf_model::dynamo::from_item_json;
 use cloudpf_model::{AttrValue, Change, Op, Product, Purchase, SeqNo, TenantId, Timestamp};
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::source::Record;
 
 /// An item type of one of the two tables.
 pub trait TableItem: DeserializeOwned + Send + Sync + 'static {
@@ -48,12 +50,21 @@ impl TableItem for Purchase {
 /// Why a record was refused; lowercase, no trailing period, names the attribute.
 pub type Reason = String;
 
+/// Whether an image is absent: missing, `null` or `{}` (the Lambda event type read all
+/// three as an empty item).
+fn image(raw: Option<&RawValue>) -> Option<&str> {
+    let text = raw?.get();
+    let empty = text.bytes().filter(|b| !b.is_ascii_whitespace()).eq(*b"{}");
+    (!empty).then_some(text)
+}
+
 /// Decodes one stream record into a change of `T`.
-pub fn decode<T: TableItem>(record: &EventRecord) -> Result<Change<T>, Reason> {
-    let op = Op::parse(&record.event_name)
-        .ok_or_else(|| format!("unknown eventName {:?}", record.event_name))?;
-    let seq = record
-        .change
+pub fn decode<T: TableItem>(record: &Record) -> Result<Change<T>, Reason> {
+    let view = record.view()?;
+    let op = Op::parse(&view.event_name)
+        .ok_or_else(|| format!("unknown eventName {:?}", view.event_name))?;
+    let stream = &view.dynamodb;
+    let seq = stream
         .sequence_number
         .as_deref()
         .ok_or("record has no SequenceNumber")
@@ -61,15 +72,17 @@ pub fn decode<T: TableItem>(record: &EventRecord) -> Result<Change<T>, Reason> {
     // The event time names the partition of changes without an image (and of every
     // product change): a time no partition can name would fail the lake write on every
     // retry after the index had taken the batch, so it is refused here, before either.
-    let event_time = Timestamp::checked_from_utc(record.change.approximate_creation_date_time)
-        .map_err(|e| {
+    let event_time =
+        Timestamp::checked_from_utc(stream.approximate_creation_date_time).map_err(|e| {
             format!(
                 "ApproximateCreationDateTime: {} {e}",
-                record.change.approximate_creation_date_time.timestamp()
+                stream.approximate_creation_date_time.timestamp()
             )
         })?;
-    let keys: BTreeMap<String, AttrValue> =
-        from_item(record.change.keys.clone()).map_err(|e| format!("keys: {e}"))?;
+    let keys: BTreeMap<String, AttrValue> = match image(stream.keys) {
+        Some(text) => from_item_json(text).map_err(|e| format!("keys: {e}"))?,
+        None => BTreeMap::new(),
+    };
     let key_str = |name: &str| match keys.get(name) {
         Some(AttrValue::String(v)) => Ok(v.clone()),
         Some(_) => Err(format!("keys: {name} must be a string")),
@@ -84,13 +97,12 @@ pub fn decode<T: TableItem>(record: &EventRecord) -> Result<Change<T>, Reason> {
     let new_image = if op == Op::Remove {
         None
     } else {
-        if record.change.new_image.is_empty() {
+        let Some(text) = image(stream.new_image) else {
             return Err(format!(
                 "{op} record has no NewImage (is the stream view NEW_AND_OLD_IMAGES?)"
             ));
-        }
-        let item: T =
-            from_item(record.change.new_image.clone()).map_err(|e| format!("new image: {e}"))?;
+        };
+        let item: T = from_item_json(text).map_err(|e| format!("new image: {e}"))?;
         item.validate().map_err(|e| format!("new image: {e}"))?;
         if !matches_keys(&item) {
             return Err(format!(
@@ -102,17 +114,16 @@ pub fn decode<T: TableItem>(record: &EventRecord) -> Result<Change<T>, Reason> {
     };
     // The old image only documents the past; a malformed one (likely dead-lettered when it
     // was new) must not block the change that fixes it.
-    let old_image = if record.change.old_image.is_empty() {
-        None
-    } else {
-        match from_item::<T>(record.change.old_image.clone()) {
+    let old_image = match image(stream.old_image) {
+        None => None,
+        Some(text) => match from_item_json::<T>(text) {
             Ok(item) if matches_keys(&item) && item.validate().is_ok() => Some(item),
             Ok(_) => None,
             Err(e) => {
                 tracing::debug!(seq = %seq, error = %e, "old image does not decode; kept out of the lake");
                 None
             }
-        }
+        },
     };
     Ok(Change {
         op,

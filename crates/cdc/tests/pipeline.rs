@@ -222,11 +222,16 @@ async fn malformed_records_are_dead_lettered_with_a_reason_and_never_indexed() {
                 with_new_image(img, keys(serde_json::json!({"S": "acme"})))
             },
         ),
-        ("not a DynamoDB stream record", {
-            let mut img = good_image();
-            img["price"] = serde_json::json!({"N": 10});
-            with_new_image(img, keys(serde_json::json!({"S": "acme"})))
-        }),
+        // An attribute value of the wrong JSON type (a number's text must be a string):
+        // the image is read per record, so the rest of the record still names it.
+        (
+            "new image: invalid type: integer `10`, expected a string",
+            {
+                let mut img = good_image();
+                img["price"] = serde_json::json!({"N": 10});
+                with_new_image(img, keys(serde_json::json!({"S": "acme"})))
+            },
+        ),
     ];
     for (expected, batch) in cases {
         let dir = tempfile::tempdir().unwrap();

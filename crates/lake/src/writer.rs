@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use cloudpf_model::{Change, Op, Product, Purchase, SeqNo, TenantId};
+use futures_util::{StreamExt, stream};
 
 use crate::encode::{self, EncodeError, Placed, Placement};
 use crate::layout::{Dataset, ObjectName};
@@ -36,6 +37,9 @@ pub struct LakeFailure {
 pub struct LakeWriter {
     sink: Arc<dyn ObjectSink>,
 }
+
+/// Puts in flight at once per batch.
+const PUT_CONCURRENCY: usize = 16;
 
 type Groups<'a, T> = BTreeMap<(TenantId, NaiveDate), Vec<T>>;
 
@@ -185,21 +189,31 @@ impl LakeWriter {
         }
     }
 
+    /// Puts a batch's objects a few at a time: each put is a round trip (an S3 request,
+    /// or a file's and its directory's fsync), and a batch writes one or two objects per
+    /// tenant and day it touches.
     async fn put_all(&self, objects: Vec<PendingObject>) -> Result<usize, LakeFailure> {
+        let results: Vec<(SeqNo, Result<(), String>)> = stream::iter(objects)
+            .map(|obj| async move {
+                let result = match obj.prepared {
+                    Ok((key, body)) => self.sink.put(&key, body).await.map_err(|e| e.to_string()),
+                    Err(reason) => Err(reason),
+                };
+                (obj.first_seq, result)
+            })
+            .buffer_unordered(PUT_CONCURRENCY)
+            .collect()
+            .await;
         let mut failure: Option<LakeFailure> = None;
         let mut written = 0;
-        for obj in objects {
-            let result = match obj.prepared {
-                Ok((key, body)) => self.sink.put(&key, body).await.map_err(|e| e.to_string()),
-                Err(reason) => Err(reason),
-            };
+        for (first_seq, result) in results {
             match result {
                 Ok(()) => written += 1,
                 Err(reason) => {
-                    tracing::warn!(first_seq = %obj.first_seq, %reason, "lake object not written");
-                    if failure.as_ref().is_none_or(|f| obj.first_seq < f.first_seq) {
+                    tracing::warn!(%first_seq, %reason, "lake object not written");
+                    if failure.as_ref().is_none_or(|f| first_seq < f.first_seq) {
                         failure = Some(LakeFailure {
-                            first_seq: obj.first_seq,
+                            first_seq,
                             reason,
                             written: 0,
                         });

@@ -50,16 +50,17 @@ pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, DecodeError> {
     })
 }
 
-/// Decodes an item stored as DynamoDB JSON (as the search indexes keep their sources)
-/// into `T`. Stored items were decoded once already, so this takes the fast path, without
-/// tracking the attribute path (which cloned every attribute name: a tenth of the
-/// allocations of a search, issue #11); only a failure decodes again to name the path.
+/// Decodes an item as DynamoDB JSON text (a stream record's image, a search index's
+/// stored source) into `T`. The fast path reads the text straight into `T`
+/// ([`crate::dynamo_json`]); only what it does not read exactly like [`from_item`] (an
+/// error, a binary attribute) is decoded again through `from_item`, which names the
+/// attribute path of an error.
 pub fn from_item_json<T: DeserializeOwned>(json: &str) -> Result<T, DecodeError> {
-    let parse = || serde_json::from_str::<Item>(json).map_err(|e| DecodeError::new(e.to_string()));
-    let wrapped = AttributeValue::M(wrap_map(parse()?.into_inner()));
-    match T::deserialize(serde_dynamo::Deserializer::from_attribute_value(wrapped)) {
+    match crate::dynamo_json::from_str(json) {
         Ok(value) => Ok(value),
-        Err(_) => from_item(parse()?),
+        Err(_) => from_item(
+            serde_json::from_str::<Item>(json).map_err(|e| DecodeError::new(e.to_string()))?,
+        ),
     }
 }
 

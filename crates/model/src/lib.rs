@@ -5,6 +5,7 @@
 pub mod attr;
 pub mod change;
 pub mod dynamo;
+pub mod dynamo_json;
 pub mod money;
 pub mod product;
 pub mod purchase;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use cloudpf_lake::{ObjectKey, ObjectSink, SinkError};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 /// The longest stream label kept in a key, in bytes.
@@ -42,7 +42,8 @@ pub struct DeadLetter<'a> {
     pub table: &'a str,
     pub reason: &'a str,
     pub sequence_number: Option<&'a str>,
-    pub record: &'a Value,
+    /// The record's JSON exactly as it arrived.
+    pub record: &'a RawValue,
 }
 
 #[derive(Debug, Clone)]
@@ -62,14 +63,14 @@ impl DeadLetters {
         table: &str,
         stream: &str,
         sequence_number: Option<&str>,
-        record: &Value,
+        record: &RawValue,
     ) -> Result<ObjectKey, SinkError> {
         let name = match sequence_number
             .filter(|s| !s.is_empty() && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_digit()))
         {
             Some(seq) => seq.to_owned(),
             None => {
-                let digest = Sha256::digest(record.to_string().as_bytes());
+                let digest = Sha256::digest(record.get().as_bytes());
                 format!("unsequenced-{}", hex::encode(&digest[..16]))
             }
         };
@@ -111,7 +112,8 @@ mod tests {
         }
         assert_eq!(stream_label("unknown-stream"), "unknown-stream");
         assert_eq!(stream_label(&"x".repeat(100)).len(), MAX_LABEL_LEN);
-        let key = DeadLetters::key_for("purchases", "t/s/a b:c", Some("12"), &Value::Null).unwrap();
+        let key =
+            DeadLetters::key_for("purchases", "t/s/a b:c", Some("12"), RawValue::NULL).unwrap();
         assert_eq!(key.as_str(), "dlq/purchases/a-b-c/12.json");
     }
 }

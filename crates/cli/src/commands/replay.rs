@@ -1,4 +1,5 @@
-//! `cloudpf replay`: a saved Lambda event file through a handler, as Lambda would.
+//! `cloudpf replay`: saved Lambda event files through a handler, as Lambda would: one
+//! invocation per file, in the order given, in one process (one Lambda container).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,28 +21,54 @@ pub struct ReplayArgs {
     /// Data directory (indexes, lake, dead letters).
     #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
     data_dir: PathBuf,
-    /// A DynamoDB stream event as JSON (the shape of a Lambda test event).
-    file: PathBuf,
+    /// DynamoDB stream events as JSON (the shape of a Lambda test event), one batch per
+    /// file, applied in the order given; stops at the first batch that fails.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
-    let bytes =
-        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let batch = Batch::from_slice(&bytes)
-        .with_context(|| format!("{} is not a DynamoDB stream event", args.file.display()))?;
     std::fs::create_dir_all(&args.data_dir)?;
     let pipeline = Pipeline::local(&args.data_dir);
-    let report = match args.table {
-        TableArg::Products => handle_products(batch, &pipeline).await,
-        TableArg::Purchases => handle_purchases(batch, &pipeline).await,
-    };
-    // The report on stdout is the command's result; Lambda's response is part of it.
-    let out = serde_json::json!({ "report": report, "response": report.response() });
-    let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, &out)?;
-    writeln!(stdout)?;
-    if let Some(seq) = &report.failed_from {
-        bail!("batch failed from sequence number {seq}; run the replay again to retry");
+    let single = args.files.len() == 1;
+    let started = std::time::Instant::now();
+    let mut records = 0;
+    for file in &args.files {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let batch = Batch::from_slice(&bytes)
+            .with_context(|| format!("{} is not a DynamoDB stream event", file.display()))?;
+        records += batch.len();
+        let report = match args.table {
+            TableArg::Products => handle_products(batch, &pipeline).await,
+            TableArg::Purchases => handle_purchases(batch, &pipeline).await,
+        };
+        // The reports on stdout are the command's result (Lambda's response is part of
+        // each): pretty for one file, one line per file for many.
+        let out =
+            serde_json::json!({ "file": file, "report": report, "response": report.response() });
+        let mut stdout = std::io::stdout().lock();
+        if single {
+            serde_json::to_writer_pretty(&mut stdout, &out)?;
+        } else {
+            serde_json::to_writer(&mut stdout, &out)?;
+        }
+        writeln!(stdout)?;
+        if let Some(seq) = &report.failed_from {
+            bail!(
+                "{}: batch failed from sequence number {seq}; run the replay again to retry",
+                file.display()
+            );
+        }
     }
+    // Dropping the pipeline closes the index writers (waiting for their merges).
+    drop(pipeline);
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(
+        files = args.files.len(),
+        records,
+        seconds,
+        records_per_second = (records as f64 / seconds.max(1e-9)).round(),
+        "replay finished"
+    );
     Ok(())
 }
