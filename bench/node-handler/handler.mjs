@@ -35,7 +35,9 @@ for (const file of files) {
     const oldImage = d.OldImage ? unmarshall(d.OldImage, opts) : null;
     const eventTime = new Date(d.ApproximateCreationDateTime * 1000).toISOString();
     const image = newImage ?? oldImage;
-    const day = (table === "purchases" && image ? image.created_at : eventTime).slice(0, 10);
+    // The demo's one malformed record has no created_at: it lands by event time here
+    // (cloudpf dead-letters it).
+    const day = String((table === "purchases" && image?.created_at) || eventTime).slice(0, 10);
     const group = `tenant_id=${keys.tenant_id}/dt=${day}`;
     if (!groups.has(group)) groups.set(group, { json: [], csv: [] });
     const g = groups.get(group);
