@@ -99,6 +99,11 @@ fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         .ok_or_else(|| de::Error::custom(format!("{secs} is not a time")))
 }
 
+/// The reason given for a record that does not parse as one.
+fn not_a_record(e: serde_json::Error) -> String {
+    format!("not a DynamoDB stream record: {e}")
+}
+
 fn view_of(raw: &RawValue) -> Result<RecordView<'_>, serde_json::Error> {
     serde_json::from_str(raw.get())
 }
@@ -146,7 +151,10 @@ impl Batch {
         };
         let records = event.records.ok_or(SourceError::NoRecords)?;
         Ok(Self {
-            records: records.into_iter().map(Incoming::from_raw).collect(),
+            records: records
+                .into_iter()
+                .map(|raw| Incoming::from_raw(raw.to_owned()))
+                .collect(),
         })
     }
 
@@ -171,8 +179,7 @@ impl Batch {
 }
 
 impl Incoming {
-    fn from_raw(raw: &RawValue) -> Self {
-        let raw = raw.to_owned();
+    fn from_raw(raw: Box<RawValue>) -> Self {
         match view_of(&raw) {
             Ok(view) => {
                 let event_source_arn = view.event_source_arn.map(Cow::into_owned);
@@ -193,7 +200,7 @@ impl Incoming {
                         .map(str::to_owned)
                 };
                 Incoming::Undecodable {
-                    reason: format!("not a DynamoDB stream record: {e}"),
+                    reason: not_a_record(e),
                     source: text("/eventSourceARN"),
                     sequence_number: text("/dynamodb/SequenceNumber"),
                     raw,
@@ -204,9 +211,9 @@ impl Incoming {
 
     fn from_event_record(record: &EventRecord) -> Self {
         match serde_json::value::to_raw_value(record) {
-            Ok(raw) => Self::from_raw(&raw),
+            Ok(raw) => Self::from_raw(raw),
             Err(e) => Incoming::Undecodable {
-                reason: format!("not a DynamoDB stream record: {e}"),
+                reason: not_a_record(e),
                 raw: RawValue::NULL.to_owned(),
                 source: None,
                 sequence_number: None,
@@ -245,7 +252,7 @@ impl Record {
     /// The fields of the record, borrowed from its text (which the batch already read
     /// with this view when it accepted the record).
     pub fn view(&self) -> Result<RecordView<'_>, String> {
-        view_of(&self.raw).map_err(|e| format!("not a DynamoDB stream record: {e}"))
+        view_of(&self.raw).map_err(not_a_record)
     }
 
     pub fn sequence_number(&self) -> Option<&str> {
