@@ -10,6 +10,10 @@ lake by numeric sequence number (not the views' per-partition windows, departure
 tombstones, nor their zero-padded text), and the standard library over the products and
 purchases change logs.
 
+Then the lake is compacted (`cloudpf compact`: one object per tenant-day) and checked
+again, and once more in the state a compaction killed between writing and removing
+leaves (the compacted objects and every small one): every report must stay the same.
+
 usage: python tests/duckdb_check.py target/debug/cloudpf
 """
 
@@ -19,6 +23,7 @@ import gzip
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,14 +39,25 @@ def cents(value):
     return str(Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
+# Every report's output of one check, to compare the checks of one lake.
+OUTPUTS = []
+
+
 def report(binary, data, tenant, name, start, end, *extra):
     out = subprocess.run(
         [binary, "report", "--data-dir", data, "--tenant", tenant, "--report", name,
          "--from", start, "--to", end, *extra],
         check=True, capture_output=True, text=True,
     ).stdout
+    OUTPUTS.append((tenant, name, out))
     rows = list(csv.reader(io.StringIO(out)))
     return rows[0], rows[1:]
+
+
+def objects(lake):
+    """Every object of the lake, relative to it."""
+    return sorted(os.path.relpath(p, lake)
+                  for p in glob.glob(f"{lake}/**/*.gz", recursive=True))
 
 
 def current_categories(lake, tenant):
@@ -62,13 +78,9 @@ def current_categories(lake, tenant):
     }
 
 
-def main(binary):
-    data = tempfile.mkdtemp(prefix="cloudpf-duckdb-")
-    subprocess.run(
-        [binary, "demo", "--data-dir", data, "--tenants", "2", "--products", "150",
-         "--purchases", "400", "--seed", "7"],
-        check=True, capture_output=True,
-    )
+def check(binary, data):
+    """Every report of every demo shop against DuckDB; the reports' outputs."""
+    OUTPUTS.clear()
     lake = os.path.join(data, "lake")
     db = duckdb.connect()
     db.execute(f"""
@@ -209,9 +221,55 @@ def main(binary):
         assert picked == want, f"{tenant} rfm: {picked[:5]} != {want[:5]}"
         checked += 1
     assert checked == 2, checked
-    print(f"duckdb agrees with cloudpf on summary, timeseries, top_products, by_category and "
+    print(f"  duckdb agrees with cloudpf on summary, timeseries, top_products, by_category and "
           f"rfm for {checked} demo shops ({moves} moved, {removals} removed, {tombstones} "
           f"tombstones, {twins} orders with identical lines)")
+    return list(OUTPUTS)
+
+
+def compact(binary, data):
+    summary = json.loads(subprocess.run(
+        [binary, "compact", "--data-dir", data, "--all-dates"],
+        check=True, capture_output=True, text=True,
+    ).stdout)
+    assert summary["failed"] == [], summary["failed"]
+    return summary
+
+
+def main(binary):
+    data = tempfile.mkdtemp(prefix="cloudpf-duckdb-")
+    subprocess.run(
+        [binary, "demo", "--data-dir", data, "--tenants", "2", "--products", "150",
+         "--purchases", "400", "--seed", "7"],
+        check=True, capture_output=True,
+    )
+    lake = os.path.join(data, "lake")
+    small = objects(lake)
+    saved = tempfile.mkdtemp(prefix="cloudpf-duckdb-small-")
+    shutil.copytree(lake, saved, dirs_exist_ok=True)
+    print("the demo lake as the handlers wrote it:")
+    want = check(binary, data)
+
+    summary = compact(binary, data)
+    compacted = objects(lake)
+    partitions = {os.path.dirname(o) for o in small}
+    assert len(compacted) == len(partitions) < len(small), \
+        f"{len(small)} objects in {len(partitions)} partitions became {len(compacted)}"
+    assert summary["compacted"], summary
+    print(f"compacted: {len(small)} objects became {len(compacted)}:")
+    assert check(binary, data) == want, "a report changed with compaction"
+
+    # A compaction killed after writing and before removing: both sets side by side.
+    shutil.copytree(saved, lake, dirs_exist_ok=True)
+    assert objects(lake) == sorted(set(small) | set(compacted))
+    print("a compaction killed before removing anything (both sets present):")
+    assert check(binary, data) == want, "a report changed with the interrupted compaction"
+
+    compact(binary, data)
+    assert len(objects(lake)) == len(partitions), "the next run did not finish the job"
+    print("the next run finished it:")
+    assert check(binary, data) == want, "a report changed after finishing the compaction"
+    assert compact(binary, data)["compacted"] == [], "a compaction with nothing new wrote"
 
 
 if __name__ == "__main__":

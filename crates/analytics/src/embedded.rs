@@ -69,6 +69,48 @@ fn failed(e: impl std::fmt::Display) -> AnalyticsError {
     AnalyticsError::Failed(e.to_string())
 }
 
+/// The start of the error of a query that read an object a compaction had just removed
+/// (after writing the object holding its rows): listing the lake again finds them.
+const VANISHED: &str = "a lake object was removed while the query read it";
+
+fn vanished(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if matches!(e.downcast_ref(), Some(object_store::Error::NotFound { .. }))
+            || e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// A query's failure: retryable when an object vanished under it.
+fn query_failed(e: datafusion::error::DataFusionError) -> AnalyticsError {
+    if vanished(&e) {
+        AnalyticsError::Unavailable(format!("{VANISHED}: {e}"))
+    } else {
+        failed(e)
+    }
+}
+
+/// Runs a query, and once more when an object it listed was compacted away under it.
+async fn listing_again_if_compacted<T, F, Fut>(query: F) -> Result<T, AnalyticsError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AnalyticsError>>,
+{
+    match query().await {
+        Err(AnalyticsError::Unavailable(m)) if m.starts_with(VANISHED) => {
+            tracing::debug!("{m}; listing the lake again");
+            query().await
+        }
+        other => other,
+    }
+}
+
 fn text(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true)
 }
@@ -362,13 +404,16 @@ impl DataFusionEngine {
     /// Only queries: DDL, DML (`INSERT`, `COPY`) and other statements are refused, so
     /// nothing is written to the lake.
     pub async fn query(&self, sql: &str) -> Result<ReportTable, AnalyticsError> {
-        let ctx = self.context().await?;
         let read_only = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let df = ctx.sql_with_options(sql, read_only).await.map_err(failed)?;
-        table_of(df).await
+        listing_again_if_compacted(|| async {
+            let ctx = self.context().await?;
+            let df = ctx.sql_with_options(sql, read_only).await.map_err(failed)?;
+            table_of(df).await
+        })
+        .await
     }
 }
 
@@ -380,7 +425,7 @@ async fn table_of(df: DataFrame) -> Result<ReportTable, AnalyticsError> {
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let batches = df.collect().await.map_err(failed)?;
+    let batches = df.collect().await.map_err(query_failed)?;
     let options = FormatOptions::default();
     let mut rows = Vec::new();
     for batch in &batches {
@@ -411,7 +456,10 @@ impl AnalyticsEngine for DataFusionEngine {
         tenant: &TenantId,
         request: &ReportRequest,
     ) -> Result<ReportTable, AnalyticsError> {
-        table_of(self.dataframe(tenant, request).await?).await
+        listing_again_if_compacted(|| async {
+            table_of(self.dataframe(tenant, request).await?).await
+        })
+        .await
     }
 }
 
@@ -448,6 +496,41 @@ mod tests {
             ),
             other => panic!("no Athena type for {other}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_query_whose_object_was_removed_under_it_fails_as_retryable() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = dir
+            .path()
+            .join("lake/purchases/csv/tenant_id=acme/dt=2026-11-01");
+        std::fs::create_dir_all(&partition).unwrap();
+        let file = partition.join("a.csv.gz");
+        let header = PURCHASE_CSV_COLUMNS.map(|c| format!("\"{c}\"")).join(",");
+        std::fs::write(
+            &file,
+            cloudpf_lake::encode::gzip(format!("{header}\n").as_bytes()).unwrap(),
+        )
+        .unwrap();
+        let engine = DataFusionEngine::new(dir.path());
+        let ctx = engine.context().await.unwrap();
+        let df = ctx.sql("SELECT count(*) FROM purchases_csv").await.unwrap();
+        let plan = df.create_physical_plan().await.unwrap();
+        std::fs::remove_file(&file).unwrap();
+        let err = datafusion::physical_plan::collect(plan, ctx.task_ctx())
+            .await
+            .unwrap_err();
+        let err = query_failed(err);
+        assert!(
+            matches!(&err, AnalyticsError::Unavailable(m) if m.starts_with(VANISHED)),
+            "{err}"
+        );
+        assert!(matches!(
+            query_failed(datafusion::error::DataFusionError::Plan(
+                "no such column".into()
+            )),
+            AnalyticsError::Failed(_)
+        ));
     }
 
     #[test]

@@ -8,11 +8,16 @@
 //! `created_at` dates, remove purchases with and without old images, modify them without
 //! old images, and repeat identical line items.
 //!
+//! A compaction of the lake runs again and again while the batches are delivered, some
+//! runs killed between writing their compacted objects and removing the small ones, and
+//! the views still end where the history says (issue #15).
+//!
 //! `PROPTEST_CASES` overrides the number of cases (default 24).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -20,7 +25,7 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use cloudpf_analytics::{DataFusionEngine, ReportTable};
 use cloudpf_cdc::source::events::{self, StreamWriter};
 use cloudpf_cdc::{Batch, Pipeline, handle_purchases};
-use cloudpf_lake::{LocalDirSink, ObjectKey, ObjectSink, SinkError};
+use cloudpf_lake::{CompactOptions, Compactor, LocalDirSink, ObjectKey, ObjectSink, SinkError};
 use cloudpf_model::{Currency, LineItem, Money, Op, Purchase, PurchaseStatus, TenantId, Timestamp};
 use cloudpf_search::{Entity, SearchEngine, TantivyEngine};
 use proptest::prelude::*;
@@ -176,16 +181,40 @@ impl ObjectSink for FlakyLake {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, SinkError> {
         self.inner.list(prefix).await
     }
+    async fn delete(&self, key: &ObjectKey) -> Result<(), SinkError> {
+        self.inner.delete(key).await
+    }
+}
+
+/// A compaction killed after writing its compacted objects: every removal fails.
+#[derive(Debug)]
+struct KilledBeforeRemoving(LocalDirSink);
+
+#[async_trait]
+impl ObjectSink for KilledBeforeRemoving {
+    async fn put(&self, key: &ObjectKey, body: Vec<u8>) -> Result<(), SinkError> {
+        self.0.put(key, body).await
+    }
+    async fn get(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>, SinkError> {
+        self.0.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, SinkError> {
+        self.0.list(prefix).await
+    }
+    async fn delete(&self, _: &ObjectKey) -> Result<(), SinkError> {
+        Err(SinkError::Unavailable("killed".into()))
+    }
 }
 
 /// How the stream is delivered: which shard each key's changes go to, the choices of
-/// the delivery (which shard next, batch sizes, duplicates, replays, bisection) and
-/// which lake writes fail.
+/// the delivery (which shard next, batch sizes, duplicates, replays, bisection), which
+/// lake writes fail and which of the concurrent compaction runs are killed.
 #[derive(Debug, Clone)]
 struct Delivery {
     shard_of_key: [usize; 3],
     choices: Vec<u8>,
     failures: Vec<bool>,
+    kills: Vec<bool>,
 }
 
 fn delivery() -> impl Strategy<Value = Delivery> {
@@ -193,11 +222,13 @@ fn delivery() -> impl Strategy<Value = Delivery> {
         [0..3usize, 0..3usize, 0..3usize],
         prop::collection::vec(any::<u8>(), 0..48),
         prop::collection::vec(prop::bool::weighted(0.3), 0..16),
+        prop::collection::vec(prop::bool::weighted(0.3), 0..8),
     )
-        .prop_map(|(shard_of_key, choices, failures)| Delivery {
+        .prop_map(|(shard_of_key, choices, failures, kills)| Delivery {
             shard_of_key,
             choices,
             failures,
+            kills,
         })
 }
 
@@ -255,6 +286,32 @@ async fn deliver_messily(dir: &Path, records: &[(usize, EventRecord)], plan: &De
         }
     }
     panic!("the delivery did not finish");
+}
+
+/// Compacts the lake under `dir` again and again until `done` (and once after); the
+/// n-th run that finds something to compact is killed before removing anything when
+/// `kills[n]` says so. The number of runs that compacted or were killed.
+async fn compact_meanwhile(dir: &Path, done: &AtomicBool, kills: &[bool]) -> usize {
+    let mut runs = 0;
+    loop {
+        let finished = done.load(Ordering::SeqCst);
+        let sink: Arc<dyn ObjectSink> = if kills.get(runs).copied().unwrap_or(false) {
+            Arc::new(KilledBeforeRemoving(LocalDirSink::new(dir)))
+        } else {
+            Arc::new(LocalDirSink::new(dir))
+        };
+        let summary = Compactor::new(sink, CompactOptions::default())
+            .run(|_, _| {})
+            .await
+            .unwrap();
+        if !summary.compacted.is_empty() || !summary.failed.is_empty() {
+            runs += 1;
+        }
+        if finished {
+            return runs;
+        }
+        tokio::task::yield_now().await;
+    }
 }
 
 /// One batch of every record, in order, with nothing failing.
@@ -406,7 +463,14 @@ async fn check(steps: Vec<Step>, plan: Delivery) -> Result<(), TestCaseError> {
     let clean_dir = tempfile::tempdir().unwrap();
     let messy_dir = tempfile::tempdir().unwrap();
     let clean = deliver_cleanly(clean_dir.path(), &records).await;
-    deliver_messily(messy_dir.path(), &records, &plan).await;
+    let done = AtomicBool::new(false);
+    tokio::join!(
+        async {
+            deliver_messily(messy_dir.path(), &records, &plan).await;
+            done.store(true, Ordering::SeqCst);
+        },
+        compact_meanwhile(messy_dir.path(), &done, &plan.kills),
+    );
     let messy = TantivyEngine::new(messy_dir.path());
 
     // The index: the same documents at the same versions, and the history's last state.
@@ -428,6 +492,29 @@ async fn check(steps: Vec<Step>, plan: Delivery) -> Result<(), TestCaseError> {
     prop_assert_eq!(&view_lines(&messy_lake).await, &want_lines);
     let want_orders = oracle_orders(&state);
     prop_assert_eq!(&view_orders(&clean_lake).await, &want_orders);
+    prop_assert_eq!(&view_orders(&messy_lake).await, &want_orders);
+
+    // A last compaction that is not killed leaves one object per partition, same views.
+    let summary = Compactor::new(
+        Arc::new(LocalDirSink::new(messy_dir.path())),
+        CompactOptions::default(),
+    )
+    .run(|_, _| {})
+    .await
+    .unwrap();
+    prop_assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+    let objects = LocalDirSink::new(messy_dir.path())
+        .list("lake/")
+        .await
+        .unwrap();
+    let mut partitions: Vec<&str> = objects
+        .iter()
+        .map(|k| k.as_str().rsplit_once('/').unwrap().0)
+        .collect();
+    let all = partitions.len();
+    partitions.dedup();
+    prop_assert_eq!(all, partitions.len(), "more than one object in a partition");
+    prop_assert_eq!(&view_lines(&messy_lake).await, &want_lines);
     prop_assert_eq!(&view_orders(&messy_lake).await, &want_orders);
     Ok(())
 }

@@ -158,4 +158,16 @@ impl ObjectSink for S3Sink {
         keys.sort();
         Ok(keys)
     }
+
+    async fn delete(&self, key: &ObjectKey) -> Result<(), SinkError> {
+        // S3 answers a delete of a missing key with success, as the trait asks.
+        self.client
+            .delete_object()
+            .bucket(&self.config.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
 }

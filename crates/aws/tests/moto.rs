@@ -465,3 +465,54 @@ async fn issue_10_a_missing_products_table_does_not_stop_the_purchases_stream_fr
     let tenant = TenantId::parse("moto-shop").unwrap();
     assert!(engine.get_purchase(&tenant, "o-2").await.unwrap().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_in_s3_leaves_the_objects_the_local_compaction_leaves() {
+    let Some(url) = moto_endpoint() else { return };
+    let shared = aws(&url).await;
+    let s3 = Arc::new(bucket(&shared).await);
+    let local_dir = tempfile::tempdir().unwrap();
+    let local = Arc::new(LocalDirSink::new(local_dir.path()));
+    for sink in [local.clone() as Arc<dyn ObjectSink>, s3.clone()] {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = Pipeline::new(Arc::new(TantivyEngine::new(dir.path())), sink);
+        assert_eq!(
+            handle_purchases(fixture("purchases-batch.json"), &pipeline)
+                .await
+                .failed_from,
+            None
+        );
+    }
+    // The same rows again under other names, as a retry bisected differently writes them.
+    for (key, body) in objects(local.as_ref()).await {
+        if !key.starts_with("lake/") {
+            continue;
+        }
+        let again = cloudpf_lake::ObjectKey::parse(&key.replacen("-0000", "-1000", 1)).unwrap();
+        local.put(&again, body.clone()).await.unwrap();
+        s3.put(&again, body).await.unwrap();
+    }
+    let before = objects(s3.as_ref()).await;
+    same_objects(&before, &objects(local.as_ref()).await, "before compacting");
+
+    let options = cloudpf_lake::CompactOptions::default();
+    let in_s3 = cloudpf_lake::Compactor::new(s3.clone(), options.clone())
+        .run(|_, _| {})
+        .await
+        .unwrap();
+    let here = cloudpf_lake::Compactor::new(local.clone(), options)
+        .run(|_, _| {})
+        .await
+        .unwrap();
+    assert!(in_s3.failed.is_empty(), "{:?}", in_s3.failed);
+    assert!(in_s3.objects_removed() > in_s3.objects_written());
+    assert_eq!(in_s3.objects_written(), here.objects_written());
+    let after = objects(s3.as_ref()).await;
+    same_objects(&after, &objects(local.as_ref()).await, "after compacting");
+    assert!(after.len() < before.len());
+
+    // Removing what is already gone succeeds, as a rerun after a kill does.
+    let gone = cloudpf_lake::ObjectKey::parse(&before[0].0).unwrap();
+    s3.delete(&gone).await.unwrap();
+    s3.delete(&gone).await.unwrap();
+}

@@ -627,6 +627,9 @@ impl ObjectSink for FlakySink {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, SinkError> {
         self.inner.list(prefix).await
     }
+    async fn delete(&self, key: &ObjectKey) -> Result<(), SinkError> {
+        self.inner.delete(key).await
+    }
 }
 
 #[tokio::test]
@@ -830,6 +833,9 @@ impl ObjectSink for RefusingSink {
     }
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, SinkError> {
         self.inner.list(prefix).await
+    }
+    async fn delete(&self, key: &ObjectKey) -> Result<(), SinkError> {
+        self.inner.delete(key).await
     }
 }
 

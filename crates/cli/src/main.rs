@@ -43,6 +43,8 @@ enum Command {
     EsSetup(commands::es_setup::EsSetupArgs),
     /// Run one report of the analytics catalog over the lake and print it as CSV.
     Report(commands::report::ReportArgs),
+    /// Rewrite each tenant-day's small lake objects into one (locally or in S3).
+    Compact(commands::compact::CompactArgs),
     /// Serve the search API over existing data.
     Serve(commands::serve::ServeArgs),
     /// Print the SHA-256 of an API key read from stdin, for the tenants file.
@@ -73,6 +75,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Seed(args) => commands::seed::run(args).await,
         Command::EsSetup(args) => commands::es_setup::run(args).await,
         Command::Report(args) => commands::report::run(args).await,
+        Command::Compact(args) => commands::compact::run(args).await,
         Command::HashKey => {
             // From stdin, so the key stays out of shell history and process lists.
             let mut key = String::new();

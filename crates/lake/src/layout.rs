@@ -4,6 +4,7 @@
 //! partition of origin is unknown.
 
 use chrono::NaiveDate;
+use cloudpf_model::seq::SEQ_MAX_DIGITS;
 use cloudpf_model::{SeqNo, TenantId};
 use sha2::{Digest, Sha256};
 
@@ -93,6 +94,53 @@ impl ObjectName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// A name as [`ObjectName::new`] or [`ObjectName::compacted`] made it, or `None`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let digits = |s: &str| s.len() == SEQ_MAX_DIGITS && s.bytes().all(|b| b.is_ascii_digit());
+        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let ok = match text.split('-').collect::<Vec<_>>().as_slice() {
+            [first, last, stream] if digits(first) && digits(last) => {
+                hex(stream, 8) || stream.strip_prefix('c').is_some_and(|d| hex(d, 16))
+            }
+            [first, last, inputs, chunk] if digits(first) && digits(last) => {
+                inputs.strip_prefix('c').is_some_and(|d| hex(d, 16))
+                    && chunk
+                        .strip_prefix('s')
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            }
+            _ => false,
+        };
+        ok.then(|| Self(text.to_owned()))
+    }
+
+    /// The name of the object that replaces the objects `keys` (named `names`): from the
+    /// first to the last sequence number they hold, and a digest of the keys, so that
+    /// compacting the same objects again gives the same name. `sealed` numbers the full
+    /// objects of a partition too large for one, which are never compacted again.
+    pub fn compacted(names: &[ObjectName], keys: &[&str], sealed: Option<usize>) -> Self {
+        let first = names.iter().filter_map(|n| n.0.split('-').next()).min();
+        let last = names.iter().filter_map(|n| n.0.split('-').nth(1)).max();
+        let zero = "0".repeat(SEQ_MAX_DIGITS);
+        let mut sorted = keys.to_vec();
+        sorted.sort_unstable();
+        let digest = Sha256::digest(sorted.join("\n").as_bytes());
+        let mut name = format!(
+            "{}-{}-c{}",
+            first.unwrap_or(&zero),
+            last.unwrap_or(&zero),
+            hex::encode(&digest[..8])
+        );
+        if let Some(n) = sealed {
+            name.push_str(&format!("-s{n}"));
+        }
+        Self(name)
+    }
+
+    /// A full object of a compacted partition, left alone by later compactions.
+    pub fn is_sealed(&self) -> bool {
+        self.0.split('-').count() == 4
     }
 }
 

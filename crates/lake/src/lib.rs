@@ -5,14 +5,17 @@
 //! - [`local`]: the local-directory sink (the default; the S3 sink lives with the AWS code);
 //! - [`layout`]: which key each object gets (`lake/<table>/<format>/tenant_id=<t>/dt=<d>/…`);
 //! - [`encode`]: the CSV and JSON Lines encodings;
-//! - [`writer`]: groups a batch of changes into partitions and writes one object each.
+//! - [`writer`]: groups a batch of changes into partitions and writes one object each;
+//! - [`compact`]: rewrites a partition's many small objects into one.
 
+pub mod compact;
 pub mod encode;
 pub mod layout;
 pub mod local;
 pub mod sink;
 pub mod writer;
 
+pub use compact::{CompactOptions, Compactor};
 pub use layout::Dataset;
 pub use local::LocalDirSink;
 pub use sink::{ObjectKey, ObjectSink, SinkError};

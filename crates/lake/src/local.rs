@@ -123,6 +123,14 @@ impl ObjectSink for LocalDirSink {
             .map(|n| ObjectKey::parse(n).map_err(SinkError::from))
             .collect()
     }
+
+    async fn delete(&self, key: &ObjectKey) -> Result<(), SinkError> {
+        match tokio::fs::remove_file(self.path_of(key)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -149,5 +157,9 @@ mod tests {
                 .unwrap(),
             None
         );
+        sink.delete(&key).await.unwrap();
+        sink.delete(&key).await.unwrap();
+        assert_eq!(sink.get(&key).await.unwrap(), None);
+        assert_eq!(sink.list("lake/").await.unwrap(), vec![]);
     }
 }

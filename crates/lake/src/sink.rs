@@ -73,6 +73,10 @@ pub trait ObjectSink: Send + Sync + fmt::Debug {
 
     /// Keys that start with `prefix`, in byte order.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, SinkError>;
+
+    /// Removes an object; removing one that does not exist succeeds (compaction may be
+    /// run again after an interruption and remove what it had already removed).
+    async fn delete(&self, key: &ObjectKey) -> Result<(), SinkError>;
 }
 
 #[cfg(test)]

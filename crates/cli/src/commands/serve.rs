@@ -45,19 +45,24 @@ pub struct LakeArgs {
 }
 
 impl LakeArgs {
+    /// The key prefix before `lake/`: empty or ending in `/`.
+    pub fn prefix(&self) -> String {
+        let mut prefix = self.lake_prefix.clone();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        prefix
+    }
+
     /// The report engine over this lake: the bucket when one is given, else the lake
     /// under `data_dir`.
     pub fn analytics(&self, data_dir: &Path) -> anyhow::Result<DataFusionEngine> {
         let Some(bucket) = &self.lake_bucket else {
             return Ok(DataFusionEngine::new(data_dir));
         };
-        let mut prefix = self.lake_prefix.clone();
-        if !prefix.is_empty() && !prefix.ends_with('/') {
-            prefix.push('/');
-        }
         Ok(DataFusionEngine::over_s3(&S3Lake {
             bucket: bucket.clone(),
-            prefix,
+            prefix: self.prefix(),
             endpoint: self.s3_endpoint.clone(),
             region: None,
         })?)

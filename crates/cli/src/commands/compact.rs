@@ -1,0 +1,121 @@
+//! `cloudpf compact`: rewrites each tenant-day's small lake objects (one per handler
+//! batch) into one, in the local lake or in S3; what the scheduled compaction Lambda and
+//! the compose `compactor` service run.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::bail;
+use chrono::{NaiveDate, Utc};
+use cloudpf_aws::{S3Sink, S3SinkConfig};
+use cloudpf_lake::{CompactOptions, Compactor, LocalDirSink, ObjectSink};
+use cloudpf_model::TenantId;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::serve::LakeArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct CompactArgs {
+    /// Data directory whose `lake/` is compacted (unless --lake-bucket is given).
+    #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
+    data_dir: PathBuf,
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// Only this tenant (repeatable); default every tenant in the lake.
+    #[arg(long = "tenant")]
+    tenants: Vec<String>,
+    /// Only partitions of purchase or change dates before this one (YYYY-MM-DD); default
+    /// today (UTC), whose partitions are still being written.
+    #[arg(long)]
+    before: Option<NaiveDate>,
+    /// Every date, today's too.
+    #[arg(long, conflicts_with = "before")]
+    all_dates: bool,
+    /// Uncompressed size of one compacted object at most, in MiB; a larger partition
+    /// becomes several objects.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    max_object_mib: u32,
+}
+
+impl LakeArgs {
+    /// The object sink of this lake: the bucket when one is given, else `<data dir>`.
+    pub async fn sink(&self, data_dir: &std::path::Path) -> Arc<dyn ObjectSink> {
+        let Some(bucket) = &self.lake_bucket else {
+            return Arc::new(LocalDirSink::new(data_dir));
+        };
+        let mut loader = aws_config::from_env();
+        if let Some(endpoint) = &self.s3_endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let shared = loader.load().await;
+        Arc::new(S3Sink::new(
+            &shared,
+            S3SinkConfig {
+                bucket: bucket.clone(),
+                prefix: self.prefix(),
+                kms_key_id: None,
+                // S3-compatible stores on custom endpoints (MinIO, moto) want path style.
+                force_path_style: self.s3_endpoint.is_some(),
+            },
+        ))
+    }
+}
+
+pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
+    let tenants = args
+        .tenants
+        .iter()
+        .map(|t| TenantId::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let before = match (args.all_dates, args.before) {
+        (true, _) => None,
+        (false, Some(day)) => Some(day),
+        (false, None) => Some(Utc::now().date_naive()),
+    };
+    let options = CompactOptions {
+        tenants,
+        before,
+        max_object_bytes: args.max_object_mib as usize * (1 << 20),
+    };
+    let sink = args.lake.sink(&args.data_dir).await;
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} compacting [{bar:40}] {pos}/{len} partitions ({eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let summary = Compactor::new(sink, options)
+        .run(|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+        .await?;
+    bar.finish_and_clear();
+    tracing::info!(
+        partitions = summary.partitions,
+        compacted = summary.compacted.len(),
+        objects_removed = summary.objects_removed(),
+        objects_written = summary.objects_written(),
+        failed = summary.failed.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "compaction finished"
+    );
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &summary)?;
+    writeln!(stdout)?;
+    if !summary.failed.is_empty() {
+        bail!(
+            "{} partition(s) were left as they are (see \"failed\"); the others are compacted",
+            summary.failed.len()
+        );
+    }
+    Ok(())
+}
