@@ -208,6 +208,91 @@ pub fn init_logging() {
         .init();
 }
 
+/// What one compaction invocation compacts. The schedule's EventBridge event carries
+/// its `time`: partitions before that day are compacted (that day's are still being
+/// written). A manual invocation may say `{"before": "YYYY-MM-DD", "tenants": ["acme"]}`.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct CompactionRequest {
+    #[serde(default)]
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    pub before: Option<chrono::NaiveDate>,
+    #[serde(default)]
+    pub tenants: Vec<cloudpf_model::TenantId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompactionError {
+    #[error(transparent)]
+    Sink(#[from] cloudpf_lake::SinkError),
+    /// Some partitions could not be compacted (the others were); an alarm-worthy state
+    /// such as a damaged object, which stays until someone looks.
+    #[error("{} partition(s) were left as they are: {:?}", .0.len(), .0)]
+    Partitions(Vec<(String, String)>),
+}
+
+/// The compaction function's handler: compacts the lake behind `sink` as `request` says,
+/// starting no partition after `deadline` (the rest is the next run's).
+pub async fn compact(
+    request: &CompactionRequest,
+    sink: Arc<dyn ObjectSink>,
+    deadline: Option<std::time::Instant>,
+) -> Result<cloudpf_lake::compact::Summary, CompactionError> {
+    let before = request
+        .before
+        .or(request.time.map(|t| t.date_naive()))
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let options = cloudpf_lake::CompactOptions {
+        tenants: request.tenants.clone(),
+        before: Some(before),
+        deadline,
+        ..cloudpf_lake::CompactOptions::default()
+    };
+    let summary = cloudpf_lake::Compactor::new(sink, options)
+        .run(|_, _| {})
+        .await?;
+    tracing::info!(
+        before = %before,
+        partitions = summary.partitions,
+        objects_removed = summary.objects_removed(),
+        objects_written = summary.objects_written(),
+        unfinished = summary.unfinished,
+        "compaction finished"
+    );
+    if summary.failed.is_empty() {
+        Ok(summary)
+    } else {
+        Err(CompactionError::Partitions(summary.failed))
+    }
+}
+
+/// The body of the compaction function's `main`: S3 sink as the CDC functions have it
+/// (same bucket, prefix and KMS key), a minute of the invocation's time kept in reserve.
+pub async fn run_compactor() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let config = LambdaConfig::from_env()?;
+    let shared = aws_config::load_from_env().await;
+    let sink: Arc<dyn ObjectSink> = Arc::new(S3Sink::new(&shared, config.lake.clone()));
+    lambda_runtime::run(lambda_runtime::service_fn(
+        |event: lambda_runtime::LambdaEvent<CompactionRequest>| {
+            let sink = sink.clone();
+            async move {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                let left =
+                    std::time::Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+                let deadline = std::time::Instant::now()
+                    + left.saturating_sub(std::time::Duration::from_secs(60));
+                compact(&event.payload, sink, Some(deadline))
+                    .await
+                    .map_err(lambda_runtime::Error::from)
+            }
+        },
+    ))
+    .await
+}
+
 /// The body of both CDC functions' `main`.
 pub async fn run_cdc(table: Table) -> Result<(), lambda_runtime::Error> {
     init_logging();

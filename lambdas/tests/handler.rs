@@ -223,3 +223,85 @@ async fn saved_events_through_both_handlers_land_in_the_bucket_with_no_failures(
         "the prefix is applied"
     );
 }
+
+/// Every lake object's key in the bucket, and the partitions (key without its name).
+async fn lake(s3: &S3Sink) -> (Vec<String>, Vec<String>) {
+    let keys: Vec<String> = s3
+        .list("lake/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.to_string())
+        .collect();
+    let mut partitions: Vec<String> = keys
+        .iter()
+        .map(|k| k.rsplit_once('/').unwrap().0.to_owned())
+        .collect();
+    partitions.dedup();
+    (keys, partitions)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_compaction_leaves_one_object_per_partition_before_the_events_day() {
+    let Some(url) = cloudpf_testkit::moto_endpoint() else {
+        return;
+    };
+    let shared = aws(&url, 3).await;
+    let bucket = format!("compact-{}", std::process::id());
+    let s3 = sink(&shared, &bucket);
+    s3.client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), s3.clone());
+    handle(&event("products-lifecycle.json"), Table::Products, &p)
+        .await
+        .unwrap();
+    handle(&event("purchases-batch.json"), Table::Purchases, &p)
+        .await
+        .unwrap();
+    // Every object again under another name, as a retry bisected differently writes it.
+    for key in lake(&s3).await.0 {
+        let body = s3
+            .get(&cloudpf_lake::ObjectKey::parse(&key).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let again = cloudpf_lake::ObjectKey::parse(&key.replacen("-0000", "-1000", 1)).unwrap();
+        s3.put(&again, body).await.unwrap();
+    }
+    let (before, partitions) = lake(&s3).await;
+    assert_eq!(before.len(), 2 * partitions.len());
+
+    let raw = event("eventbridge-scheduled-event.json");
+    let request: cloudpf_lambdas::CompactionRequest =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(raw.get()))
+            .unwrap();
+    // Partitions of the event's day and later are still being written: left alone.
+    let early = cloudpf_lambdas::CompactionRequest {
+        before: Some(chrono::NaiveDate::from_ymd_opt(2025, 11, 1).unwrap()),
+        ..request.clone()
+    };
+    let summary = cloudpf_lambdas::compact(&early, Arc::new(s3.clone()), None)
+        .await
+        .unwrap();
+    assert!(summary.compacted.is_empty());
+    assert_eq!(lake(&s3).await.0, before);
+
+    let summary = cloudpf_lambdas::compact(&request, Arc::new(s3.clone()), None)
+        .await
+        .unwrap();
+    assert_eq!(summary.objects_removed(), before.len(), "{summary:?}");
+    let (after, after_partitions) = lake(&s3).await;
+    assert_eq!(after_partitions, partitions);
+    assert_eq!(after.len(), partitions.len(), "one object per partition");
+
+    let again = cloudpf_lambdas::compact(&request, Arc::new(s3.clone()), None)
+        .await
+        .unwrap();
+    assert!(again.compacted.is_empty(), "nothing new, nothing written");
+    assert_eq!(lake(&s3).await.0, after);
+}

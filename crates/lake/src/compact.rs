@@ -48,6 +48,9 @@ pub struct CompactOptions {
     /// Uncompressed bytes of one compacted object at most (a single larger row still
     /// gets an object of its own).
     pub max_object_bytes: usize,
+    /// No partition is started after this instant (a Lambda's time limit); the next run
+    /// goes on where this one stopped, since compacted partitions are skipped.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for CompactOptions {
@@ -56,6 +59,7 @@ impl Default for CompactOptions {
             tenants: Vec::new(),
             before: None,
             max_object_bytes: 512 << 20,
+            deadline: None,
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct Summary {
     pub compacted: Vec<Compacted>,
     /// Partitions that were left as they are, and why.
     pub failed: Vec<(String, String)>,
+    /// Partitions not looked at because the deadline passed.
+    pub unfinished: usize,
 }
 
 impl Summary {
@@ -425,12 +431,13 @@ impl Compactor {
             partitions: total,
             ..Summary::default()
         };
-        let mut results = stream::iter(
-            partitions
-                .iter()
-                .map(|p| async move { (p, self.compact_partition(p).await) }),
-        )
-        .buffer_unordered(PARTITION_CONCURRENCY);
+        let deadline = self.options.deadline;
+        let mut results = stream::iter(&partitions)
+            .take_while(|_| {
+                std::future::ready(deadline.is_none_or(|d| std::time::Instant::now() < d))
+            })
+            .map(|p| async move { (p, self.compact_partition(p).await) })
+            .buffer_unordered(PARTITION_CONCURRENCY);
         let mut done = 0;
         while let Some((partition, result)) = results.next().await {
             done += 1;
@@ -449,6 +456,7 @@ impl Compactor {
             }
             progress(done, total);
         }
+        summary.unfinished = total - done;
         summary
             .compacted
             .sort_by(|a, b| (a.dataset, &a.tenant, a.dt).cmp(&(b.dataset, &b.tenant, b.dt)));
@@ -619,6 +627,28 @@ mod tests {
         assert_eq!(rows_of(sink.as_ref(), &partition_prefix(3)).await.1, 2);
         let others = Dataset::PurchasesCsv.tenant_prefix(&other);
         assert_eq!(sink.list(&others).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_run_past_its_deadline_starts_nothing_and_the_next_run_does_the_work() {
+        let (_dir, sink) = local();
+        put_csv(sink.as_ref(), 1, 10, &["o-1"]).await;
+        put_csv(sink.as_ref(), 1, 20, &["o-2"]).await;
+        let late = CompactOptions {
+            deadline: Some(std::time::Instant::now()),
+            ..CompactOptions::default()
+        };
+        let summary = Compactor::new(sink.clone(), late)
+            .run(|_, _| {})
+            .await
+            .unwrap();
+        assert_eq!((summary.partitions, summary.unfinished), (1, 1));
+        assert_eq!(sink.list(&partition_prefix(1)).await.unwrap().len(), 2);
+        let summary = Compactor::new(sink.clone(), CompactOptions::default())
+            .run(|_, _| {})
+            .await
+            .unwrap();
+        assert_eq!((summary.compacted.len(), summary.unfinished), (1, 0));
     }
 
     #[tokio::test]

@@ -36,6 +36,10 @@ pub struct CompactArgs {
     /// becomes several objects.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=4096))]
     max_object_mib: u32,
+    /// Run again every this many seconds, for ever (the compose `compactor` service); a
+    /// failed run is logged and the next one retries. A run with nothing new only lists.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(60..))]
+    every: Option<u64>,
 }
 
 impl LakeArgs {
@@ -63,6 +67,18 @@ impl LakeArgs {
 }
 
 pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
+    let Some(every) = args.every else {
+        return run_once(&args).await;
+    };
+    loop {
+        if let Err(e) = run_once(&args).await {
+            tracing::warn!(error = %e, "compaction run failed; the next run retries");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(every)).await;
+    }
+}
+
+async fn run_once(args: &CompactArgs) -> anyhow::Result<()> {
     let tenants = args
         .tenants
         .iter()
@@ -77,6 +93,7 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
         tenants,
         before,
         max_object_bytes: args.max_object_mib as usize * (1 << 20),
+        deadline: None,
     };
     let sink = args.lake.sink(&args.data_dir).await;
     let bar = if std::io::stderr().is_terminal() {
