@@ -111,7 +111,11 @@ fn minutes(rng: &mut fastrand::Rng, lo: i64, hi: i64) -> Duration {
     Duration::minutes(rng.i64(lo..hi))
 }
 
-/// The demo history for `tenants`, deterministic for `seed` and `now`.
+/// Days before `now` over which [`generate_history`] spreads purchases.
+pub const DEFAULT_DAYS: u32 = 90;
+
+/// The demo history for `tenants`, deterministic for `seed` and `now`, purchases over the
+/// last [`DEFAULT_DAYS`] days.
 pub fn generate_history(
     seed: u64,
     tenants: &[TenantId],
@@ -119,6 +123,26 @@ pub fn generate_history(
     purchases_per_tenant: usize,
     now: DateTime<Utc>,
 ) -> History {
+    generate_history_over(
+        seed,
+        tenants,
+        products_per_tenant,
+        purchases_per_tenant,
+        now,
+        DEFAULT_DAYS,
+    )
+}
+
+/// [`generate_history`] with purchases spread over the last `days` days (at least 1).
+pub fn generate_history_over(
+    seed: u64,
+    tenants: &[TenantId],
+    products_per_tenant: usize,
+    purchases_per_tenant: usize,
+    now: DateTime<Utc>,
+    days: u32,
+) -> History {
+    let span = 60 * 24 * i64::from(days.max(1));
     let mut rng = fastrand::Rng::with_seed(seed);
     // The corrections and deletions draw from their own generator, so the rest of the
     // history is the same as before they were added.
@@ -163,7 +187,7 @@ pub fn generate_history(
 
         let sellable: Vec<&Product> = catalog.products.iter().collect();
         for n in 0..purchases_per_tenant {
-            let created = now - minutes(&mut rng, 10, 60 * 24 * 90);
+            let created = now - minutes(&mut rng, 10, span);
             let lines = 1 + rng.usize(..3);
             let mut items: Vec<LineItem> = Vec::with_capacity(lines);
             for _ in 0..lines {

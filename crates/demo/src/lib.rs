@@ -6,4 +6,4 @@ pub mod catalog;
 pub mod history;
 
 pub use catalog::{Catalog, generate_catalog};
-pub use history::{History, generate_history};
+pub use history::{DEFAULT_DAYS, History, generate_history, generate_history_over};

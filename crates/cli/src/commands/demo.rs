@@ -33,6 +33,9 @@ pub struct DemoArgs {
     /// Purchases per shop.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub purchases: u32,
+    /// Days before now over which purchases are spread.
+    #[arg(long, default_value_t = cloudpf_demo::DEFAULT_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
     /// Seed of the generator: the same seed within the same hour gives the same data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -152,12 +155,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let tenants = tenant_ids(args.tenants)?;
     // Anchor on the hour, so two runs within it generate identical history.
     let now = Utc::now().duration_trunc(TimeDelta::hours(1))?;
-    let history = cloudpf_demo::generate_history(
+    let history = cloudpf_demo::generate_history_over(
         args.seed,
         &tenants,
         args.products as usize,
         args.purchases as usize,
         now,
+        args.days,
     );
 
     let pipeline = Pipeline::local(dir);
