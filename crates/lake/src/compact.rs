@@ -29,6 +29,7 @@ use flate2::write::GzEncoder;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use sha2::{Digest, Sha256};
 
+use crate::encode::COMPACTED_GZIP_LEVEL;
 use crate::layout::{Dataset, ObjectName};
 use crate::sink::{ObjectKey, ObjectSink, SinkError};
 
@@ -195,7 +196,7 @@ impl Output {
             dataset,
             max_bytes,
             header: None,
-            current: GzEncoder::new(Vec::new(), Compression::default()),
+            current: GzEncoder::new(Vec::new(), Compression::new(COMPACTED_GZIP_LEVEL)),
             current_bytes: 0,
             current_rows: 0,
             done: Vec::new(),
@@ -291,7 +292,7 @@ impl Output {
     fn seal(&mut self) -> std::io::Result<()> {
         let full = std::mem::replace(
             &mut self.current,
-            GzEncoder::new(Vec::new(), Compression::default()),
+            GzEncoder::new(Vec::new(), Compression::new(COMPACTED_GZIP_LEVEL)),
         );
         self.done.push(full.finish()?);
         // Duplicates across sealed objects are possible (readers collapse them); keeping
