@@ -51,7 +51,23 @@ enum Command {
     HashKey,
 }
 
+/// No transparent huge pages for this process. mimalloc returns freed memory to the OS
+/// and touching it again made the kernel zero a whole 2 MB page each time
+/// (`clear_page_erms`: 10–56 % of CDC replay profiles, issue #15). Without them, one
+/// 20,000-record replay took 1.5–1.9 s instead of 2.7–3.4 s, and the search benchmark
+/// (issue #11) served as much or slightly more with 25 % less resident memory
+/// (docs/benchmarks.md). mimalloc's `MIMALLOC_ALLOW_THP=0` does the same; set here so
+/// every deployment gets it without an environment variable. Best effort: a kernel
+/// without the flag keeps its default.
+fn disable_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        eprintln!("cloudpf: transparent huge pages stay on: {e}");
+    }
+}
+
 fn main() -> anyhow::Result<()> {
+    disable_transparent_huge_pages();
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -86,5 +102,15 @@ async fn run() -> anyhow::Result<()> {
             writeln!(out, "{}", cloudpf_search_api::tenants::hash_key(key))?;
             Ok(())
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    #[test]
+    fn the_process_runs_without_transparent_huge_pages() {
+        super::disable_transparent_huge_pages();
+        assert!(rustix::thread::transparent_huge_pages_are_disabled().unwrap());
     }
 }
