@@ -383,8 +383,13 @@ impl Compactor {
         }))
         .buffered(GET_CONCURRENCY);
         while let Some((key, body)) = bodies.try_next().await? {
-            // Removed since the listing: by another compaction, whose object holds its rows.
-            let Some(body) = body else { continue };
+            // Removed since the listing: another compaction is at this partition and its
+            // object holds these rows. Writing ours now could replace its object (same
+            // inputs, same name) with one missing them; leave the partition to it.
+            let Some(body) = body else {
+                tracing::info!(%key, "another compaction is at this partition; left to it");
+                return Ok(None);
+            };
             bytes_before += body.len() as u64;
             output.add(key, &body)?;
         }
@@ -760,6 +765,27 @@ mod tests {
         assert_eq!(
             rows,
             vec!["\"o-1\",\"1\"", "\"o-2\",\"1\"", "\"o-3\",\"1\""]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_partition_another_compaction_is_rewriting_is_left_to_it() {
+        let (_dir, sink) = local();
+        put_csv(sink.as_ref(), 1, 10, &["o-1"]).await;
+        put_csv(sink.as_ref(), 1, 20, &["o-2"]).await;
+        // Two runs listed the same objects; the other one finished first.
+        let compactor = Compactor::new(sink.clone(), CompactOptions::default());
+        let listed = compactor.partitions().await.unwrap();
+        compactor.run(|_, _| {}).await.unwrap();
+        let (rows, objects) = rows_of(sink.as_ref(), &partition_prefix(1)).await;
+        assert_eq!((rows.len(), objects), (2, 1));
+
+        let late = compactor.compact_partition(&listed[0]).await.unwrap();
+        assert_eq!(late, None, "the late run writes nothing");
+        assert_eq!(
+            rows_of(sink.as_ref(), &partition_prefix(1)).await,
+            (rows, 1),
+            "the first run's object keeps every row"
         );
     }
 
