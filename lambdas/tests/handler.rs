@@ -49,6 +49,18 @@ fn pipeline(dir: &std::path::Path, sink: S3Sink) -> Pipeline {
     Pipeline::new(Arc::new(TantivyEngine::new(dir)), Arc::new(sink))
 }
 
+/// A sink over a bucket this test creates.
+async fn new_bucket(shared: &SdkConfig, bucket: &str) -> S3Sink {
+    let s3 = sink(shared, bucket);
+    s3.client()
+        .create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    s3
+}
+
 fn sink(shared: &SdkConfig, bucket: &str) -> S3Sink {
     S3Sink::new(
         shared,
@@ -164,13 +176,7 @@ async fn saved_events_through_both_handlers_land_in_the_bucket_with_no_failures(
     };
     let shared = aws(&url, 3).await;
     let bucket = format!("lambda-{}", std::process::id());
-    let s3 = sink(&shared, &bucket);
-    s3.client()
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    let s3 = new_bucket(&shared, &bucket).await;
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path(), s3.clone());
 
@@ -248,13 +254,7 @@ async fn the_scheduled_compaction_leaves_one_object_per_partition_before_the_eve
     };
     let shared = aws(&url, 3).await;
     let bucket = format!("compact-{}", std::process::id());
-    let s3 = sink(&shared, &bucket);
-    s3.client()
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    let s3 = new_bucket(&shared, &bucket).await;
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path(), s3.clone());
     handle(&event("products-lifecycle.json"), Table::Products, &p)

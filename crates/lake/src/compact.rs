@@ -361,18 +361,16 @@ impl Compactor {
         partition: &Partition,
     ) -> Result<Option<Compacted>, CompactError> {
         let dataset = partition.dataset;
-        let inputs: Vec<&ObjectKey> = partition
+        // Each name parsed once: sealed objects are left out, the rest name the result.
+        let (inputs, names): (Vec<&ObjectKey>, Vec<ObjectName>) = partition
             .keys
             .iter()
-            .filter(|k| !ObjectName::parse(stem(dataset, k)).is_some_and(|n| n.is_sealed()))
-            .collect();
+            .filter_map(|k| ObjectName::parse(stem(dataset, k)).map(|n| (k, n)))
+            .filter(|(_, n)| !n.is_sealed())
+            .unzip();
         if inputs.len() < 2 {
             return Ok(None);
         }
-        let names: Vec<ObjectName> = inputs
-            .iter()
-            .filter_map(|k| ObjectName::parse(stem(dataset, k)))
-            .collect();
         let keys: Vec<&str> = inputs.iter().map(|k| k.as_str()).collect();
 
         let mut output = Output::new(dataset, self.options.max_object_bytes);
