@@ -7,10 +7,9 @@ use std::sync::Arc;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use cloudpf_aws::{S3Sink, S3SinkConfig};
 use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
+use cloudpf_engines::{Routing, SearchBackend, search_engine};
 use cloudpf_lake::ObjectSink;
 use cloudpf_search::EngineOptions;
-use cloudpf_search_api::Tenants;
-use cloudpf_search_api::backend::{SearchBackend, search_engine};
 use serde_json::value::RawValue;
 
 /// Which table a function consumes.
@@ -118,16 +117,19 @@ pub async fn pipeline(
     shared: &aws_config::SdkConfig,
 ) -> Result<Pipeline, lambda_runtime::Error> {
     let sink: Arc<dyn ObjectSink> = Arc::new(S3Sink::new(shared, config.lake.clone()));
-    let tenants = match config.search_backend {
-        SearchBackend::Embedded => Tenants::default(),
+    let routing = match config.search_backend {
+        SearchBackend::Embedded => Routing::default(),
         SearchBackend::Elasticsearch => {
-            load_tenants(&config.tenants_file, shared, config.lake.force_path_style).await?
+            let text =
+                read_tenants_file(&config.tenants_file, shared, config.lake.force_path_style)
+                    .await?;
+            Routing::from_toml(&text, &config.tenants_file)?
         }
     };
     let engine = search_engine(
         config.search_backend,
         &config.index_dir,
-        &tenants,
+        &routing,
         EngineOptions::default(),
     )?;
     Ok(Pipeline::new(engine, sink))
@@ -150,21 +152,18 @@ pub async fn handle(
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum TenantsLoadError {
-    #[error("cannot read tenants file {0}: {1}")]
-    Read(String, String),
-    #[error(transparent)]
-    Invalid(#[from] cloudpf_search_api::tenants::TenantsError),
-}
+#[error("cannot read tenants file {0}: {1}")]
+pub struct TenantsReadError(String, String);
 
-/// The search API's tenants: from a file, or from `s3://bucket/key` (where a deployment
-/// keeps it, next to the lake).
-pub async fn load_tenants(
+/// The tenants file's text: from a path, or from `s3://bucket/key` (where a deployment
+/// keeps it, next to the lake). The API reads its tenants from it, the CDC functions
+/// their Elasticsearch routes.
+pub async fn read_tenants_file(
     location: &str,
     shared: &aws_config::SdkConfig,
     force_path_style: bool,
-) -> Result<cloudpf_search_api::Tenants, TenantsLoadError> {
-    let read = |e: String| TenantsLoadError::Read(location.to_owned(), e);
+) -> Result<String, TenantsReadError> {
+    let read = |e: String| TenantsReadError(location.to_owned(), e);
     let text = match location
         .strip_prefix("s3://")
         .and_then(|rest| rest.split_once('/'))
@@ -192,7 +191,7 @@ pub async fn load_tenants(
         }
         None => std::fs::read_to_string(location).map_err(|e| read(e.to_string()))?,
     };
-    Ok(cloudpf_search_api::Tenants::from_toml(&text, location)?)
+    Ok(text)
 }
 
 /// JSON logs to stdout, as CloudWatch expects; `RUST_LOG` sets the level.

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, SdkConfig};
 use cloudpf_aws::{S3Sink, S3SinkConfig};
 use cloudpf_cdc::Pipeline;
+use cloudpf_engines::SearchBackend;
 use cloudpf_lake::ObjectSink;
 use cloudpf_lambdas::{LambdaConfig, Table, handle};
 use cloudpf_search::TantivyEngine;
-use cloudpf_search_api::backend::SearchBackend;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use cloudpf_search::EngineOptions;
 use serde::Deserialize;
 
-use crate::backend::SearchBackend;
 use crate::reports::ReportLimits;
+use cloudpf_engines::SearchBackend;
 
 /// The config file. Every key is optional; the comments give the defaults.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -5,7 +5,6 @@
 //! know comes from the [`AppState`] built from a validated [`Config`].
 
 pub mod auth;
-pub mod backend;
 pub mod config;
 pub mod error;
 #[doc(hidden)]

@@ -20,8 +20,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use cloudpf_engines::{EsConfig, Routing};
 use cloudpf_model::TenantId;
-use cloudpf_search_es::{EsConfig, EsRoutes};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -87,10 +87,6 @@ pub enum TenantsError {
     Parse { path: String, error: String },
     #[error("tenant {id:?}: {error}")]
     Invalid { id: String, error: String },
-    #[error("elasticsearch: {0}")]
-    Elasticsearch(#[from] cloudpf_search_es::ConfigError),
-    #[error("the elasticsearch search backend needs an [elasticsearch] table in the tenants file")]
-    NoElasticsearch,
     #[error("{0}")]
     RateLimits(String),
 }
@@ -199,14 +195,10 @@ impl Tenants {
         Ok(out)
     }
 
-    /// Each tenant's Elasticsearch cluster, validated, secrets read from the environment.
-    /// Only the Elasticsearch backend asks, so embedded runs need no cluster settings.
-    pub fn elasticsearch_routes(&self) -> Result<EsRoutes, TenantsError> {
-        let config = self
-            .elasticsearch
-            .as_ref()
-            .ok_or(TenantsError::NoElasticsearch)?;
-        Ok(EsRoutes::new(config, self.search_clusters.clone())?)
+    /// Where each tenant's search engine is: the `[elasticsearch]` table and the
+    /// tenants' `search_cluster`s (validated when the Elasticsearch backend asks).
+    pub fn routing(&self) -> Routing {
+        Routing::new(self.elasticsearch.clone(), self.search_clusters.clone())
     }
 
     pub fn get(&self, id: &TenantId) -> Option<&Tenant> {

@@ -8,12 +8,12 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use cloudpf_cdc::source::events::{self, StreamWriter};
 use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
+use cloudpf_engines::{SearchBackend, search_engine};
 use cloudpf_lake::LocalDirSink;
 use cloudpf_model::{
     Currency, LineItem, Money, Op, Product, Purchase, PurchaseStatus, TenantId, Timestamp,
 };
 use cloudpf_search::TantivyEngine;
-use cloudpf_search_api::backend::{SearchBackend, search_engine};
 use cloudpf_search_api::tenants::{RawKey, RawTenant, RawTenantsFile, Scope, hash_key};
 use cloudpf_search_api::{AppState, RawConfig, Tenants, app};
 use http_body_util::BodyExt;
@@ -962,7 +962,7 @@ url = "http://127.0.0.1:9"
     let engine = search_engine(
         SearchBackend::Elasticsearch,
         dir.path(),
-        &tenants,
+        &tenants.routing(),
         Default::default(),
     )
     .unwrap();
@@ -999,21 +999,26 @@ fn the_tenants_file_routes_tenants_to_clusters_and_names_a_missing_one() {
         )
     };
     let routed = Tenants::from_toml(&file("es-a"), "t").unwrap();
-    let routes = routed.elasticsearch_routes().unwrap();
+    let routes = routed.routing().elasticsearch_routes().unwrap();
     let shop_a = cloudpf_model::TenantId::parse("shop-a").unwrap();
     assert_eq!(
         routes.cluster_for(&shop_a).unwrap().url,
         "http://es-a:9200/"
     );
     let wrong = Tenants::from_toml(&file("es-z"), "t").unwrap();
-    let error = wrong.elasticsearch_routes().unwrap_err().to_string();
+    let error = wrong
+        .routing()
+        .elasticsearch_routes()
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("\"es-z\", which is not configured"),
         "{error}"
     );
     let none = Tenants::from_toml("[[tenants]]\nid = \"shop-a\"\n", "t").unwrap();
     assert!(
-        none.elasticsearch_routes()
+        none.routing()
+            .elasticsearch_routes()
             .unwrap_err()
             .to_string()
             .contains("needs an [elasticsearch] table")

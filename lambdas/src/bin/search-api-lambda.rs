@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cloudpf_analytics::{AthenaConfig, AthenaEngine};
 
-use cloudpf_search_api::backend::search_engine;
+use cloudpf_engines::search_engine;
 use cloudpf_search_api::{AppState, RawConfig, app};
 
 #[tokio::main]
@@ -19,10 +19,19 @@ async fn main() -> Result<(), lambda_http::Error> {
     }
     .validate()?;
     let shared = aws_config::load_from_env().await;
-    let tenants =
-        cloudpf_lambdas::load_tenants(&config.tenants_file, &shared, config.lake.force_path_style)
-            .await?;
-    let engine = search_engine(config.search_backend, &api.data_dir, &tenants, api.embedded)?;
+    let text = cloudpf_lambdas::read_tenants_file(
+        &config.tenants_file,
+        &shared,
+        config.lake.force_path_style,
+    )
+    .await?;
+    let tenants = cloudpf_search_api::Tenants::from_toml(&text, &config.tenants_file)?;
+    let engine = search_engine(
+        config.search_backend,
+        &api.data_dir,
+        &tenants.routing(),
+        api.embedded,
+    )?;
     let mut state = AppState::new(engine, tenants, api);
     if let Some((workgroup, database)) = &config.athena {
         let athena = AthenaConfig {

@@ -29,9 +29,8 @@ pub struct EsSetupArgs {
 }
 
 pub async fn run(args: EsSetupArgs) -> anyhow::Result<()> {
-    let tenants = super::serve::load_tenants(&args.tenants_file)?;
-    let routes = tenants
-        .elasticsearch_routes()
+    let routes = cloudpf_engines::Routing::load(&args.tenants_file)
+        .and_then(|routing| routing.elasticsearch_routes())
         .with_context(|| format!("in {}", args.tenants_file.display()))?;
     let chosen: Vec<TenantId> = if args.tenants.is_empty() {
         routes.tenants().cloned().collect()

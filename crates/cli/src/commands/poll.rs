@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use cloudpf_aws::{Poller, PollerConfig, S3Sink, S3SinkConfig};
 use cloudpf_cdc::Pipeline;
+use cloudpf_engines::{Routing, SearchBackend, search_engine};
 use cloudpf_lake::{LocalDirSink, ObjectSink};
 use cloudpf_search::EngineOptions;
-use cloudpf_search_api::Tenants;
-use cloudpf_search_api::backend::{SearchBackend, search_engine};
 
 #[derive(Debug, clap::Args)]
 pub struct PollArgs {
@@ -67,9 +66,9 @@ pub async fn run(args: PollArgs) -> anyhow::Result<()> {
         }
         None => Arc::new(LocalDirSink::new(&args.data_dir)),
     };
-    let tenants = match args.search_backend {
-        SearchBackend::Embedded => Tenants::default(),
-        SearchBackend::Elasticsearch => super::serve::load_tenants(
+    let routing = match args.search_backend {
+        SearchBackend::Embedded => Routing::default(),
+        SearchBackend::Elasticsearch => Routing::load(
             &args
                 .tenants_file
                 .clone()
@@ -79,7 +78,7 @@ pub async fn run(args: PollArgs) -> anyhow::Result<()> {
     let engine = search_engine(
         args.search_backend,
         &args.data_dir,
-        &tenants,
+        &routing,
         EngineOptions::default(),
     )?;
     let pipeline = Pipeline::new(engine, sink);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cloudpf_analytics::{DataFusionEngine, S3Lake};
-use cloudpf_search_api::backend::search_engine;
+use cloudpf_engines::search_engine;
 use cloudpf_search_api::{AppState, Config, RawConfig, Tenants, server};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -101,7 +101,7 @@ pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Resul
     let engine = search_engine(
         config.search_backend,
         &config.data_dir,
-        &tenants,
+        &tenants.routing(),
         config.embedded,
     )?;
     let listener = tokio::net::TcpListener::bind(config.addr)

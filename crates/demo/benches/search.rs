@@ -1,5 +1,5 @@
 //! Server-side time of the hot paths at 100k products in one tenant: autocomplete (the
-//! search box, every keystroke) and product search. `cargo bench -p cloudpf-search`.
+//! search box, every keystroke) and product search. `cargo bench -p cloudpf-demo --bench search`.
 //!
 //! Setup indexes a generated 100k-product catalog with 20k purchases (popularity) once,
 //! which takes a minute; the measured calls go through the `SearchEngine` trait exactly
