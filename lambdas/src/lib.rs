@@ -6,18 +6,11 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use cloudpf_aws::{S3Sink, S3SinkConfig};
-use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
+use cloudpf_cdc::{Batch, Entity, Pipeline};
 use cloudpf_engines::{Routing, SearchBackend, search_engine};
 use cloudpf_lake::ObjectSink;
 use cloudpf_search::EngineOptions;
 use serde_json::value::RawValue;
-
-/// Which table a function consumes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    Products,
-    Purchases,
-}
 
 /// The functions' configuration, read from environment variables:
 ///
@@ -140,14 +133,11 @@ pub async fn pipeline(
 /// response out.
 pub async fn handle(
     event: &RawValue,
-    table: Table,
+    table: Entity,
     pipeline: &Pipeline,
 ) -> Result<DynamoDbEventResponse, cloudpf_cdc::source::SourceError> {
     let batch = Batch::from_slice(event.get().as_bytes())?;
-    let report = match table {
-        Table::Products => handle_products(batch, pipeline).await,
-        Table::Purchases => handle_purchases(batch, pipeline).await,
-    };
+    let report = cloudpf_cdc::handle(table, batch, pipeline).await;
     Ok(report.response())
 }
 
@@ -293,7 +283,7 @@ pub async fn run_compactor() -> Result<(), lambda_runtime::Error> {
 }
 
 /// The body of both CDC functions' `main`.
-pub async fn run_cdc(table: Table) -> Result<(), lambda_runtime::Error> {
+pub async fn run_cdc(table: Entity) -> Result<(), lambda_runtime::Error> {
     init_logging();
     let config = LambdaConfig::from_env()?;
     let shared = aws_config::load_from_env().await;

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use cloudpf_aws::{S3Sink, S3SinkConfig};
+use cloudpf_cdc::Entity;
 use cloudpf_cdc::Pipeline;
 use cloudpf_engines::SearchBackend;
 use cloudpf_lake::ObjectSink;
-use cloudpf_lambdas::{LambdaConfig, Table, handle};
+use cloudpf_lambdas::{LambdaConfig, handle};
 use cloudpf_search::TantivyEngine;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -151,12 +152,12 @@ async fn an_unreachable_lake_fails_the_batch_from_its_first_record() {
     for (file, table, first) in [
         (
             "products-lifecycle.json",
-            Table::Products,
+            Entity::Products,
             "111100000000000000001",
         ),
         (
             "purchases-batch.json",
-            Table::Purchases,
+            Entity::Purchases,
             "333300000000000000001",
         ),
     ] {
@@ -180,11 +181,11 @@ async fn saved_events_through_both_handlers_land_in_the_bucket_with_no_failures(
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path(), s3.clone());
 
-    let products = handle(&event("products-lifecycle.json"), Table::Products, &p)
+    let products = handle(&event("products-lifecycle.json"), Entity::Products, &p)
         .await
         .unwrap();
     assert!(products.batch_item_failures.is_empty());
-    let purchases = handle(&event("purchases-batch.json"), Table::Purchases, &p)
+    let purchases = handle(&event("purchases-batch.json"), Entity::Purchases, &p)
         .await
         .unwrap();
     assert!(
@@ -257,10 +258,10 @@ async fn the_scheduled_compaction_leaves_one_object_per_partition_before_the_eve
     let s3 = new_bucket(&shared, &bucket).await;
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path(), s3.clone());
-    handle(&event("products-lifecycle.json"), Table::Products, &p)
+    handle(&event("products-lifecycle.json"), Entity::Products, &p)
         .await
         .unwrap();
-    handle(&event("purchases-batch.json"), Table::Purchases, &p)
+    handle(&event("purchases-batch.json"), Entity::Purchases, &p)
         .await
         .unwrap();
     // Every object again under another name, as a retry bisected differently writes it.

@@ -20,18 +20,11 @@ use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::error::DisplayErrorContext;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, Shard, ShardIteratorType};
-use cloudpf_cdc::{Batch, BatchReport, Pipeline, handle_products, handle_purchases};
+use cloudpf_cdc::{Batch, BatchReport, Entity, Pipeline};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::checkpoint::{CheckpointStore, TableCheckpoint, TrimmedGap};
-
-/// Which handler a table's records go to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TableKind {
-    Products,
-    Purchases,
-}
 
 #[derive(Debug, Clone)]
 pub struct PollerConfig {
@@ -309,8 +302,8 @@ impl Poller {
     pub async fn pass(&self) -> PollReport {
         let mut report = PollReport::default();
         for (table, kind) in [
-            (self.config.products_table.clone(), TableKind::Products),
-            (self.config.purchases_table.clone(), TableKind::Purchases),
+            (self.config.products_table.clone(), Entity::Products),
+            (self.config.purchases_table.clone(), Entity::Purchases),
         ] {
             if self.stopping() {
                 break;
@@ -365,7 +358,7 @@ impl Poller {
     async fn poll_table(
         &self,
         table: &str,
-        kind: TableKind,
+        kind: Entity,
         report: &mut PollReport,
     ) -> Result<(), PollError> {
         let arn = self.stream_arn(table).await?;
@@ -527,7 +520,7 @@ impl Poller {
     async fn poll_shard(
         &self,
         table: &str,
-        kind: TableKind,
+        kind: Entity,
         arn: &str,
         shard: &str,
         cp: &mut TableCheckpoint,
@@ -613,10 +606,7 @@ impl Poller {
             empty = 0;
             let event = json!({ "Records": records.iter().map(|r| lambda_record(r, arn)).collect::<Vec<_>>() });
             let batch = Batch::from_json(event).map_err(|e| PollError::Aws(e.to_string()))?;
-            let batch_report = match kind {
-                TableKind::Products => handle_products(batch, &self.pipeline).await,
-                TableKind::Purchases => handle_purchases(batch, &self.pipeline).await,
-            };
+            let batch_report = cloudpf_cdc::handle(kind, batch, &self.pipeline).await;
             report.add(&batch_report);
             let seqs: Vec<&str> = records
                 .iter()

@@ -5,7 +5,8 @@
 use cloudpf_model::{Change, Product, Purchase};
 
 use crate::source::{Batch, Incoming, Record};
-use crate::transform::{TableItem, decode};
+use crate::transform::decode;
+use cloudpf_model::Document;
 
 /// What one input came to; the replay test checks the seeds still mean what they meant.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +70,7 @@ pub fn stream_records(data: &[u8]) -> Decoded {
 }
 
 /// Decodes `record` as `T`; a change it accepts must be one a sink can take.
-fn check<T: TableItem>(record: &Record) -> Option<Change<T>> {
+fn check<T: Document>(record: &Record) -> Option<Change<T>> {
     let change = decode::<T>(record).ok()?;
     if let Some(item) = &change.new_image {
         assert!(

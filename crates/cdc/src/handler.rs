@@ -16,14 +16,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use cloudpf_lake::{LakeFailure, LakeWriter, LocalDirSink, ObjectSink};
-use cloudpf_model::{Change, Product, Purchase, SeqNo, TenantId};
+use cloudpf_model::{Change, Document, Entity, Product, Purchase, SeqNo, TenantId};
 use cloudpf_search::{ApplyOutcome, SearchEngine, SearchError, TantivyEngine, Versioned};
 use serde::Serialize;
 
 use crate::sinks::dlq::{DeadLetter, DeadLetters};
 use crate::sinks::index::{by_tenant, versioned};
 use crate::source::{Batch, Incoming};
-use crate::transform::{TableItem, decode};
+use crate::transform::decode;
 
 /// Everything a handler writes to, built once per process (per Lambda container).
 #[derive(Debug, Clone)]
@@ -58,9 +58,7 @@ impl Pipeline {
 
 /// One of the two tables, with the sinks its changes go to.
 #[async_trait]
-pub trait Table: TableItem + Clone {
-    const NAME: &'static str;
-
+pub trait Table: Document + Clone {
     async fn index(
         engine: &dyn SearchEngine,
         tenant: &TenantId,
@@ -76,8 +74,6 @@ pub trait Table: TableItem + Clone {
 
 #[async_trait]
 impl Table for Product {
-    const NAME: &'static str = "products";
-
     async fn index(
         engine: &dyn SearchEngine,
         tenant: &TenantId,
@@ -97,8 +93,6 @@ impl Table for Product {
 
 #[async_trait]
 impl Table for Purchase {
-    const NAME: &'static str = "purchases";
-
     async fn index(
         engine: &dyn SearchEngine,
         tenant: &TenantId,
@@ -158,7 +152,7 @@ impl FirstFailure {
 pub async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport {
     let source = batch.source().to_owned();
     let mut report = BatchReport {
-        table: T::NAME,
+        table: T::ENTITY.as_str(),
         records: batch.len(),
         first_seq: batch
             .records
@@ -215,7 +209,7 @@ pub async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport
                 report.stale += outcome.stale;
                 for rejected in &outcome.rejected {
                     let Some(p) = position_of(&rejected.seq) else {
-                        tracing::error!(table = T::NAME, %tenant, key = %rejected.key, seq = %rejected.seq, "engine rejected a change that is not in the batch");
+                        tracing::error!(table = T::ENTITY.as_str(), %tenant, key = %rejected.key, seq = %rejected.seq, "engine rejected a change that is not in the batch");
                         continue;
                     };
                     let reason = format!("search index rejected the document: {}", rejected.reason);
@@ -238,7 +232,7 @@ pub async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport
                 }
             }
             Err(e) => {
-                tracing::error!(table = T::NAME, %tenant, error = %e, "indexing failed; records will be retried");
+                tracing::error!(table = T::ENTITY.as_str(), %tenant, error = %e, "indexing failed; records will be retried");
                 if let Some(p) = tenant_changes.first().and_then(|c| position_of(&c.seq)) {
                     failed.at(p);
                 }
@@ -250,7 +244,7 @@ pub async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport
         Ok(n) => report.lake_objects = n,
         Err(f) => {
             report.lake_objects = f.written;
-            tracing::error!(table = T::NAME, error = %f, "lake write failed; records will be retried");
+            tracing::error!(table = T::ENTITY.as_str(), error = %f, "lake write failed; records will be retried");
             failed.at(position_of(&f.first_seq).unwrap_or(0));
         }
     }
@@ -291,7 +285,7 @@ async fn dead_letter<T: Table>(
     failed: &mut FirstFailure,
 ) {
     let letter = DeadLetter {
-        table: T::NAME,
+        table: T::ENTITY.as_str(),
         reason,
         sequence_number: incoming.sequence_number(),
         record: incoming.raw(),
@@ -299,22 +293,31 @@ async fn dead_letter<T: Table>(
     let stream = incoming.source().unwrap_or(source);
     match ctx.dead_letters.write(stream, &letter).await {
         Ok(key) => {
-            tracing::warn!(table = T::NAME, seq = ?letter.sequence_number, %reason, dead_letter = %key, "record dead-lettered");
+            tracing::warn!(table = T::ENTITY.as_str(), seq = ?letter.sequence_number, %reason, dead_letter = %key, "record dead-lettered");
             report.dead_lettered += 1;
         }
         Err(e) => {
-            tracing::error!(table = T::NAME, error = %e, "dead letter not written; record will be retried");
+            tracing::error!(table = T::ENTITY.as_str(), error = %e, "dead letter not written; record will be retried");
             failed.at(position);
         }
     }
 }
 
+/// The handler of `entity`'s table: what the Lambdas, the poller, `replay` and the demo
+/// call with each batch.
+pub async fn handle(entity: Entity, batch: Batch, ctx: &Pipeline) -> BatchReport {
+    match entity {
+        Entity::Products => handle_batch::<Product>(batch, ctx).await,
+        Entity::Purchases => handle_batch::<Purchase>(batch, ctx).await,
+    }
+}
+
 /// The `products` table's handler.
 pub async fn handle_products(batch: Batch, ctx: &Pipeline) -> BatchReport {
-    handle_batch::<Product>(batch, ctx).await
+    handle(Entity::Products, batch, ctx).await
 }
 
 /// The `purchases` table's handler.
 pub async fn handle_purchases(batch: Batch, ctx: &Pipeline) -> BatchReport {
-    handle_batch::<Purchase>(batch, ctx).await
+    handle(Entity::Purchases, batch, ctx).await
 }

@@ -14,5 +14,8 @@ pub mod sinks;
 pub mod source;
 pub mod transform;
 
-pub use handler::{BatchReport, Pipeline, Table, handle_batch, handle_products, handle_purchases};
+pub use cloudpf_model::Entity;
+pub use handler::{
+    BatchReport, Pipeline, Table, handle, handle_batch, handle_products, handle_purchases,
+};
 pub use source::{Batch, Incoming};

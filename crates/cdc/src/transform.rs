@@ -6,46 +6,10 @@
 use std::collections::BTreeMap;
 
 use cloudpf_model::dynamo::from_item_json;
-use cloudpf_model::{AttrValue, Change, Op, Product, Purchase, SeqNo, TenantId, Timestamp};
-use serde::de::DeserializeOwned;
+use cloudpf_model::{AttrValue, Change, Document, Op, SeqNo, TenantId, Timestamp};
 use serde_json::value::RawValue;
 
 use crate::source::Record;
-
-/// An item type of one of the two tables.
-pub trait TableItem: DeserializeOwned + Send + Sync + 'static {
-    /// The table's sort key attribute (`product_id`, `purchase_id`).
-    const KEY: &'static str;
-    fn tenant(&self) -> &TenantId;
-    fn key(&self) -> &str;
-    fn validate(&self) -> Result<(), String>;
-}
-
-impl TableItem for Product {
-    const KEY: &'static str = "product_id";
-    fn tenant(&self) -> &TenantId {
-        &self.tenant_id
-    }
-    fn key(&self) -> &str {
-        &self.product_id
-    }
-    fn validate(&self) -> Result<(), String> {
-        Product::validate(self)
-    }
-}
-
-impl TableItem for Purchase {
-    const KEY: &'static str = "purchase_id";
-    fn tenant(&self) -> &TenantId {
-        &self.tenant_id
-    }
-    fn key(&self) -> &str {
-        &self.purchase_id
-    }
-    fn validate(&self) -> Result<(), String> {
-        Purchase::validate(self)
-    }
-}
 
 /// Why a record was refused; lowercase, no trailing period, names the attribute.
 pub type Reason = String;
@@ -59,7 +23,7 @@ fn image(raw: Option<&RawValue>) -> Option<&str> {
 }
 
 /// Decodes one stream record into a change of `T`.
-pub fn decode<T: TableItem>(record: &Record) -> Result<Change<T>, Reason> {
+pub fn decode<T: Document>(record: &Record) -> Result<Change<T>, Reason> {
     let view = record.view()?;
     let op = Op::parse(&view.event_name)
         .ok_or_else(|| format!("unknown eventName {:?}", view.event_name))?;

@@ -423,11 +423,7 @@ async fn compare_with_source(
             "{name}: the lake's current state holds keys the table does not: {:?}",
             decodable.difference(&in_table).collect::<Vec<_>>()
         );
-        let entity = if *name == "products" {
-            Entity::Products
-        } else {
-            Entity::Purchases
-        };
+        let entity: Entity = name.parse().unwrap();
         for (tenant, n) in &live {
             assert_eq!(
                 engine.count(tenant, entity).await.unwrap(),

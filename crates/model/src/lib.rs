@@ -6,6 +6,7 @@ pub mod attr;
 pub mod change;
 pub mod dynamo;
 pub mod dynamo_json;
+pub mod entity;
 pub mod money;
 pub mod product;
 pub mod purchase;
@@ -15,6 +16,7 @@ pub mod time;
 
 pub use attr::AttrValue;
 pub use change::{Change, Op};
+pub use entity::{Document, Entity, UnknownEntity};
 pub use money::{Currency, Money};
 pub use product::Product;
 pub use purchase::{LineItem, Purchase, PurchaseStatus};

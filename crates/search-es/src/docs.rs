@@ -22,10 +22,9 @@
 
 use std::collections::BTreeSet;
 
-use cloudpf_model::{Product, Purchase, SeqNo, dynamo};
-use cloudpf_search::{DocChange, Entity, SearchError, Versioned};
+use cloudpf_model::{Document, Product, Purchase, SeqNo, dynamo};
+use cloudpf_search::{DocChange, SearchError, Versioned};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 /// Replaces the source only for a newer sequence number; keeps `units_sold`.
@@ -41,10 +40,8 @@ if (sold != null) { ctx._source.units_sold = sold; }";
 pub const RETRY_ON_CONFLICT: u32 = 3;
 
 /// A model type with an index of its own.
-pub trait EsDoc: Serialize + DeserializeOwned + Send + Sync + 'static {
-    const ENTITY: Entity;
-    /// The keyword field holding the document's key.
-    const KEY_FIELD: &'static str;
+/// Its entity and key field (a keyword) are the model's [`Document`] constants.
+pub trait EsDoc: Document + Serialize {
     /// The searchable fields (everything but `seq`, `deleted` and `source`).
     fn fields(&self) -> Map<String, Value>;
     /// Products whose units sold this document contributes to.
@@ -62,9 +59,6 @@ fn object(value: Value) -> Map<String, Value> {
 }
 
 impl EsDoc for Product {
-    const ENTITY: Entity = Entity::Products;
-    const KEY_FIELD: &'static str = "product_id";
-
     fn fields(&self) -> Map<String, Value> {
         object(json!({
             "product_id": self.product_id,
@@ -95,9 +89,6 @@ impl EsDoc for Product {
 }
 
 impl EsDoc for Purchase {
-    const ENTITY: Entity = Entity::Purchases;
-    const KEY_FIELD: &'static str = "purchase_id";
-
     fn fields(&self) -> Map<String, Value> {
         let mut text = vec![self.purchase_id.clone(), self.customer_id.clone()];
         text.extend(self.items.iter().map(|i| i.name.clone()));
@@ -163,7 +154,7 @@ pub fn indexed<T: EsDoc>(change: &Versioned<T>) -> Result<Value, SearchError> {
         }
         DocChange::Delete => {
             let mut tombstone = Map::new();
-            tombstone.insert(T::KEY_FIELD.into(), Value::String(change.key.clone()));
+            tombstone.insert(T::KEY.into(), Value::String(change.key.clone()));
             tombstone.insert("deleted".into(), Value::Bool(true));
             tombstone
         }

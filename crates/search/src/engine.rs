@@ -8,26 +8,7 @@ use cloudpf_model::{Product, Purchase, SeqNo, TenantId};
 use crate::query::{ProductQuery, ProductResults, PurchaseQuery, PurchaseResults, Suggestion};
 
 /// What kind of document an index holds. Each tenant has one index per entity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Entity {
-    Products,
-    Purchases,
-}
-
-impl Entity {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Entity::Products => "products",
-            Entity::Purchases => "purchases",
-        }
-    }
-}
-
-impl fmt::Display for Entity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use cloudpf_model::Entity;
 
 /// A change to one document, stamped with the stream sequence number it came from.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cloudpf_lambdas::run_cdc(cloudpf_lambdas::Table::Purchases).await
+    cloudpf_lambdas::run_cdc(cloudpf_cdc::Entity::Purchases).await
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use chrono::{DurationRound, TimeDelta, Utc};
-use cloudpf_cdc::{Batch, BatchReport, Pipeline, handle_products, handle_purchases};
+use cloudpf_cdc::{Batch, BatchReport, Pipeline};
 use cloudpf_lake::{Dataset, LocalDirSink, ObjectSink};
 use cloudpf_model::TenantId;
 use cloudpf_search::Entity;
@@ -168,23 +168,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let events_dir = dir.join("events");
     let mut totals = Totals::default();
     for (table, batches) in [
-        ("products", &history.product_batches),
-        ("purchases", &history.purchase_batches),
+        (Entity::Products, &history.product_batches),
+        (Entity::Purchases, &history.purchase_batches),
     ] {
-        let table_dir = events_dir.join(table);
+        let table_dir = events_dir.join(table.as_str());
         std::fs::create_dir_all(&table_dir)?;
         let bar = progress(batches.len());
-        bar.set_message(table);
+        bar.set_message(table.as_str());
         for (i, event) in batches.iter().enumerate() {
             // Through JSON and back, exactly as Lambda hands the event to the handler;
             // the file is kept for `cloudpf replay`.
             let json = serde_json::to_vec(event)?;
             std::fs::write(table_dir.join(format!("{:06}.json", i + 1)), &json)?;
             let batch = Batch::from_slice(&json)?;
-            let report = match table {
-                "products" => handle_products(batch, &pipeline).await,
-                _ => handle_purchases(batch, &pipeline).await,
-            };
+            let report = cloudpf_cdc::handle(table, batch, &pipeline).await;
             if let Some(seq) = &report.failed_from {
                 bar.abandon();
                 bail!(

@@ -24,8 +24,8 @@ pub struct EsSetupArgs {
     tenants: Vec<String>,
     /// Rebuild the given tenants' indexes of this entity (`products` or `purchases`) into
     /// the current mapping version and swap the alias, instead of creating missing ones.
-    #[arg(long)]
-    rebuild: Option<String>,
+    #[arg(long, value_parser = super::entity_parser())]
+    rebuild: Option<Entity>,
 }
 
 pub async fn run(args: EsSetupArgs) -> anyhow::Result<()> {
@@ -47,12 +47,7 @@ pub async fn run(args: EsSetupArgs) -> anyhow::Result<()> {
         );
     }
     let engine = ElasticsearchEngine::new(routes)?;
-    let entity = match args.rebuild.as_deref() {
-        None => None,
-        Some("products") => Some(Entity::Products),
-        Some("purchases") => Some(Entity::Purchases),
-        Some(other) => bail!("--rebuild takes products or purchases, got {other:?}"),
-    };
+    let entity = args.rebuild;
     for tenant in &chosen {
         match entity {
             None => {

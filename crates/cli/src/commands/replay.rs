@@ -5,19 +5,13 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum TableArg {
-    Products,
-    Purchases,
-}
+use cloudpf_cdc::{Batch, Entity, Pipeline};
 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
     /// Which table's handler receives the event.
-    #[arg(long, value_enum)]
-    table: TableArg,
+    #[arg(long, value_parser = super::entity_parser())]
+    table: Entity,
     /// Data directory (indexes, lake, dead letters).
     #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
     data_dir: PathBuf,
@@ -38,10 +32,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         let batch = Batch::from_slice(&bytes)
             .with_context(|| format!("{} is not a DynamoDB stream event", file.display()))?;
         records += batch.len();
-        let report = match args.table {
-            TableArg::Products => handle_products(batch, &pipeline).await,
-            TableArg::Purchases => handle_purchases(batch, &pipeline).await,
-        };
+        let report = cloudpf_cdc::handle(args.table, batch, &pipeline).await;
         // The reports on stdout are the command's result (Lambda's response is part of
         // each): pretty for one file, one line per file for many.
         let out =

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cloudpf_model::{Product, Purchase, SeqNo, TenantId, dynamo};
+use cloudpf_model::{Document, Product, Purchase, SeqNo, TenantId, dynamo};
 use serde::de::DeserializeOwned;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
@@ -612,8 +612,7 @@ impl Inner {
 }
 
 /// An item type the embedded engine indexes.
-trait Indexable: Send + 'static {
-    const ENTITY: Entity;
+trait Indexable: Document {
     fn document(&self, fields: &Fields, seq: &str) -> Result<TantivyDocument, SearchError>;
 }
 
@@ -626,7 +625,6 @@ fn wrong_index(entity: Entity) -> SearchError {
 }
 
 impl Indexable for Product {
-    const ENTITY: Entity = Entity::Products;
     fn document(&self, fields: &Fields, seq: &str) -> Result<TantivyDocument, SearchError> {
         match fields {
             Fields::Products(f) => f.document(self, seq).map_err(doc_error),
@@ -636,7 +634,6 @@ impl Indexable for Product {
 }
 
 impl Indexable for Purchase {
-    const ENTITY: Entity = Entity::Purchases;
     fn document(&self, fields: &Fields, seq: &str) -> Result<TantivyDocument, SearchError> {
         match fields {
             Fields::Purchases(f) => f.document(self, seq).map_err(doc_error),
