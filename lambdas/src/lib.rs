@@ -21,18 +21,26 @@ use serde_json::value::RawValue;
 /// | `CLOUDPF_LAKE_KMS_KEY_ID` | KMS key for SSE-KMS (else SSE-S3) | none |
 /// | `CLOUDPF_S3_FORCE_PATH_STYLE` | `true` for S3-compatible stores | `false` |
 /// | `CLOUDPF_SEARCH_BACKEND` | `embedded` (Tantivy on the EFS mount) or `elasticsearch` (clusters of the tenants file) | `embedded` |
-/// | `CLOUDPF_INDEX_DIR` | data directory of the Tantivy indexes (an EFS mount) | `/mnt/index` |
-/// | `CLOUDPF_TENANTS_FILE` | tenants file of the search API: a path or `s3://bucket/key` | `<index dir>/tenants.toml` |
+/// | `CLOUDPF_DATA_DIR` | data directory of the Tantivy indexes (an EFS mount), as for `cloudpf` | `/mnt/index` |
+/// | `CLOUDPF_TENANTS_FILE` | tenants file of the search API: a path or `s3://bucket/key` | `<data dir>/tenants.toml` |
 /// | `CLOUDPF_ATHENA_WORKGROUP`, `CLOUDPF_ATHENA_DATABASE` | where the search API runs reports | none (analytics answer 503) |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaConfig {
     pub lake: S3SinkConfig,
-    pub index_dir: PathBuf,
+    /// The embedded engine's data directory (as `--data-dir` is for `cloudpf`).
+    pub data_dir: PathBuf,
     /// A path, or an `s3://bucket/key` URL.
     pub tenants_file: String,
-    /// Athena workgroup and Glue database of the reports, when configured.
-    pub athena: Option<(String, String)>,
+    /// Where the search API runs reports, when configured.
+    pub athena: Option<AthenaSettings>,
     pub search_backend: SearchBackend,
+}
+
+/// The Athena workgroup and Glue database of the reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AthenaSettings {
+    pub workgroup: String,
+    pub database: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,10 +57,7 @@ impl LambdaConfig {
         let bucket = var("CLOUDPF_LAKE_BUCKET")
             .filter(|b| !b.is_empty())
             .ok_or(ConfigError::Missing("CLOUDPF_LAKE_BUCKET"))?;
-        let mut prefix = var("CLOUDPF_LAKE_PREFIX").unwrap_or_default();
-        if !prefix.is_empty() && !prefix.ends_with('/') {
-            prefix.push('/');
-        }
+        let prefix = cloudpf_lake::key_prefix(&var("CLOUDPF_LAKE_PREFIX").unwrap_or_default());
         let force_path_style = match var("CLOUDPF_S3_FORCE_PATH_STYLE").as_deref() {
             None | Some("" | "false") => false,
             Some("true") => true,
@@ -68,11 +73,18 @@ impl LambdaConfig {
                 .parse()
                 .map_err(|e| ConfigError::Invalid(format!("CLOUDPF_SEARCH_BACKEND: {e}")))?,
         };
-        let index_dir =
-            PathBuf::from(var("CLOUDPF_INDEX_DIR").unwrap_or_else(|| "/mnt/index".to_owned()));
+        if var("CLOUDPF_INDEX_DIR").is_some() {
+            // Renamed to match the CLI; a stack still setting the old name would quietly
+            // index into the default directory instead.
+            return Err(ConfigError::Invalid(
+                "CLOUDPF_INDEX_DIR was renamed CLOUDPF_DATA_DIR".into(),
+            ));
+        }
+        let data_dir =
+            PathBuf::from(var("CLOUDPF_DATA_DIR").unwrap_or_else(|| "/mnt/index".to_owned()));
         let tenants_file = var("CLOUDPF_TENANTS_FILE")
             .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| index_dir.join("tenants.toml").display().to_string());
+            .unwrap_or_else(|| data_dir.join("tenants.toml").display().to_string());
         Ok(Self {
             lake: S3SinkConfig {
                 bucket,
@@ -80,14 +92,17 @@ impl LambdaConfig {
                 kms_key_id: var("CLOUDPF_LAKE_KMS_KEY_ID").filter(|k| !k.is_empty()),
                 force_path_style,
             },
-            index_dir,
+            data_dir,
             tenants_file,
             search_backend,
             athena: match (
                 var("CLOUDPF_ATHENA_WORKGROUP").filter(|v| !v.is_empty()),
                 var("CLOUDPF_ATHENA_DATABASE").filter(|v| !v.is_empty()),
             ) {
-                (Some(workgroup), Some(database)) => Some((workgroup, database)),
+                (Some(workgroup), Some(database)) => Some(AthenaSettings {
+                    workgroup,
+                    database,
+                }),
                 (None, None) => None,
                 _ => {
                     return Err(ConfigError::Invalid(
@@ -121,7 +136,7 @@ pub async fn pipeline(
     };
     let engine = search_engine(
         config.search_backend,
-        &config.index_dir,
+        &config.data_dir,
         &routing,
         EngineOptions::default(),
     )?;

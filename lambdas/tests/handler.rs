@@ -92,7 +92,7 @@ fn configuration_comes_from_the_environment_and_is_checked() {
         (
             c.lake.bucket.as_str(),
             c.lake.prefix.as_str(),
-            c.index_dir.to_str()
+            c.data_dir.to_str()
         ),
         ("lake", "prod/", Some("/mnt/index"))
     );
@@ -129,7 +129,18 @@ fn configuration_comes_from_the_environment_and_is_checked() {
     ]);
     assert_eq!(
         LambdaConfig::from_vars(athena).unwrap().athena,
-        Some(("wg".to_owned(), "db".to_owned()))
+        Some(cloudpf_lambdas::AthenaSettings {
+            workgroup: "wg".to_owned(),
+            database: "db".to_owned()
+        })
+    );
+    let renamed = vars(&[
+        ("CLOUDPF_LAKE_BUCKET", "l"),
+        ("CLOUDPF_INDEX_DIR", "/mnt/elsewhere"),
+    ]);
+    assert_eq!(
+        LambdaConfig::from_vars(renamed).unwrap_err().to_string(),
+        "CLOUDPF_INDEX_DIR was renamed CLOUDPF_DATA_DIR"
     );
     let half = vars(&[
         ("CLOUDPF_LAKE_BUCKET", "l"),

@@ -90,6 +90,9 @@ impl From<cloudpf_analytics::AnalyticsError> for ApiError {
     fn from(e: cloudpf_analytics::AnalyticsError) -> Self {
         match e {
             cloudpf_analytics::AnalyticsError::Unavailable(m) => ApiError::ReportUnavailable(m),
+            e @ cloudpf_analytics::AnalyticsError::Vanished(_) => {
+                ApiError::ReportUnavailable(e.to_string())
+            }
             cloudpf_analytics::AnalyticsError::Failed(m) => ApiError::Internal(m),
         }
     }

@@ -83,7 +83,7 @@ fn query_parameters_document_the_constraints_the_api_enforces() {
         true
     );
     let size = find("/search/{tenant_id}/autocomplete", "size");
-    assert_eq!(size["schema"]["maximum"], 20);
+    assert_eq!(size["schema"]["maximum"], cloudpf_search::MAX_SUGGESTIONS);
     assert_eq!(find("/analytics/{tenant_id}", "from")["required"], true);
     assert_eq!(
         find("/search/{tenant_id}/products", "in_stock")["schema"]["type"],

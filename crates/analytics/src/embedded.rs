@@ -69,10 +69,8 @@ fn failed(e: impl std::fmt::Display) -> AnalyticsError {
     AnalyticsError::Failed(e.to_string())
 }
 
-/// The start of the error of a query that read an object a compaction had just removed
+/// Whether a query failed because it read an object a compaction had just removed
 /// (after writing the object holding its rows): listing the lake again finds them.
-const VANISHED: &str = "a lake object was removed while the query read it";
-
 fn vanished(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(e);
     while let Some(e) = next {
@@ -90,7 +88,7 @@ fn vanished(e: &(dyn std::error::Error + 'static)) -> bool {
 /// A query's failure: retryable when an object vanished under it.
 fn query_failed(e: datafusion::error::DataFusionError) -> AnalyticsError {
     if vanished(&e) {
-        AnalyticsError::Unavailable(format!("{VANISHED}: {e}"))
+        AnalyticsError::Vanished(e.to_string())
     } else {
         failed(e)
     }
@@ -103,7 +101,7 @@ where
     Fut: std::future::Future<Output = Result<T, AnalyticsError>>,
 {
     match query().await {
-        Err(AnalyticsError::Unavailable(m)) if m.starts_with(VANISHED) => {
+        Err(AnalyticsError::Vanished(m)) => {
             tracing::debug!("{m}; listing the lake again");
             query().await
         }
@@ -522,7 +520,7 @@ mod tests {
             .unwrap_err();
         let err = query_failed(err);
         assert!(
-            matches!(&err, AnalyticsError::Unavailable(m) if m.starts_with(VANISHED)),
+            matches!(&err, AnalyticsError::Vanished(_)) && err.is_retryable(),
             "{err}"
         );
         assert!(matches!(

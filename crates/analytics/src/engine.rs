@@ -71,6 +71,20 @@ pub enum AnalyticsError {
     /// The query failed for a reason retrying will not fix.
     #[error("report failed: {0}")]
     Failed(String),
+    /// A lake object the query had listed was removed (compacted) while it read it; the
+    /// same query listing the lake again sees the compacted object instead.
+    #[error("a lake object was removed while the query read it: {0}")]
+    Vanished(String),
+}
+
+impl AnalyticsError {
+    /// Whether running the same report again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AnalyticsError::Unavailable(_) | AnalyticsError::Vanished(_) => true,
+            AnalyticsError::Failed(_) => false,
+        }
+    }
 }
 
 /// One analytics backend (DataFusion locally, Athena on AWS).

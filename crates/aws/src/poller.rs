@@ -301,14 +301,14 @@ impl Poller {
     /// report, and the other table is still read: one broken table never starves the other.
     pub async fn pass(&self) -> PollReport {
         let mut report = PollReport::default();
-        for (table, kind) in [
+        for (table, entity) in [
             (self.config.products_table.clone(), Entity::Products),
             (self.config.purchases_table.clone(), Entity::Purchases),
         ] {
             if self.stopping() {
                 break;
             }
-            if let Err(e) = self.poll_table(&table, kind, &mut report).await {
+            if let Err(e) = self.poll_table(&table, entity, &mut report).await {
                 tracing::error!(table, error = %e, "table not polled this pass; the next pass tries again");
                 report.error(format!("table {table}: {e}"));
             }
@@ -358,7 +358,7 @@ impl Poller {
     async fn poll_table(
         &self,
         table: &str,
-        kind: Entity,
+        entity: Entity,
         report: &mut PollReport,
     ) -> Result<(), PollError> {
         let arn = self.stream_arn(table).await?;
@@ -392,7 +392,7 @@ impl Poller {
                 // An error ends this shard's pass only; its children wait for a later pass
                 // (it is not finished), the other shards are still read.
                 if let Err(e) = self
-                    .poll_shard(table, kind, &arn, id, &mut cp, report)
+                    .poll_shard(table, entity, &arn, id, &mut cp, report)
                     .await
                 {
                     tracing::error!(table, shard = id, error = %e, "shard not polled further this pass; the next pass tries again");
@@ -520,7 +520,7 @@ impl Poller {
     async fn poll_shard(
         &self,
         table: &str,
-        kind: Entity,
+        entity: Entity,
         arn: &str,
         shard: &str,
         cp: &mut TableCheckpoint,
@@ -606,7 +606,7 @@ impl Poller {
             empty = 0;
             let event = json!({ "Records": records.iter().map(|r| lambda_record(r, arn)).collect::<Vec<_>>() });
             let batch = Batch::from_json(event).map_err(|e| PollError::Aws(e.to_string()))?;
-            let batch_report = cloudpf_cdc::handle(kind, batch, &self.pipeline).await;
+            let batch_report = cloudpf_cdc::handle(entity, batch, &self.pipeline).await;
             report.add(&batch_report);
             let seqs: Vec<&str> = records
                 .iter()

@@ -2,11 +2,10 @@
 //! replay test of the committed corpus (`tests/fuzz_corpus.rs`) so that `cargo test`
 //! re-runs every seed and every past crash on stable: one code path for both.
 
-use cloudpf_model::{Change, Product, Purchase};
+use cloudpf_model::{Change, Document, Product, Purchase};
 
 use crate::source::{Batch, Incoming, Record};
 use crate::transform::decode;
-use cloudpf_model::Document;
 
 /// What one input came to; the replay test checks the seeds still mean what they meant.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

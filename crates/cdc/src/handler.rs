@@ -4,7 +4,8 @@
 //! A record that can never succeed is dead-lettered with its reason and acknowledged: one
 //! that does not decode (including a time the lake could never write, refused by the
 //! transform before either sink sees it), one the search engine rejects (its mapping cannot take the
-//! document), and every record of a tenant that has no search backend configured. A
+//! document), and every record of a tenant whose index can never take it (no search backend
+//! configured, or an index the engine reports as corrupt: see [`SearchError::is_retryable`]). A
 //! failure that may pass (an engine or store that is down) is reported as a batch item
 //! failure at the first record it affects, so Lambda redelivers that record and every
 //! later one of the shard. Records after it may already have been applied; that is
@@ -138,168 +139,185 @@ impl BatchReport {
     }
 }
 
-/// Tracks the earliest record (by position in the batch) that failed transiently.
-#[derive(Debug, Default)]
-struct FirstFailure(Option<usize>);
-
-impl FirstFailure {
-    fn at(&mut self, position: usize) {
-        self.0 = Some(self.0.map_or(position, |p| p.min(position)));
-    }
+/// Runs one batch of `T`'s table through transform and sinks: decode each record (or
+/// dead-letter it), index the changes per tenant, write them to the lake, and report
+/// the first record Lambda must redeliver, if any.
+async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport {
+    let mut run = Run::<T>::new(&batch, ctx);
+    let (changes, positions) = run.transform().await;
+    run.index(&changes, &positions).await;
+    run.write_lake(&changes, &positions).await;
+    run.finish()
 }
 
-/// Runs one batch of `T`'s table through transform and sinks.
-pub async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport {
-    let source = batch.source().to_owned();
-    let mut report = BatchReport {
-        table: T::ENTITY.as_str(),
-        records: batch.len(),
-        first_seq: batch
-            .records
-            .first()
-            .and_then(|r| r.sequence_number())
-            .map(str::to_owned),
-        last_seq: batch
-            .records
-            .last()
-            .and_then(|r| r.sequence_number())
-            .map(str::to_owned),
-        ..BatchReport::default()
-    };
-    let mut failed = FirstFailure::default();
-    let mut changes: Vec<Change<T>> = Vec::new();
-    let mut positions: Vec<usize> = Vec::new();
+/// One batch on its way through the handler: what has been done so far, and the
+/// earliest record (by position in the batch) that failed transiently.
+struct Run<'a, T> {
+    batch: &'a Batch,
+    ctx: &'a Pipeline,
+    source: String,
+    report: BatchReport,
+    first_failure: Option<usize>,
+    _entity: std::marker::PhantomData<T>,
+}
 
-    for (position, incoming) in batch.records.iter().enumerate() {
-        let reason = match incoming {
-            Incoming::Record(record) => match decode::<T>(record) {
-                Ok(change) => {
-                    changes.push(change);
-                    positions.push(position);
-                    continue;
-                }
-                Err(reason) => reason,
-            },
-            Incoming::Undecodable { reason, .. } => reason.clone(),
-        };
-        dead_letter::<T>(
+/// Where the change with `seq` sits in the batch.
+fn position_of<T>(changes: &[Change<T>], positions: &[usize], seq: &SeqNo) -> Option<usize> {
+    changes
+        .iter()
+        .position(|c| &c.seq == seq)
+        .map(|i| positions[i])
+}
+
+impl<'a, T: Table> Run<'a, T> {
+    fn new(batch: &'a Batch, ctx: &'a Pipeline) -> Self {
+        let seq = |r: Option<&Incoming>| r.and_then(|r| r.sequence_number()).map(str::to_owned);
+        Self {
+            batch,
             ctx,
-            &source,
-            incoming,
-            &reason,
-            position,
-            &mut report,
-            &mut failed,
-        )
-        .await;
+            source: batch.source().to_owned(),
+            report: BatchReport {
+                table: T::ENTITY.as_str(),
+                records: batch.len(),
+                first_seq: seq(batch.records.first()),
+                last_seq: seq(batch.records.last()),
+                ..BatchReport::default()
+            },
+            first_failure: None,
+            _entity: std::marker::PhantomData,
+        }
     }
 
-    let position_of = |seq: &SeqNo| {
-        changes
-            .iter()
-            .position(|c| &c.seq == seq)
-            .map(|i| positions[i])
-    };
+    /// The record at `position` must be redelivered (and everything after it).
+    fn failed_at(&mut self, position: usize) {
+        self.first_failure = Some(self.first_failure.map_or(position, |p| p.min(position)));
+    }
 
-    for (tenant, tenant_changes) in by_tenant(&changes) {
-        let docs = tenant_changes.iter().map(|c| versioned(c)).collect();
-        match T::index(ctx.search.as_ref(), &tenant, docs).await {
-            Ok(outcome) => {
-                report.applied += outcome.applied;
-                report.stale += outcome.stale;
-                for rejected in &outcome.rejected {
-                    let Some(p) = position_of(&rejected.seq) else {
-                        tracing::error!(table = T::ENTITY.as_str(), %tenant, key = %rejected.key, seq = %rejected.seq, "engine rejected a change that is not in the batch");
+    /// The batch's changes with each one's position in the batch; records that can
+    /// never become a change are dead-lettered with the reason.
+    async fn transform(&mut self) -> (Vec<Change<T>>, Vec<usize>) {
+        let mut changes = Vec::new();
+        let mut positions = Vec::new();
+        for (position, incoming) in self.batch.records.iter().enumerate() {
+            let reason = match incoming {
+                Incoming::Record(record) => match decode::<T>(record) {
+                    Ok(change) => {
+                        changes.push(change);
+                        positions.push(position);
                         continue;
-                    };
-                    let reason = format!("search index rejected the document: {}", rejected.reason);
-                    let incoming = &batch.records[p];
-                    dead_letter::<T>(ctx, &source, incoming, &reason, p, &mut report, &mut failed)
-                        .await;
+                    }
+                    Err(reason) => reason,
+                },
+                Incoming::Undecodable { reason, .. } => reason.clone(),
+            };
+            self.dead_letter(position, &reason).await;
+        }
+        (changes, positions)
+    }
+
+    /// Each tenant's changes into its index. Changes the engine refuses for good, and
+    /// a tenant whose index can never take them, are dead-lettered; a transient
+    /// failure retries the batch from the tenant's first record.
+    async fn index(&mut self, changes: &[Change<T>], positions: &[usize]) {
+        let position_of = |seq: &SeqNo| position_of(changes, positions, seq);
+        let table = T::ENTITY.as_str();
+        for (tenant, tenant_changes) in by_tenant(changes) {
+            let docs = tenant_changes.iter().map(|c| versioned(c)).collect();
+            match T::index(self.ctx.search.as_ref(), &tenant, docs).await {
+                Ok(outcome) => {
+                    self.report.applied += outcome.applied;
+                    self.report.stale += outcome.stale;
+                    for rejected in &outcome.rejected {
+                        let Some(p) = position_of(&rejected.seq) else {
+                            tracing::error!(table, %tenant, key = %rejected.key, seq = %rejected.seq, "engine rejected a change that is not in the batch");
+                            continue;
+                        };
+                        let reason =
+                            format!("search index rejected the document: {}", rejected.reason);
+                        self.dead_letter(p, &reason).await;
+                    }
+                }
+                Err(e) if !e.is_retryable() => {
+                    // A configuration gap or a damaged index never heals by redelivery,
+                    // and retrying would hold up every other tenant of the shard: dead
+                    // letters keep the records for a replay once the index is fixed.
+                    let reason = e.to_string();
+                    tracing::error!(table, %tenant, error = %e, "indexing cannot succeed; changes dead-lettered");
+                    for p in tenant_changes.iter().filter_map(|c| position_of(&c.seq)) {
+                        self.dead_letter(p, &reason).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(table, %tenant, error = %e, "indexing failed; records will be retried");
+                    if let Some(p) = tenant_changes.first().and_then(|c| position_of(&c.seq)) {
+                        self.failed_at(p);
+                    }
                 }
             }
-            Err(SearchError::NotConfigured(t)) => {
-                // A configuration gap never heals by redelivery; dead letters keep the
-                // records for a replay once the tenant has a backend.
-                let reason = format!("no search backend configured for tenant {t}");
-                for change in &tenant_changes {
-                    let Some(p) = position_of(&change.seq) else {
-                        continue;
-                    };
-                    let incoming = &batch.records[p];
-                    dead_letter::<T>(ctx, &source, incoming, &reason, p, &mut report, &mut failed)
-                        .await;
-                }
+        }
+    }
+
+    /// The changes into the lake; objects already written stay (a retry rewrites them
+    /// under the same keys).
+    async fn write_lake(&mut self, changes: &[Change<T>], positions: &[usize]) {
+        match T::write_lake(&self.ctx.lake, &self.source, changes).await {
+            Ok(n) => self.report.lake_objects = n,
+            Err(f) => {
+                self.report.lake_objects = f.written;
+                tracing::error!(table = T::ENTITY.as_str(), error = %f, "lake write failed; records will be retried");
+                self.failed_at(position_of(changes, positions, &f.first_seq).unwrap_or(0));
+            }
+        }
+    }
+
+    /// Dead-letters the record at `position`; if the letter cannot be written, the
+    /// record is retried instead, so nothing is dropped.
+    async fn dead_letter(&mut self, position: usize, reason: &str) {
+        let incoming = &self.batch.records[position];
+        let letter = DeadLetter {
+            table: T::ENTITY.as_str(),
+            reason,
+            sequence_number: incoming.sequence_number(),
+            record: incoming.raw(),
+        };
+        let stream = incoming.source().unwrap_or(&self.source);
+        match self.ctx.dead_letters.write(stream, &letter).await {
+            Ok(key) => {
+                tracing::warn!(table = T::ENTITY.as_str(), seq = ?letter.sequence_number, %reason, dead_letter = %key, "record dead-lettered");
+                self.report.dead_lettered += 1;
             }
             Err(e) => {
-                tracing::error!(table = T::ENTITY.as_str(), %tenant, error = %e, "indexing failed; records will be retried");
-                if let Some(p) = tenant_changes.first().and_then(|c| position_of(&c.seq)) {
-                    failed.at(p);
-                }
+                tracing::error!(table = T::ENTITY.as_str(), error = %e, "dead letter not written; record will be retried");
+                self.failed_at(position);
             }
         }
     }
 
-    match T::write_lake(&ctx.lake, &source, &changes).await {
-        Ok(n) => report.lake_objects = n,
-        Err(f) => {
-            report.lake_objects = f.written;
-            tracing::error!(table = T::ENTITY.as_str(), error = %f, "lake write failed; records will be retried");
-            failed.at(position_of(&f.first_seq).unwrap_or(0));
+    /// The report, with the record to resume from, logged as one line.
+    fn finish(mut self) -> BatchReport {
+        if let Some(p) = self.first_failure {
+            // Lambda matches the identifier against the record's own SequenceNumber text.
+            self.report.failed_from = Some(
+                self.batch.records[p]
+                    .sequence_number()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
         }
-    }
-
-    if let Some(p) = failed.0 {
-        // Lambda matches the identifier against the record's own SequenceNumber text.
-        report.failed_from = Some(
-            batch.records[p]
-                .sequence_number()
-                .unwrap_or_default()
-                .to_owned(),
+        let report = self.report;
+        tracing::info!(
+            table = report.table,
+            records = report.records,
+            applied = report.applied,
+            stale = report.stale,
+            dead_lettered = report.dead_lettered,
+            lake_objects = report.lake_objects,
+            first_seq = report.first_seq.as_deref().unwrap_or(""),
+            last_seq = report.last_seq.as_deref().unwrap_or(""),
+            failed_from = report.failed_from.as_deref().unwrap_or(""),
+            "batch processed"
         );
-    }
-    tracing::info!(
-        table = report.table,
-        records = report.records,
-        applied = report.applied,
-        stale = report.stale,
-        dead_lettered = report.dead_lettered,
-        lake_objects = report.lake_objects,
-        first_seq = report.first_seq.as_deref().unwrap_or(""),
-        last_seq = report.last_seq.as_deref().unwrap_or(""),
-        failed_from = report.failed_from.as_deref().unwrap_or(""),
-        "batch processed"
-    );
-    report
-}
-
-/// Dead-letters one record of the batch from `source`; if the letter cannot be written,
-/// the record is retried instead, so nothing is dropped.
-async fn dead_letter<T: Table>(
-    ctx: &Pipeline,
-    source: &str,
-    incoming: &Incoming,
-    reason: &str,
-    position: usize,
-    report: &mut BatchReport,
-    failed: &mut FirstFailure,
-) {
-    let letter = DeadLetter {
-        table: T::ENTITY.as_str(),
-        reason,
-        sequence_number: incoming.sequence_number(),
-        record: incoming.raw(),
-    };
-    let stream = incoming.source().unwrap_or(source);
-    match ctx.dead_letters.write(stream, &letter).await {
-        Ok(key) => {
-            tracing::warn!(table = T::ENTITY.as_str(), seq = ?letter.sequence_number, %reason, dead_letter = %key, "record dead-lettered");
-            report.dead_lettered += 1;
-        }
-        Err(e) => {
-            tracing::error!(table = T::ENTITY.as_str(), error = %e, "dead letter not written; record will be retried");
-            failed.at(position);
-        }
+        report
     }
 }
 

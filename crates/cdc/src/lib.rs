@@ -15,7 +15,5 @@ pub mod source;
 pub mod transform;
 
 pub use cloudpf_model::Entity;
-pub use handler::{
-    BatchReport, Pipeline, Table, handle, handle_batch, handle_products, handle_purchases,
-};
+pub use handler::{BatchReport, Pipeline, Table, handle, handle_products, handle_purchases};
 pub use source::{Batch, Incoming};

@@ -18,7 +18,8 @@ use cloudpf_search::{
 };
 use common::*;
 
-/// The embedded engine, except that tenant `unrouted` has no backend and products named
+/// The embedded engine, except that tenant `unrouted` has no backend, tenant `damaged`
+/// has a corrupt index, tenant `down` has an unreachable one, and products named
 /// `Rejected …` are refused, as Elasticsearch refuses a document its mapping cannot take.
 #[derive(Debug)]
 struct Refusing {
@@ -32,8 +33,11 @@ impl SearchEngine for Refusing {
         tenant: &TenantId,
         changes: Vec<Versioned<Product>>,
     ) -> Result<ApplyOutcome, SearchError> {
-        if tenant.as_str() == "unrouted" {
-            return Err(SearchError::NotConfigured(tenant.to_string()));
+        match tenant.as_str() {
+            "unrouted" => return Err(SearchError::NotConfigured(tenant.to_string())),
+            "damaged" => return Err(SearchError::Corrupt("segment checksum mismatch".into())),
+            "down" => return Err(SearchError::Unavailable("connection refused".into())),
+            _ => {}
         }
         let (refused, accepted): (Vec<_>, Vec<_>) = changes.into_iter().partition(
             |c| matches!(&c.change, DocChange::Upsert(p) if p.name.starts_with("Rejected")),
@@ -120,12 +124,16 @@ fn letter(objects: &[(String, String)], key: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap()
 }
 
-#[tokio::test]
-async fn a_tenant_without_a_search_backend_is_dead_lettered_with_the_reason_and_others_proceed() {
-    let dir = tempfile::tempdir().unwrap();
-    let pipeline = refusing_pipeline(dir.path());
+/// One batch: a product of `failing` (a tenant whose index cannot take it), then one of
+/// `acme`. Returns the report, the failing record's dead letter (if written) and the
+/// lake objects of the failing tenant.
+async fn batch_with_a_failing_tenant(
+    dir: &std::path::Path,
+    pipeline: &Pipeline,
+    failing: &str,
+) -> (cloudpf_cdc::BatchReport, Option<serde_json::Value>, usize) {
     let mut stream = StreamWriter::new("products");
-    let lost = product("unrouted", "p-1", "Camping Stove", "30.00");
+    let lost = product(failing, "p-1", "Camping Stove", "30.00");
     let kept = product("acme", "p-2", "Trail Shoes", "80.00");
     let records = vec![
         product_record(
@@ -145,19 +153,41 @@ async fn a_tenant_without_a_search_backend_is_dead_lettered_with_the_reason_and_
     ];
     let lost_seq = records[0].change.sequence_number.clone().unwrap();
 
-    let report = handle_products(batch(records), &pipeline).await;
+    let report = handle_products(batch(records), pipeline).await;
+
+    assert!(
+        pipeline
+            .search()
+            .get_product(&tenant("acme"), "p-2")
+            .await
+            .unwrap()
+            .is_some(),
+        "the other tenant's product must be indexed"
+    );
+    let letters = lake_objects(dir, "dlq/products/").await;
+    let key = format!("dlq/products/2026-01-01T00-00-00.000/{lost_seq}.json");
+    let letter = letters
+        .iter()
+        .any(|(k, _)| *k == key)
+        .then(|| letter(&letters, &key));
+    let lake_prefix = format!("lake/products/json/tenant_id={failing}/");
+    (report, letter, lake_objects(dir, &lake_prefix).await.len())
+}
+
+#[tokio::test]
+async fn a_tenant_without_a_search_backend_is_dead_lettered_with_the_reason_and_others_proceed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = refusing_pipeline(dir.path());
+
+    let (report, letter, lake) =
+        batch_with_a_failing_tenant(dir.path(), &pipeline, "unrouted").await;
 
     assert_eq!(
         (report.applied, report.dead_lettered, report.failed_from),
         (1, 1, None),
         "the unrouted tenant must neither block the stream nor be retried forever"
     );
-    let letters = lake_objects(dir.path(), "dlq/products/").await;
-    assert_eq!(letters.len(), 1, "{letters:?}");
-    let letter = letter(
-        &letters,
-        &format!("dlq/products/2026-01-01T00-00-00.000/{lost_seq}.json"),
-    );
+    let letter = letter.expect("a dead letter for the unrouted tenant's record");
     assert_eq!(
         letter["reason"],
         "no search backend configured for tenant unrouted"
@@ -166,17 +196,38 @@ async fn a_tenant_without_a_search_backend_is_dead_lettered_with_the_reason_and_
         letter["record"]["dynamodb"]["NewImage"]["product_id"]["S"],
         "p-1"
     );
-    assert!(
-        pipeline
-            .search()
-            .get_product(&tenant("acme"), "p-2")
-            .await
-            .unwrap()
-            .is_some()
-    );
     // The lake still takes the unrouted tenant's record: only the index lacks a backend.
-    let lake = lake_objects(dir.path(), "lake/products/json/tenant_id=unrouted/").await;
-    assert_eq!(lake.len(), 1);
+    assert_eq!(lake, 1);
+}
+
+#[tokio::test]
+async fn issue_14_a_damaged_index_dead_letters_its_tenants_changes_and_an_unreachable_one_is_retried()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = refusing_pipeline(dir.path());
+
+    let (report, letter, lake) =
+        batch_with_a_failing_tenant(dir.path(), &pipeline, "damaged").await;
+    assert_eq!(
+        (report.applied, report.dead_lettered, report.failed_from),
+        (1, 1, None),
+        "a corrupt index must not hold up the shard's other tenants for ever"
+    );
+    assert_eq!(
+        letter.expect("a dead letter for the damaged tenant's record")["reason"],
+        "search index is corrupt: segment checksum mismatch"
+    );
+    assert_eq!(lake, 1);
+
+    // An engine that is merely unreachable may come back: the batch is retried from the
+    // tenant's first record, and nothing is dead-lettered.
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = refusing_pipeline(dir.path());
+    let (report, letter, _) = batch_with_a_failing_tenant(dir.path(), &pipeline, "down").await;
+    assert_eq!(
+        (report.dead_lettered, report.failed_from.as_deref(), letter),
+        (0, report.first_seq.as_deref(), None)
+    );
 }
 
 #[tokio::test]

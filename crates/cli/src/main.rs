@@ -81,8 +81,15 @@ fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let quiet_default = matches!(&cli.command, Command::Demo(d) if !d.serve);
-    telemetry::init(cli.log_format, if quiet_default { "warn" } else { "info" });
+    // A person running the demo at a terminal watches its progress bars, summary and
+    // serving line; one log line per 100-record batch would bury them. JSON logs (for
+    // a machine) and RUST_LOG keep every line.
+    let default_filter = match (&cli.command, cli.log_format) {
+        (Command::Demo(d), telemetry::LogFormat::Text) if d.serve => "info,cloudpf_cdc=warn",
+        (Command::Demo(_), telemetry::LogFormat::Text) => "warn",
+        _ => "info",
+    };
+    telemetry::init(cli.log_format, default_filter);
     match cli.command {
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Replay(args) => commands::replay::run(args).await,

@@ -346,7 +346,7 @@ fn the_compose_data_path_seed_poll_report_works_with_service_specific_endpoints(
             &products,
             "--purchases-table",
             &purchases,
-            "--bucket",
+            "--lake-bucket",
             &bucket,
             "--force-path-style",
         ],

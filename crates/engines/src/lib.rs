@@ -16,6 +16,7 @@ use cloudpf_search::{EngineOptions, SearchEngine, SearchError, TantivyEngine};
 pub use cloudpf_search_es::EsConfig;
 use cloudpf_search_es::{ConfigError, ElasticsearchEngine, EsRoutes};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SearchBackend {
@@ -74,20 +75,30 @@ pub struct Routing {
     clusters: Vec<(TenantId, String)>,
 }
 
-/// What [`Routing::from_toml`] reads of the tenants file (unknown keys are the API's).
+/// What [`Routing::from_toml`] reads of the tenants file. The API's own keys are
+/// skipped unread; any other key is refused, as the API refuses it, so a misspelt
+/// `search_cluster` stops a CDC process at start instead of unrouting a tenant.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawRouting {
     #[serde(default)]
     tenants: Vec<RawRoutedTenant>,
     #[serde(default)]
     elasticsearch: Option<EsConfig>,
+    #[serde(default, rename = "rate_limits")]
+    _rate_limits: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawRoutedTenant {
     id: String,
     #[serde(default)]
     search_cluster: Option<String>,
+    #[serde(default, rename = "cors_origins")]
+    _cors_origins: Option<IgnoredAny>,
+    #[serde(default, rename = "keys")]
+    _keys: Option<IgnoredAny>,
 }
 
 impl Routing {
@@ -219,6 +230,7 @@ mod tests {
                 .contains("not configured")
         );
         assert!(err("tenants = 3").contains("not valid"));
+        assert!(err("[[tenants]]\nid = \"a\"\nsearch_clustr = \"es\"").contains("unknown field"));
     }
 
     #[test]

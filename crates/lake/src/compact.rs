@@ -106,7 +106,10 @@ pub enum CompactError {
 
 impl CompactError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, CompactError::Sink(_))
+        match self {
+            CompactError::Sink(e) => e.is_retryable(),
+            CompactError::Unreadable { .. } => false,
+        }
     }
 }
 

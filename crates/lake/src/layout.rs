@@ -144,6 +144,16 @@ impl ObjectName {
     }
 }
 
+/// A bucket key prefix as configured (`""`, `tenants/eu`, `tenants/eu/`) in the form
+/// every key is built from: empty, or ending in `/`.
+pub fn key_prefix(configured: &str) -> String {
+    let mut prefix = configured.to_owned();
+    if !prefix.is_empty() && !prefix.ends_with('/') {
+        prefix.push('/');
+    }
+    prefix
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +190,13 @@ mod tests {
             &SeqNo::parse("15").unwrap(),
         );
         assert_ne!(name, other, "two streams must not share object names");
+    }
+
+    #[test]
+    fn a_configured_prefix_ends_in_one_slash_and_no_prefix_stays_empty() {
+        assert_eq!(key_prefix(""), "");
+        assert_eq!(key_prefix("eu"), "eu/");
+        assert_eq!(key_prefix("eu/"), "eu/");
+        assert_eq!(key_prefix("a/b"), "a/b/");
     }
 }

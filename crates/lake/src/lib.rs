@@ -16,7 +16,7 @@ pub mod sink;
 pub mod writer;
 
 pub use compact::{CompactOptions, Compactor};
-pub use layout::Dataset;
+pub use layout::{Dataset, key_prefix};
 pub use local::LocalDirSink;
 pub use sink::{ObjectKey, ObjectSink, SinkError};
 pub use writer::{LakeFailure, LakeWriter};

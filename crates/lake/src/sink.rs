@@ -62,6 +62,16 @@ pub enum SinkError {
     InvalidKey(#[from] InvalidKey),
 }
 
+impl SinkError {
+    /// Whether the same call may succeed later (the store was down); a bad key never will.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SinkError::Unavailable(_) => true,
+            SinkError::InvalidKey(_) => false,
+        }
+    }
+}
+
 /// Somewhere whole objects are written under keys. A `put` is atomic (a reader sees the
 /// old object or the new one, never a part) and overwrites, so writing the same batch
 /// twice leaves one object.

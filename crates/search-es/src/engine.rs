@@ -442,7 +442,9 @@ impl ElasticsearchEngine {
             return Ok(None);
         };
         let Some(doc) = reply.pointer("/docs/0") else {
-            return Err(SearchError::Corrupt("_mget answered without docs".into()));
+            return Err(SearchError::Unavailable(
+                "unexpected elasticsearch response: _mget answered without docs".into(),
+            ));
         };
         if let Some(error) = doc.get("error") {
             if error.get("type").and_then(Value::as_str) == Some("index_not_found_exception") {
@@ -456,9 +458,11 @@ impl ElasticsearchEngine {
         if doc.get("found").and_then(Value::as_bool) != Some(true) {
             return Ok(None);
         }
-        let source = doc
-            .get("_source")
-            .ok_or_else(|| SearchError::Corrupt("found document without _source".into()))?;
+        let source = doc.get("_source").ok_or_else(|| {
+            SearchError::Unavailable(
+                "unexpected elasticsearch response: a found document without _source".into(),
+            )
+        })?;
         Ok(docs::stored::<T>(source)?.map(|(doc, seq)| Stored { doc, seq }))
     }
 }
@@ -505,9 +509,11 @@ impl SearchEngine for ElasticsearchEngine {
         else {
             return Ok(0);
         };
-        body.get("count")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| SearchError::Corrupt("_count answered without count".into()))
+        body.get("count").and_then(Value::as_u64).ok_or_else(|| {
+            SearchError::Unavailable(
+                "unexpected elasticsearch response: _count answered without count".into(),
+            )
+        })
     }
 
     async fn search_products(

@@ -15,8 +15,9 @@
 
 use cloudpf_model::{Money, Product, Purchase};
 use cloudpf_search::{
-    FacetCount, Facets, Highlights, ProductHit, ProductQuery, ProductResults, ProductSort,
-    PurchaseQuery, PurchaseResults, SearchError, Suggestion, auto_fuzziness, escape_html,
+    FacetCount, Facets, Highlights, MAX_SUGGESTIONS, ProductHit, ProductQuery, ProductResults,
+    ProductSort, PurchaseQuery, PurchaseResults, SearchError, Suggestion, auto_fuzziness,
+    escape_html,
 };
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -26,8 +27,6 @@ use crate::mapping::MONEY_SCALE;
 
 /// How many distinct categories and brands a facet lists at most (as the embedded engine).
 pub const FACET_SIZE: u32 = 50;
-/// The most autocomplete suggestions one request returns.
-pub const MAX_SUGGESTIONS: usize = 20;
 /// The most words of a text that a search uses; the rest are ignored.
 pub const MAX_WORDS: usize = 16;
 /// How deep a page may reach: Elasticsearch's default `index.max_result_window`, past
@@ -352,26 +351,28 @@ pub fn mget(ids: &[&str], source: &[&str]) -> Value {
     json!({ "docs": docs })
 }
 
-fn corrupt(what: &str) -> SearchError {
-    SearchError::Corrupt(format!("unexpected elasticsearch response: {what}"))
+/// A reply without what it must hold: a proxy's page, a node restarting. Retrying may
+/// reach a node that answers properly, so it is not a damaged index.
+fn unexpected(what: &str) -> SearchError {
+    SearchError::Unavailable(format!("unexpected elasticsearch response: {what}"))
 }
 
 fn total(body: &Value) -> Result<u64, SearchError> {
     body.pointer("/hits/total/value")
         .and_then(Value::as_u64)
-        .ok_or_else(|| corrupt("no hits.total.value"))
+        .ok_or_else(|| unexpected("no hits.total.value"))
 }
 
 fn hits(body: &Value) -> Result<&Vec<Value>, SearchError> {
     body.pointer("/hits/hits")
         .and_then(Value::as_array)
-        .ok_or_else(|| corrupt("no hits.hits"))
+        .ok_or_else(|| unexpected("no hits.hits"))
 }
 
 fn source_doc<T: docs::EsDoc>(hit: &Value) -> Result<Option<T>, SearchError> {
     let source = hit
         .get("_source")
-        .ok_or_else(|| corrupt("hit without _source"))?;
+        .ok_or_else(|| unexpected("hit without _source"))?;
     Ok(docs::stored::<T>(source)?.map(|(doc, _)| doc))
 }
 
@@ -446,13 +447,13 @@ pub fn parse_suggestions(body: &Value) -> Result<Vec<Suggestion>, SearchError> {
         .map(|hit| {
             let source = hit
                 .get("_source")
-                .ok_or_else(|| corrupt("hit without _source"))?;
+                .ok_or_else(|| unexpected("hit without _source"))?;
             let text = |f: &str| {
                 source
                     .get(f)
                     .and_then(Value::as_str)
                     .map(str::to_owned)
-                    .ok_or_else(|| corrupt("suggestion without name or product_id"))
+                    .ok_or_else(|| unexpected("suggestion without name or product_id"))
             };
             let matched: Vec<&str> = hit
                 .get("matched_queries")
@@ -490,7 +491,7 @@ pub fn parse_units_sold(body: &Value) -> Result<Vec<(String, u64)>, SearchError>
     let buckets = body
         .pointer("/aggregations/items/touched/products/buckets")
         .and_then(Value::as_array)
-        .ok_or_else(|| corrupt("no units sold buckets"))?;
+        .ok_or_else(|| unexpected("no units sold buckets"))?;
     buckets
         .iter()
         .map(|b| {
@@ -498,7 +499,7 @@ pub fn parse_units_sold(body: &Value) -> Result<Vec<(String, u64)>, SearchError>
             let units = b.pointer("/units/value").and_then(Value::as_f64);
             match (id, units) {
                 (Some(id), Some(units)) if units >= 0.0 => Ok((id.to_owned(), units as u64)),
-                _ => Err(corrupt("bad units sold bucket")),
+                _ => Err(unexpected("bad units sold bucket")),
             }
         })
         .collect()

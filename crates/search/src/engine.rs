@@ -73,6 +73,18 @@ pub enum SearchError {
     NotConfigured(String),
 }
 
+impl SearchError {
+    /// Whether the same call may succeed later without anyone changing anything: the
+    /// CDC handler retries the batch on these and dead-letters the changes otherwise
+    /// (a corrupt index or a missing backend would block the stream for every tenant).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SearchError::Unavailable(_) => true,
+            SearchError::Corrupt(_) | SearchError::NotConfigured(_) => false,
+        }
+    }
+}
+
 /// One search backend. Writes are idempotent and order-safe per key: a change whose
 /// sequence number is not newer than the indexed one is a no-op, so replaying a batch
 /// never changes the result.

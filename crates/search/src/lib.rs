@@ -5,7 +5,9 @@
 pub mod embedded;
 pub mod engine;
 pub mod query;
-#[doc(hidden)]
+/// The behaviour every engine must show, as tests any engine's crate can run
+/// ([`search_engine_suite!`]); only in builds with the `testsuite` feature.
+#[cfg(feature = "testsuite")]
 pub mod suite;
 
 pub use embedded::{EngineOptions, TantivyEngine, WorkDone};
@@ -13,6 +15,6 @@ pub use engine::{
     ApplyOutcome, DocChange, Entity, Rejected, SearchEngine, SearchError, Stored, Versioned,
 };
 pub use query::{
-    FacetCount, Facets, Highlights, ProductHit, ProductQuery, ProductResults, ProductSort,
-    PurchaseQuery, PurchaseResults, Suggestion, auto_fuzziness, escape_html,
+    FacetCount, Facets, Highlights, MAX_SUGGESTIONS, ProductHit, ProductQuery, ProductResults,
+    ProductSort, PurchaseQuery, PurchaseResults, Suggestion, auto_fuzziness, escape_html,
 };

@@ -84,6 +84,10 @@ pub struct ProductResults {
     pub facets: Facets,
 }
 
+/// The most autocomplete suggestions one request may ask for (and every engine returns):
+/// the API refuses larger sizes, the engines cap at it.
+pub const MAX_SUGGESTIONS: usize = 20;
+
 /// One autocomplete suggestion: a product name to complete the search box with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     cloudpf_lambdas::init_logging();
     let config = cloudpf_lambdas::LambdaConfig::from_env()?;
     let api = RawConfig {
-        data_dir: Some(config.index_dir.clone()),
+        data_dir: Some(config.data_dir.clone()),
         ..RawConfig::default()
     }
     .validate()?;
@@ -33,10 +33,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         api.embedded,
     )?;
     let mut state = AppState::new(engine, tenants, api);
-    if let Some((workgroup, database)) = &config.athena {
+    if let Some(settings) = &config.athena {
         let athena = AthenaConfig {
-            workgroup: workgroup.clone(),
-            database: database.clone(),
+            workgroup: settings.workgroup.clone(),
+            database: settings.database.clone(),
             // Inside the function's own timeout, so a slow report is a clean 503.
             timeout: Duration::from_secs(20),
             first_poll: Duration::from_millis(200),

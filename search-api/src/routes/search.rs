@@ -15,8 +15,7 @@ use crate::error::{ApiError, BadParameter, ErrorBody};
 use crate::params;
 use crate::tenants::Scope;
 
-/// Most suggestions one autocomplete request may ask for.
-pub const MAX_SUGGESTIONS: usize = 20;
+pub use cloudpf_search::MAX_SUGGESTIONS;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -4,16 +4,14 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::bail;
 use chrono::{NaiveDate, Utc};
-use cloudpf_aws::{S3Sink, S3SinkConfig};
-use cloudpf_lake::{CompactOptions, Compactor, LocalDirSink, ObjectSink};
+use cloudpf_lake::{CompactOptions, Compactor};
 use cloudpf_model::TenantId;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::serve::LakeArgs;
+use super::lake::LakeArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct CompactArgs {
@@ -40,30 +38,6 @@ pub struct CompactArgs {
     /// failed run is logged and the next one retries. A run with nothing new only lists.
     #[arg(long, value_parser = clap::value_parser!(u64).range(60..))]
     every: Option<u64>,
-}
-
-impl LakeArgs {
-    /// The object sink of this lake: the bucket when one is given, else `<data dir>`.
-    pub async fn sink(&self, data_dir: &std::path::Path) -> Arc<dyn ObjectSink> {
-        let Some(bucket) = &self.lake_bucket else {
-            return Arc::new(LocalDirSink::new(data_dir));
-        };
-        let mut loader = aws_config::from_env();
-        if let Some(endpoint) = &self.s3_endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let shared = loader.load().await;
-        Arc::new(S3Sink::new(
-            &shared,
-            S3SinkConfig {
-                bucket: bucket.clone(),
-                prefix: self.prefix(),
-                kms_key_id: None,
-                // S3-compatible stores on custom endpoints (MinIO, moto) want path style.
-                force_path_style: self.s3_endpoint.is_some(),
-            },
-        ))
-    }
 }
 
 pub async fn run(args: CompactArgs) -> anyhow::Result<()> {

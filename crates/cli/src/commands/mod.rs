@@ -3,6 +3,7 @@
 pub mod compact;
 pub mod demo;
 pub mod es_setup;
+pub mod lake;
 pub mod poll;
 pub mod replay;
 pub mod report;

@@ -1,12 +1,12 @@
 //! `cloudpf poll`: DynamoDB Streams → the CDC handlers, outside Lambda.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use cloudpf_aws::{Poller, PollerConfig, S3Sink, S3SinkConfig};
+use cloudpf_aws::{Poller, PollerConfig};
 use cloudpf_cdc::Pipeline;
 use cloudpf_engines::{Routing, SearchBackend, search_engine};
-use cloudpf_lake::{LocalDirSink, ObjectSink};
+
+use super::lake::LakeArgs;
 use cloudpf_search::EngineOptions;
 
 #[derive(Debug, clap::Args)]
@@ -17,18 +17,11 @@ pub struct PollArgs {
     /// The purchases table.
     #[arg(long, default_value = "purchases", env = "CLOUDPF_PURCHASES_TABLE")]
     purchases_table: String,
-    /// Data directory: indexes, checkpoints, and the lake unless --bucket is given.
+    /// Data directory: indexes, checkpoints, and the lake unless --lake-bucket is given.
     #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
     data_dir: PathBuf,
-    /// Write the lake and dead letters to this S3 bucket instead of the data directory.
-    #[arg(long, env = "CLOUDPF_LAKE_BUCKET")]
-    bucket: Option<String>,
-    /// Key prefix inside the bucket.
-    #[arg(long, default_value = "", env = "CLOUDPF_LAKE_PREFIX")]
-    prefix: String,
-    /// Path-style S3 addressing (MinIO, moto).
-    #[arg(long, env = "CLOUDPF_S3_FORCE_PATH_STYLE")]
-    force_path_style: bool,
+    #[command(flatten)]
+    lake: LakeArgs,
     /// `embedded` (Tantivy under the data directory) or `elasticsearch` (the clusters of
     /// the tenants file).
     #[arg(long, default_value = "embedded", env = "CLOUDPF_SEARCH_BACKEND")]
@@ -48,24 +41,7 @@ pub struct PollArgs {
 pub async fn run(args: PollArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)?;
     let shared = aws_config::load_from_env().await;
-    let sink: Arc<dyn ObjectSink> = match &args.bucket {
-        Some(bucket) => {
-            let mut prefix = args.prefix.clone();
-            if !prefix.is_empty() && !prefix.ends_with('/') {
-                prefix.push('/');
-            }
-            Arc::new(S3Sink::new(
-                &shared,
-                S3SinkConfig {
-                    bucket: bucket.clone(),
-                    prefix,
-                    kms_key_id: None,
-                    force_path_style: args.force_path_style,
-                },
-            ))
-        }
-        None => Arc::new(LocalDirSink::new(&args.data_dir)),
-    };
+    let sink = args.lake.sink(&args.data_dir).await;
     let routing = match args.search_backend {
         SearchBackend::Embedded => Routing::default(),
         SearchBackend::Elasticsearch => Routing::load(

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use cloudpf_analytics::{AnalyticsEngine, Filters, Granularity, Report, ReportRequest};
 use cloudpf_model::TenantId;
 
-use super::serve::LakeArgs;
+use super::lake::LakeArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use chrono::{DurationRound, TimeDelta, Utc};
-use cloudpf_aws::{S3Sink, S3SinkConfig, tables};
+use cloudpf_aws::tables;
 
 use super::demo;
+use super::lake::LakeArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct SeedArgs {
@@ -36,12 +37,9 @@ pub struct SeedArgs {
     /// Address the API will listen on (for the CORS origins of the tenants file).
     #[arg(long, default_value = "127.0.0.1:8080", env = "CLOUDPF_ADDR")]
     addr: String,
-    /// Also create this lake bucket unless it exists.
-    #[arg(long, env = "CLOUDPF_LAKE_BUCKET")]
-    lake_bucket: Option<String>,
-    /// Path-style S3 addressing (MinIO, moto).
-    #[arg(long, env = "CLOUDPF_S3_FORCE_PATH_STYLE")]
-    force_path_style: bool,
+    // With --lake-bucket: the lake bucket is created unless it exists.
+    #[command(flatten)]
+    lake: LakeArgs,
     /// Route the shops to Elasticsearch in the tenants file: a URL with `{tenant}` gives
     /// each shop its own cluster (`http://es-{tenant}:9200`), one without a shared one.
     #[arg(long, env = "CLOUDPF_ELASTICSEARCH_URL")]
@@ -54,19 +52,10 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let shared = aws_config::load_from_env().await;
     tables::ensure_table(&shared, &args.products_table, "product_id").await?;
     tables::ensure_table(&shared, &args.purchases_table, "purchase_id").await?;
-    if let Some(bucket) = &args.lake_bucket {
-        let sink = S3Sink::new(
-            &shared,
-            S3SinkConfig {
-                bucket: bucket.clone(),
-                prefix: String::new(),
-                kms_key_id: None,
-                force_path_style: args.force_path_style,
-            },
-        );
+    if let Some(sink) = args.lake.s3_sink().await {
         sink.ensure_bucket()
             .await
-            .with_context(|| format!("creating bucket {bucket}"))?;
+            .with_context(|| format!("creating bucket {}", sink.bucket()))?;
     }
     let tenants = demo::tenant_ids(args.tenants)?;
     let now = Utc::now().duration_trunc(TimeDelta::hours(1))?;

@@ -4,9 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use cloudpf_analytics::{DataFusionEngine, S3Lake};
+use cloudpf_analytics::DataFusionEngine;
 use cloudpf_engines::search_engine;
 use cloudpf_search_api::{AppState, Config, RawConfig, Tenants, server};
+
+use super::lake::LakeArgs;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -27,46 +29,6 @@ pub struct ServeArgs {
     pub search_backend: Option<String>,
     #[command(flatten)]
     pub lake: LakeArgs,
-}
-
-/// Where reports read the lake: `<data dir>/lake`, or an S3 bucket.
-#[derive(Debug, Clone, clap::Args)]
-pub struct LakeArgs {
-    /// Run reports over the lake in this S3 bucket (where `poll --bucket` writes it)
-    /// instead of `<data dir>/lake`.
-    #[arg(long, env = "CLOUDPF_LAKE_BUCKET")]
-    pub lake_bucket: Option<String>,
-    /// Key prefix of the lake inside the bucket.
-    #[arg(long, default_value = "", env = "CLOUDPF_LAKE_PREFIX")]
-    pub lake_prefix: String,
-    /// S3 endpoint for the lake (MinIO, moto); default AWS.
-    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
-    pub s3_endpoint: Option<String>,
-}
-
-impl LakeArgs {
-    /// The key prefix before `lake/`: empty or ending in `/`.
-    pub fn prefix(&self) -> String {
-        let mut prefix = self.lake_prefix.clone();
-        if !prefix.is_empty() && !prefix.ends_with('/') {
-            prefix.push('/');
-        }
-        prefix
-    }
-
-    /// The report engine over this lake: the bucket when one is given, else the lake
-    /// under `data_dir`.
-    pub fn analytics(&self, data_dir: &Path) -> anyhow::Result<DataFusionEngine> {
-        let Some(bucket) = &self.lake_bucket else {
-            return Ok(DataFusionEngine::new(data_dir));
-        };
-        Ok(DataFusionEngine::over_s3(&S3Lake {
-            bucket: bucket.clone(),
-            prefix: self.prefix(),
-            endpoint: self.s3_endpoint.clone(),
-            region: None,
-        })?)
-    }
 }
 
 pub fn config(args: &ServeArgs) -> anyhow::Result<Config> {
@@ -118,7 +80,7 @@ pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Resul
     Ok(())
 }
 
-pub fn load_tenants(path: &Path) -> anyhow::Result<Tenants> {
+fn load_tenants(path: &Path) -> anyhow::Result<Tenants> {
     Tenants::load(path).with_context(
         || "run `cloudpf demo` to create a tenants file, or pass --config with tenants_file",
     )

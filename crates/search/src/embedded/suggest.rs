@@ -28,10 +28,7 @@ use super::schema::{CommonFields, LIVE};
 use super::text::{Automata, analyze};
 use super::unavailable;
 use crate::engine::SearchError;
-use crate::query::{Suggestion, auto_fuzziness};
-
-/// Suggestions kept per heavy prefix; also the most a request may ask for.
-pub const MAX_SUGGESTIONS: usize = 20;
+use crate::query::{MAX_SUGGESTIONS, Suggestion, auto_fuzziness};
 /// A prefix matching more keys than this gets a precomputed top list.
 pub const SCAN_LIMIT: usize = 256;
 /// Keys the typo-tolerant pass looks at, at most.
