@@ -10,6 +10,7 @@ use cloudpf_model::TenantId;
 
 use crate::config::Limits;
 use crate::error::BadParameter;
+use crate::params::Page;
 use crate::routes::analytics::{DashboardParams, MAX_LIMIT, MAX_RANGE_DAYS, ReportSpec};
 use crate::routes::search::{
     AutocompleteParams, MAX_SUGGESTIONS, ProductParams, PurchaseParams, SearchAllParams,
@@ -41,9 +42,9 @@ pub fn query_params(data: &[u8]) -> Accepted {
         assert!((1..=20).contains(&size), "search size {size}");
         accepted.search_all = true;
     }
-    if let Ok((q, page, size)) = ProductParams::from_query(raw, &limits) {
+    if let Ok((q, page)) = ProductParams::from_query(raw, &limits) {
         check_text(&q.text, &limits, false);
-        check_page(q.offset, q.limit, page, size, &limits);
+        check_page(q.offset, q.limit, page, &limits);
         if let (Some(lo), Some(hi)) = (q.min_price, q.max_price) {
             assert!(lo <= hi, "min_price above max_price");
         }
@@ -57,9 +58,9 @@ pub fn query_params(data: &[u8]) -> Accepted {
         assert!((1..=MAX_SUGGESTIONS).contains(&size), "suggestions {size}");
         accepted.autocomplete = true;
     }
-    if let Ok((q, page, size)) = PurchaseParams::from_query(raw, &limits) {
+    if let Ok((q, page)) = PurchaseParams::from_query(raw, &limits) {
         check_text(&q.text, &limits, false);
-        check_page(q.offset, q.limit, page, size, &limits);
+        check_page(q.offset, q.limit, page, &limits);
         if let (Some(from), Some(to)) = (q.from, q.to) {
             assert!(from <= to, "from after to");
         }
@@ -116,14 +117,14 @@ fn check_text(text: &str, limits: &Limits, required: bool) {
     }
 }
 
-fn check_page(offset: usize, limit: usize, page: usize, size: usize, limits: &Limits) {
+fn check_page(offset: usize, limit: usize, page: Page, limits: &Limits) {
     assert!(
         (1..=limits.max_page_size).contains(&limit),
         "page size {limit}"
     );
-    assert_eq!(limit, size);
-    assert!(page >= 1);
-    assert_eq!(offset, (page - 1) * size);
+    assert_eq!(limit, page.size);
+    assert!(page.number >= 1);
+    assert_eq!(offset, (page.number - 1) * page.size);
     assert!(
         offset + limit <= limits.max_result_window,
         "beyond the result window"

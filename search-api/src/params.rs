@@ -65,14 +65,29 @@ pub fn text(q: Option<String>, limits: &Limits, required: bool) -> Result<String
     Ok(q.trim().to_owned())
 }
 
-/// A page of results: `(offset, limit, page, size)`. `page` starts at 1.
+/// A page of results: its `number` (from 1) and `size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub number: usize,
+    pub size: usize,
+}
+
+impl Page {
+    /// Results before this page.
+    pub fn offset(&self) -> usize {
+        (self.number - 1) * self.size
+    }
+}
+
+/// The page asked for by `page` and `size`, checked against `max_size` and the result
+/// window.
 pub fn page(
     page: Option<String>,
     size: Option<String>,
     default_size: usize,
     max_size: usize,
     limits: &Limits,
-) -> Result<(usize, usize, usize, usize), BadParameter> {
+) -> Result<Page, BadParameter> {
     let number = |name: &str,
                   v: Option<String>,
                   default: usize,
@@ -105,7 +120,7 @@ pub fn page(
             ),
         ));
     }
-    Ok(((page - 1) * size, size, page, size))
+    Ok(Page { number: page, size })
 }
 
 pub fn money(name: &str, v: Option<String>) -> Result<Option<Money>, BadParameter> {

@@ -41,7 +41,7 @@ use serde_json::Value;
 
 use crate::admin::{self, Rebuilt, TaskWait};
 use crate::client::{Body, Conn, ItemOutcome, REQUEST_TIMEOUT, RetryPolicy, item_outcome};
-use crate::docs::{self, EsDoc};
+use crate::documents::{self, EsDoc};
 use crate::mapping::IndexNames;
 use crate::query;
 use crate::routing::EsRoutes;
@@ -173,7 +173,7 @@ impl ElasticsearchEngine {
         let mut pending: Vec<usize> = (0..lines.len()).collect();
         let mut attempt = 1;
         while !pending.is_empty() {
-            let body = docs::ndjson(pending.iter().flat_map(|&i| [&lines[i].0, &lines[i].1]));
+            let body = documents::ndjson(pending.iter().flat_map(|&i| [&lines[i].0, &lines[i].1]));
             let reason = match conn
                 .send(
                     Method::Post,
@@ -274,7 +274,7 @@ impl ElasticsearchEngine {
             if let (Entity::Purchases, DocChange::Upsert(doc)) = (T::ENTITY, &change.change) {
                 touched.extend(doc.sold_products());
             }
-            match docs::bulk_lines(change) {
+            match documents::bulk_lines(change) {
                 Ok(pair) => {
                     lines.push(pair);
                     sent.push(change);
@@ -383,7 +383,7 @@ impl ElasticsearchEngine {
         }
         let lines: Vec<(Value, Value)> = units
             .into_iter()
-            .map(|(p, n)| docs::units_sold_lines(p, n))
+            .map(|(p, n)| documents::units_sold_lines(p, n))
             .collect();
         for (line, result) in lines
             .iter()
@@ -463,7 +463,7 @@ impl ElasticsearchEngine {
                 "unexpected elasticsearch response: a found document without _source".into(),
             )
         })?;
-        Ok(docs::stored::<T>(source)?.map(|(doc, seq)| Stored { doc, seq }))
+        Ok(documents::stored::<T>(source)?.map(|(doc, seq)| Stored { doc, seq }))
     }
 }
 

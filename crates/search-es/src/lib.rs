@@ -1,12 +1,12 @@
 //! The Elasticsearch backend of cloudpf: [`ElasticsearchEngine`] implements
 //! [`cloudpf_search::SearchEngine`] over one or more clusters, each tenant routed to one
 //! ([`EsRoutes`]), with versioned per-tenant indexes behind aliases ([`mapping`]),
-//! sequence-number-guarded bulk writes ([`docs`]) and searches built as JSON values
+//! sequence-number-guarded bulk writes ([`documents`]) and searches built as JSON values
 //! ([`query`]). The `elasticsearch` crate's types stay inside this crate.
 
 mod admin;
 mod client;
-pub mod docs;
+pub mod documents;
 mod engine;
 pub mod mapping;
 pub mod query;

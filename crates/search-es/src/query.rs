@@ -22,7 +22,7 @@ use cloudpf_search::{
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::docs;
+use crate::documents;
 use crate::mapping::MONEY_SCALE;
 
 /// How many distinct categories and brands a facet lists at most (as the embedded engine).
@@ -369,11 +369,11 @@ fn hits(body: &Value) -> Result<&Vec<Value>, SearchError> {
         .ok_or_else(|| unexpected("no hits.hits"))
 }
 
-fn source_doc<T: docs::EsDoc>(hit: &Value) -> Result<Option<T>, SearchError> {
+fn source_doc<T: documents::EsDoc>(hit: &Value) -> Result<Option<T>, SearchError> {
     let source = hit
         .get("_source")
         .ok_or_else(|| unexpected("hit without _source"))?;
-    Ok(docs::stored::<T>(source)?.map(|(doc, _)| doc))
+    Ok(documents::stored::<T>(source)?.map(|(doc, _)| doc))
 }
 
 fn buckets(body: &Value, name: &str) -> Vec<FacetCount> {

@@ -9,7 +9,7 @@ use cloudpf_search::suite::{product, purchase};
 use cloudpf_search::{
     DocChange, Entity, ProductQuery, PurchaseQuery, Rejected, SearchEngine, SearchError, Versioned,
 };
-use cloudpf_search_es::docs::indexed;
+use cloudpf_search_es::documents::indexed;
 use cloudpf_search_es::mapping::create_index_body;
 use common::{Server, Step, step, tenant};
 use serde_json::{Value, json};
@@ -1111,7 +1111,19 @@ fn rebuild_start() -> Vec<Step> {
 
 const TASK_PATH: &str = "/_tasks/oTUltX4IQMOUUVeiohTt8A:12345";
 
-fn task_status(completed: bool, response: Option<Value>, error: Option<Value>) -> Step {
+/// The reindex task, as `GET _tasks/<id>` shows it in each of its states.
+enum Task {
+    Running,
+    Done(Value),
+    Failed(Value),
+}
+
+fn task_status(task: Task) -> Step {
+    let (completed, response, error) = match task {
+        Task::Running => (false, None, None),
+        Task::Done(response) => (true, Some(response), None),
+        Task::Failed(error) => (true, None, Some(error)),
+    };
     let mut body = json!({
         "completed": completed,
         "task": {
@@ -1147,11 +1159,7 @@ fn reindex_response(total: u64, failures: Value) -> Value {
 #[tokio::test]
 async fn a_rebuild_copies_into_the_current_version_and_swaps_the_alias_in_one_request() {
     let mut steps = rebuild_start();
-    steps.push(task_status(
-        true,
-        Some(reindex_response(42, json!([]))),
-        None,
-    ));
+    steps.push(task_status(Task::Done(reindex_response(42, json!([])))));
     steps.push(step(
         "POST",
         "/_aliases",
@@ -1202,13 +1210,9 @@ async fn a_rebuild_copies_into_the_current_version_and_swaps_the_alias_in_one_re
 #[tokio::test]
 async fn a_rebuild_waits_for_a_running_copy_task_before_swapping() {
     let mut steps = rebuild_start();
-    steps.push(task_status(false, None, None));
-    steps.push(task_status(false, None, None));
-    steps.push(task_status(
-        true,
-        Some(reindex_response(42, json!([]))),
-        None,
-    ));
+    steps.push(task_status(Task::Running));
+    steps.push(task_status(Task::Running));
+    steps.push(task_status(Task::Done(reindex_response(42, json!([])))));
     steps.push(step(
         "POST",
         "/_aliases",
@@ -1239,7 +1243,7 @@ async fn a_rebuild_that_outlasts_its_wait_gives_up_without_moving_the_alias_or_c
     let mut steps = rebuild_start();
     // Polled until the (short) wait of the test engine is over, never completed.
     for _ in 0..200 {
-        steps.push(task_status(false, None, None));
+        steps.push(task_status(Task::Running));
     }
     let server = Server::start(steps).await;
     let engine = server.engine().with_task_wait(cloudpf_search_es::TaskWait {
@@ -1266,15 +1270,13 @@ async fn a_rebuild_that_outlasts_its_wait_gives_up_without_moving_the_alias_or_c
 #[tokio::test]
 async fn a_rebuild_whose_copy_had_failures_leaves_the_alias_where_it_was() {
     let mut steps = rebuild_start();
-    steps.push(task_status(
-        true,
-        Some(reindex_response(
+    steps.push(task_status(Task::Done(
+        reindex_response(
             2,
             json!([{ "index": "cloudpf-acme-products-v1", "id": "p7", "status": 400,
                 "cause": { "type": "document_parsing_exception", "reason": "[1:2] failed to parse" } }]),
-        )),
-        None,
-    ));
+        ),
+    )));
     let server = Server::start(steps).await;
     let err = server
         .engine()
@@ -1295,7 +1297,7 @@ async fn a_rebuild_whose_copy_was_cancelled_leaves_the_alias_where_it_was() {
     let mut steps = rebuild_start();
     let mut cancelled = reindex_response(2, json!([]));
     cancelled["canceled"] = json!("by user request");
-    steps.push(task_status(true, Some(cancelled), None));
+    steps.push(task_status(Task::Done(cancelled)));
     let server = Server::start(steps).await;
     let err = server
         .engine()
@@ -1314,11 +1316,9 @@ async fn a_rebuild_whose_copy_was_cancelled_leaves_the_alias_where_it_was() {
 #[tokio::test]
 async fn a_rebuild_whose_copy_task_failed_leaves_the_alias_where_it_was() {
     let mut steps = rebuild_start();
-    steps.push(task_status(
-        true,
-        None,
-        Some(json!({ "type": "index_not_found_exception", "reason": "no such index [cloudpf-acme-products-v1]" })),
-    ));
+    steps.push(task_status(Task::Failed(
+        json!({ "type": "index_not_found_exception", "reason": "no such index [cloudpf-acme-products-v1]" }),
+    )));
     let server = Server::start(steps).await;
     let err = server
         .engine()

@@ -12,7 +12,7 @@ use crate::AppState;
 use crate::auth::{AdminScope, SearchScope, TenantAuth};
 use crate::config::Limits;
 use crate::error::{ApiError, BadParameter, ErrorBody};
-use crate::params;
+use crate::params::{self, Page};
 use crate::tenants::Scope;
 
 pub use cloudpf_search::MAX_SUGGESTIONS;
@@ -109,8 +109,8 @@ impl SearchAllParams {
     pub fn from_query(raw: Option<&str>, limits: &Limits) -> Result<(String, usize), BadParameter> {
         let p: Self = params::parse(raw)?;
         let text = params::text(p.q, limits, true)?;
-        let (_, size, _, _) = params::page(None, p.size, 5, 20, limits)?;
-        Ok((text, size))
+        let page = params::page(None, p.size, 5, 20, limits)?;
+        Ok((text, page.size))
     }
 }
 
@@ -119,12 +119,11 @@ impl ProductParams {
     pub fn from_query(
         raw: Option<&str>,
         limits: &Limits,
-    ) -> Result<(ProductQuery, usize, usize), BadParameter> {
+    ) -> Result<(ProductQuery, Page), BadParameter> {
         let p: Self = params::parse(raw)?;
         let (min_price, max_price) =
             params::money_range(("min_price", p.min_price), ("max_price", p.max_price))?;
-        let (offset, limit, page, size) =
-            params::page(p.page, p.size, 10, limits.max_page_size, limits)?;
+        let page = params::page(p.page, p.size, 10, limits.max_page_size, limits)?;
         let query = ProductQuery {
             text: params::text(p.q, limits, false)?,
             category: params::ident("category", p.category)?,
@@ -133,10 +132,10 @@ impl ProductParams {
             max_price,
             in_stock: params::boolean("in_stock", p.in_stock)?,
             sort: params::sort(p.sort)?,
-            offset,
-            limit,
+            offset: page.offset(),
+            limit: page.size,
         };
-        Ok((query, page, size))
+        Ok((query, page))
     }
 }
 
@@ -146,8 +145,8 @@ impl AutocompleteParams {
     pub fn from_query(raw: Option<&str>, limits: &Limits) -> Result<(String, usize), BadParameter> {
         let p: Self = params::parse(raw)?;
         let text = params::text(p.q, limits, true)?;
-        let (_, size, _, _) = params::page(None, p.size, 8, MAX_SUGGESTIONS, limits)?;
-        Ok((text, size))
+        let page = params::page(None, p.size, 8, MAX_SUGGESTIONS, limits)?;
+        Ok((text, page.size))
     }
 }
 
@@ -156,13 +155,12 @@ impl PurchaseParams {
     pub fn from_query(
         raw: Option<&str>,
         limits: &Limits,
-    ) -> Result<(PurchaseQuery, usize, usize), BadParameter> {
+    ) -> Result<(PurchaseQuery, Page), BadParameter> {
         let p: Self = params::parse(raw)?;
         let (min_total, max_total) =
             params::money_range(("min_total", p.min_total), ("max_total", p.max_total))?;
         let (from, to) = params::date_range(p.from, p.to)?;
-        let (offset, limit, page, size) =
-            params::page(p.page, p.size, 20, limits.max_page_size, limits)?;
+        let page = params::page(p.page, p.size, 20, limits.max_page_size, limits)?;
         let query = PurchaseQuery {
             text: params::text(p.q, limits, false)?,
             customer_id: params::ident("customer_id", p.customer_id)?,
@@ -172,10 +170,10 @@ impl PurchaseParams {
             to,
             min_total,
             max_total,
-            offset,
-            limit,
+            offset: page.offset(),
+            limit: page.size,
         };
-        Ok((query, page, size))
+        Ok((query, page))
     }
 }
 
@@ -360,13 +358,13 @@ pub async fn search_products(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ProductSearchResponse>, ApiError> {
-    let (query, page, size) = ProductParams::from_query(raw.as_deref(), &state.config.limits)?;
+    let (query, page) = ProductParams::from_query(raw.as_deref(), &state.config.limits)?;
     let (total, hits, facets) = hits(state.engine.search_products(&auth.tenant, &query).await?);
     Ok(Json(ProductSearchResponse {
         total: total.0,
         total_is_estimate: total.1,
-        page,
-        size,
+        page: page.number,
+        size: page.size,
         hits,
         facets,
     }))
@@ -418,12 +416,12 @@ pub async fn search_purchases(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<PurchaseSearchResponse>, ApiError> {
-    let (query, page, size) = PurchaseParams::from_query(raw.as_deref(), &state.config.limits)?;
+    let (query, page) = PurchaseParams::from_query(raw.as_deref(), &state.config.limits)?;
     let r = state.engine.search_purchases(&auth.tenant, &query).await?;
     Ok(Json(PurchaseSearchResponse {
         total: r.total,
-        page,
-        size,
+        page: page.number,
+        size: page.size,
         hits: r.hits,
     }))
 }

@@ -18,3 +18,15 @@ use cloudpf_model::Entity;
 pub fn entity_parser() -> impl TypedValueParser<Value = Entity> {
     PossibleValuesParser::new(Entity::NAMES).try_map(|name| name.parse::<Entity>())
 }
+
+/// The two DynamoDB tables, for the commands that talk to DynamoDB (`seed` creates them
+/// if missing, `poll` reads their streams).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TableArgs {
+    /// The products table.
+    #[arg(long, default_value = "products", env = "CLOUDPF_PRODUCTS_TABLE")]
+    pub products_table: String,
+    /// The purchases table.
+    #[arg(long, default_value = "purchases", env = "CLOUDPF_PURCHASES_TABLE")]
+    pub purchases_table: String,
+}

@@ -11,12 +11,8 @@ use cloudpf_search::EngineOptions;
 
 #[derive(Debug, clap::Args)]
 pub struct PollArgs {
-    /// The products table.
-    #[arg(long, default_value = "products", env = "CLOUDPF_PRODUCTS_TABLE")]
-    products_table: String,
-    /// The purchases table.
-    #[arg(long, default_value = "purchases", env = "CLOUDPF_PURCHASES_TABLE")]
-    purchases_table: String,
+    #[command(flatten)]
+    tables: super::TableArgs,
     /// Data directory: indexes, checkpoints, and the lake unless --lake-bucket is given.
     #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
     data_dir: PathBuf,
@@ -59,8 +55,8 @@ pub async fn run(args: PollArgs) -> anyhow::Result<()> {
     )?;
     let pipeline = Pipeline::new(engine, sink);
     let mut config = PollerConfig::new(
-        &args.products_table,
-        &args.purchases_table,
+        &args.tables.products_table,
+        &args.tables.purchases_table,
         args.data_dir.join("checkpoints"),
     );
     config.batch_size = args.batch_size;

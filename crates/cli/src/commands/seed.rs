@@ -7,18 +7,16 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chrono::{DurationRound, TimeDelta, Utc};
 use cloudpf_aws::tables;
+use cloudpf_model::{Document, Product, Purchase};
 
 use super::demo;
 use super::lake::LakeArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct SeedArgs {
-    /// The products table (created if missing).
-    #[arg(long, default_value = "products", env = "CLOUDPF_PRODUCTS_TABLE")]
-    products_table: String,
-    /// The purchases table (created if missing).
-    #[arg(long, default_value = "purchases", env = "CLOUDPF_PURCHASES_TABLE")]
-    purchases_table: String,
+    // Created if missing.
+    #[command(flatten)]
+    tables: super::TableArgs,
     /// Where the demo shops' keys (`demo-keys.json`) and tenants file go.
     #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
     data_dir: PathBuf,
@@ -50,8 +48,8 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let dir = &args.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let shared = aws_config::load_from_env().await;
-    tables::ensure_table(&shared, &args.products_table, "product_id").await?;
-    tables::ensure_table(&shared, &args.purchases_table, "purchase_id").await?;
+    tables::ensure_table(&shared, &args.tables.products_table, Product::KEY).await?;
+    tables::ensure_table(&shared, &args.tables.purchases_table, Purchase::KEY).await?;
     if let Some(sink) = args.lake.s3_sink().await {
         sink.ensure_bucket()
             .await
@@ -68,8 +66,8 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     );
     let mut written = [0usize; 2];
     for (n, (table, batches)) in [
-        (&args.products_table, &history.product_batches),
-        (&args.purchases_table, &history.purchase_batches),
+        (&args.tables.products_table, &history.product_batches),
+        (&args.tables.purchases_table, &history.purchase_batches),
     ]
     .into_iter()
     .enumerate()
@@ -89,8 +87,8 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         "cloudpf seed: {} product and {} purchase changes written to {} and {} for {} shop(s); keys in {}",
         written[0],
         written[1],
-        args.products_table,
-        args.purchases_table,
+        args.tables.products_table,
+        args.tables.purchases_table,
         tenants.len(),
         dir.join("demo-keys.json").display()
     );

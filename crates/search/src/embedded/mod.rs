@@ -77,6 +77,14 @@ enum Use {
     Maintenance,
 }
 
+/// What opening a tenant's index does when it does not exist yet: a write creates it, a
+/// read finds nothing (and creates no directories for unknown tenants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IfMissing {
+    Create,
+    Skip,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Freshness {
     /// Rebuild whenever stale (the refresher).
@@ -330,9 +338,11 @@ impl TantivyEngine {
             return Ok(ApplyOutcome::default());
         }
         let tenant = tenant.clone();
-        self.blocking(move |inner| match inner.index(&tenant, T::ENTITY, true)? {
-            Some(ix) => ix.apply(changes),
-            None => Err(unavailable("index could not be created")),
+        self.blocking(move |inner| {
+            match inner.index_for(&tenant, T::ENTITY, IfMissing::Create, Use::Request)? {
+                Some(ix) => ix.apply(changes),
+                None => Err(unavailable("index could not be created")),
+            }
         })
         .await
     }
@@ -392,22 +402,21 @@ impl Inner {
             .join(format!("{entity}-v{SCHEMA_VERSION}"))
     }
 
-    /// The tenant's index; `None` when it does not exist and `create` is false, so that
-    /// reading an unknown tenant never creates directories.
+    /// The tenant's index for a request that reads; `None` when it does not exist, so
+    /// that reading an unknown tenant never creates directories.
     fn index(
         &self,
         tenant: &TenantId,
         entity: Entity,
-        create: bool,
     ) -> Result<Option<Arc<TenantIndex>>, SearchError> {
-        self.index_for(tenant, entity, create, Use::Request)
+        self.index_for(tenant, entity, IfMissing::Skip, Use::Request)
     }
 
     fn index_for(
         &self,
         tenant: &TenantId,
         entity: Entity,
-        create: bool,
+        missing: IfMissing,
         usage: Use,
     ) -> Result<Option<Arc<TenantIndex>>, SearchError> {
         let mut open = lock(&self.open);
@@ -422,7 +431,7 @@ impl Inner {
             return Ok(None);
         }
         let dir = self.dir(tenant, entity);
-        if !create && !dir.join("meta.json").exists() {
+        if missing == IfMissing::Skip && !dir.join("meta.json").exists() {
             return Ok(None);
         }
         std::fs::create_dir_all(&dir).map_err(unavailable)?;
@@ -511,10 +520,11 @@ impl Inner {
         freshness: Freshness,
         usage: Use,
     ) -> Result<Completion, SearchError> {
-        let Some(products) = self.index_for(tenant, Entity::Products, false, usage)? else {
+        let Some(products) = self.index_for(tenant, Entity::Products, IfMissing::Skip, usage)?
+        else {
             return Ok(Completion::Missing);
         };
-        let purchases = self.index_for(tenant, Entity::Purchases, false, usage)?;
+        let purchases = self.index_for(tenant, Entity::Purchases, IfMissing::Skip, usage)?;
         let product_searcher = products.reader.searcher();
         let purchase_searcher = purchases.as_ref().map(|p| p.reader.searcher());
         let built_from = (
@@ -824,12 +834,10 @@ impl SearchEngine for TantivyEngine {
         product_id: &str,
     ) -> Result<Option<Stored<Product>>, SearchError> {
         let (tenant, key) = (tenant.clone(), product_id.to_owned());
-        self.query(
-            move |inner| match inner.index(&tenant, Entity::Products, false)? {
-                Some(ix) => ix.get(&key),
-                None => Ok(None),
-            },
-        )
+        self.query(move |inner| match inner.index(&tenant, Entity::Products)? {
+            Some(ix) => ix.get(&key),
+            None => Ok(None),
+        })
         .await
     }
 
@@ -840,7 +848,7 @@ impl SearchEngine for TantivyEngine {
     ) -> Result<Option<Stored<Purchase>>, SearchError> {
         let (tenant, key) = (tenant.clone(), purchase_id.to_owned());
         self.query(
-            move |inner| match inner.index(&tenant, Entity::Purchases, false)? {
+            move |inner| match inner.index(&tenant, Entity::Purchases)? {
                 Some(ix) => ix.get(&key),
                 None => Ok(None),
             },
@@ -850,7 +858,7 @@ impl SearchEngine for TantivyEngine {
 
     async fn count(&self, tenant: &TenantId, entity: Entity) -> Result<u64, SearchError> {
         let tenant = tenant.clone();
-        self.query(move |inner| match inner.index(&tenant, entity, false)? {
+        self.query(move |inner| match inner.index(&tenant, entity)? {
             Some(ix) => ix.count_live(),
             None => Ok(0),
         })
@@ -863,12 +871,10 @@ impl SearchEngine for TantivyEngine {
         query: &ProductQuery,
     ) -> Result<ProductResults, SearchError> {
         let (tenant, query) = (tenant.clone(), query.clone());
-        self.query(
-            move |inner| match inner.index(&tenant, Entity::Products, false)? {
-                Some(ix) => ix.search_products(&inner.automata, &query),
-                None => Ok(ProductResults::default()),
-            },
-        )
+        self.query(move |inner| match inner.index(&tenant, Entity::Products)? {
+            Some(ix) => ix.search_products(&inner.automata, &query),
+            None => Ok(ProductResults::default()),
+        })
         .await
     }
 
@@ -880,7 +886,7 @@ impl SearchEngine for TantivyEngine {
     ) -> Result<Vec<Suggestion>, SearchError> {
         let (tenant, prefix) = (tenant.clone(), prefix.to_owned());
         self.query(move |inner| {
-            let Some(products) = inner.index(&tenant, Entity::Products, false)? else {
+            let Some(products) = inner.index(&tenant, Entity::Products)? else {
                 return Ok(Vec::new());
             };
             match inner.suggester(&tenant, Freshness::Cheap, Use::Request)? {
@@ -927,7 +933,7 @@ impl SearchEngine for TantivyEngine {
     ) -> Result<PurchaseResults, SearchError> {
         let (tenant, query) = (tenant.clone(), query.clone());
         self.query(
-            move |inner| match inner.index(&tenant, Entity::Purchases, false)? {
+            move |inner| match inner.index(&tenant, Entity::Purchases)? {
                 Some(ix) => ix.search_purchases(&inner.automata, &query),
                 None => Ok(PurchaseResults::default()),
             },
