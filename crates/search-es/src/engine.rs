@@ -43,8 +43,8 @@ use crate::admin::{self, Rebuilt, TaskWait};
 use crate::client::{Body, Conn, ItemOutcome, REQUEST_TIMEOUT, RetryPolicy, item_outcome};
 use crate::documents::{self, EsDoc};
 use crate::mapping::IndexNames;
-use crate::query;
 use crate::routing::EsRoutes;
+use crate::{query, response};
 
 /// The Elasticsearch search engine. Indexes are created on first write (and by
 /// [`ElasticsearchEngine::setup`]); which ones exist is remembered per engine.
@@ -375,7 +375,7 @@ impl ElasticsearchEngine {
             )
             .await?
         {
-            for (product, sold) in query::parse_units_sold(&body)? {
+            for (product, sold) in response::parse_units_sold(&body)? {
                 if let Some(slot) = units.get_mut(&product) {
                     *slot = sold;
                 }
@@ -532,7 +532,7 @@ impl SearchEngine for ElasticsearchEngine {
             )
             .await?
         {
-            Some(body) => query::parse_products(&body),
+            Some(body) => response::parse_products(&body),
             None => Ok(ProductResults::default()),
         }
     }
@@ -557,7 +557,7 @@ impl SearchEngine for ElasticsearchEngine {
             )
             .await?
         {
-            Some(body) => query::parse_suggestions(&body),
+            Some(body) => response::parse_suggestions(&body),
             None => Ok(Vec::new()),
         }
     }
@@ -578,7 +578,7 @@ impl SearchEngine for ElasticsearchEngine {
             )
             .await?
         {
-            Some(body) => query::parse_purchases(&body),
+            Some(body) => response::parse_purchases(&body),
             None => Ok(PurchaseResults::default()),
         }
     }

@@ -10,6 +10,7 @@ pub mod documents;
 mod engine;
 pub mod mapping;
 pub mod query;
+pub mod response;
 pub mod routing;
 
 pub use admin::{Rebuilt, TaskWait, alias_swap_body};
