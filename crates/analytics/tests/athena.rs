@@ -8,7 +8,6 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, SdkConfig};
 use axum::Router;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use cloudpf_analytics::{
@@ -16,6 +15,7 @@ use cloudpf_analytics::{
     ReportRequest,
 };
 use cloudpf_model::TenantId;
+use cloudpf_testkit::http::{AwsCall, AwsJson, serve};
 use serde_json::{Value, json};
 
 #[derive(Default)]
@@ -28,11 +28,7 @@ struct Script {
 }
 
 fn ok(body: Value) -> Response {
-    (
-        [("content-type", "application/x-amz-json-1.1")],
-        body.to_string(),
-    )
-        .into_response()
+    AwsJson::V1_1.ok(&body)
 }
 
 fn row(values: &[Option<&str>]) -> Value {
@@ -41,17 +37,10 @@ fn row(values: &[Option<&str>]) -> Value {
 
 async fn endpoint(
     State(script): State<Arc<Mutex<Script>>>,
-    headers: HeaderMap,
-    raw: axum::body::Bytes,
+    AwsCall { operation, body }: AwsCall,
 ) -> Response {
-    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
     let mut s = script.lock().unwrap();
-    match target.rsplit('.').next().unwrap_or_default() {
+    match operation.as_str() {
         "StartQueryExecution" => {
             s.started.push(body);
             ok(json!({"QueryExecutionId": "q-1"}))
@@ -115,9 +104,7 @@ async fn scripted(
     let app = Router::new()
         .route("/", axum::routing::post(endpoint))
         .with_state(script.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = serve(app).await;
     let config = AthenaConfig {
         workgroup: "cloudpf-dev".into(),
         database: "cloudpf_dev".into(),

@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex};
 use aws_config::{BehaviorVersion, SdkConfig};
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+
 use axum::response::{IntoResponse, Response};
 use cloudpf_aws::{Poller, PollerConfig};
 use cloudpf_cdc::Pipeline;
 use cloudpf_model::TenantId;
 use cloudpf_search::{SearchEngine, TantivyEngine};
+use cloudpf_testkit::http::{AwsCall, AwsJson, serve};
 use serde_json::{Value, json};
 
 const ARN: &str =
@@ -87,22 +89,11 @@ fn purchase_record(seq: &str, id: &str) -> Value {
 }
 
 fn error(kind: &str) -> Response {
-    let body =
-        json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": kind});
-    (
-        StatusCode::BAD_REQUEST,
-        [("content-type", "application/x-amz-json-1.0")],
-        body.to_string(),
-    )
-        .into_response()
+    AwsJson::V1_0.error("com.amazonaws.dynamodb.v20120810", kind)
 }
 
 fn ok(body: Value) -> Response {
-    (
-        [("content-type", "application/x-amz-json-1.0")],
-        body.to_string(),
-    )
-        .into_response()
+    AwsJson::V1_0.ok(&body)
 }
 
 fn seq_num(v: &Value) -> u64 {
@@ -115,16 +106,9 @@ fn seq_num(v: &Value) -> u64 {
 
 async fn endpoint(
     State(script): State<Arc<Mutex<Script>>>,
-    headers: HeaderMap,
-    raw: axum::body::Bytes,
+    AwsCall { operation, body }: AwsCall,
 ) -> Response {
-    // The SDK sends application/x-amz-json-1.0, which axum's Json extractor refuses.
-    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let operation = target.rsplit('.').next().unwrap_or_default();
+    let operation = operation.as_str();
     let (response, slow) = {
         let mut s = script.lock().unwrap();
         let slow = (operation == "GetRecords").then(|| s.slow_get_records.clone());
@@ -236,10 +220,7 @@ async fn start(script: Script) -> (String, Arc<Mutex<Script>>) {
     let app = Router::new()
         .route("/", axum::routing::post(endpoint))
         .with_state(script.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, script)
+    (serve(app).await, script)
 }
 
 async fn aws(url: &str) -> SdkConfig {

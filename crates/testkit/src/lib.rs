@@ -1,6 +1,8 @@
 //! Support for the integration tests of several crates: where moto server is (the AWS
-//! tests run against it under `./tests/run`) and names that never collide between tests
-//! sharing one moto.
+//! tests run against it under `./tests/run`), names that never collide between tests
+//! sharing one moto, and scripted stand-ins for services served on loopback ([`http`]).
+
+pub mod http;
 
 /// moto's endpoint from `AWS_ENDPOINT_URL`, or `None` with a visible note when the tests
 /// run outside `./tests/run`. Under `CLOUDPF_REQUIRE_MOTO` (set by `./tests/run` and CI) a

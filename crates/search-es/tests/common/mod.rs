@@ -125,11 +125,8 @@ impl Server {
             ..Script::default()
         });
         let app = Router::new().fallback(answer).with_state(script.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self {
-            url: format!("http://{addr}"),
+            url: cloudpf_testkit::http::serve(app).await,
             script,
         }
     }
