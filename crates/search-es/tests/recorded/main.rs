@@ -1,0 +1,11 @@
+//! The engine against recorded Elasticsearch 8 responses on a local scripted server:
+//! what it sends, and how it reads each kind of answer. One test binary, a module per
+//! area.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../common/mod.rs"]
+mod common;
+mod reads;
+mod rebuild;
+mod steps;
+mod writes;
