@@ -431,6 +431,22 @@ impl ElasticsearchEngine {
         Ok(Some(reply.body))
     }
 
+    /// A `_search` of the tenant's `entity` index read by `parse`; a tenant without the
+    /// index has no results.
+    async fn search<R: Default>(
+        &self,
+        tenant: &TenantId,
+        entity: Entity,
+        body: Value,
+        parse: fn(&Value) -> Result<R, SearchError>,
+    ) -> Result<R, SearchError> {
+        let conn = self.conn(tenant)?;
+        match self.read(conn, tenant, entity, "_search", body).await? {
+            Some(body) => parse(&body),
+            None => Ok(R::default()),
+        }
+    }
+
     async fn get<T: EsDoc>(
         &self,
         tenant: &TenantId,
@@ -521,20 +537,13 @@ impl SearchEngine for ElasticsearchEngine {
         tenant: &TenantId,
         q: &ProductQuery,
     ) -> Result<ProductResults, SearchError> {
-        let conn = self.conn(tenant)?;
-        match self
-            .read(
-                conn,
-                tenant,
-                Entity::Products,
-                "_search",
-                query::product_search(q),
-            )
-            .await?
-        {
-            Some(body) => response::parse_products(&body),
-            None => Ok(ProductResults::default()),
-        }
+        self.search(
+            tenant,
+            Entity::Products,
+            query::product_search(q),
+            response::parse_products,
+        )
+        .await
     }
 
     async fn autocomplete(
@@ -543,23 +552,18 @@ impl SearchEngine for ElasticsearchEngine {
         prefix: &str,
         size: usize,
     ) -> Result<Vec<Suggestion>, SearchError> {
-        let conn = self.conn(tenant)?;
+        // An unrouted tenant is an error even for a request that needs no search.
+        self.conn(tenant)?;
         if size == 0 || query::words(prefix).is_empty() {
             return Ok(Vec::new());
         }
-        match self
-            .read(
-                conn,
-                tenant,
-                Entity::Products,
-                "_search",
-                query::autocomplete(prefix, size),
-            )
-            .await?
-        {
-            Some(body) => response::parse_suggestions(&body),
-            None => Ok(Vec::new()),
-        }
+        self.search(
+            tenant,
+            Entity::Products,
+            query::autocomplete(prefix, size),
+            response::parse_suggestions,
+        )
+        .await
     }
 
     async fn search_purchases(
@@ -567,19 +571,12 @@ impl SearchEngine for ElasticsearchEngine {
         tenant: &TenantId,
         q: &PurchaseQuery,
     ) -> Result<PurchaseResults, SearchError> {
-        let conn = self.conn(tenant)?;
-        match self
-            .read(
-                conn,
-                tenant,
-                Entity::Purchases,
-                "_search",
-                query::purchase_search(q),
-            )
-            .await?
-        {
-            Some(body) => response::parse_purchases(&body),
-            None => Ok(PurchaseResults::default()),
-        }
+        self.search(
+            tenant,
+            Entity::Purchases,
+            query::purchase_search(q),
+            response::parse_purchases,
+        )
+        .await
     }
 }
