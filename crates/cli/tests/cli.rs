@@ -30,6 +30,56 @@ fn demo(dir: &Path) -> String {
 }
 
 #[test]
+fn issue_14_the_demo_at_a_terminal_prints_no_line_per_batch_and_json_logs_keep_them() {
+    let demo_logs = |format: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_cloudpf"))
+            .env_remove("RUST_LOG")
+            .env_remove("CLOUDPF_LOG_FORMAT")
+            .args(["--log-format", format, "demo", "--data-dir"])
+            .arg(dir.path())
+            .args(["--tenants", "1", "--products", "30", "--purchases", "10"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    let text = demo_logs("text");
+    assert!(!text.contains("batch processed"), "{text}");
+    // With --serve: the serving process logs at info, but still no line per batch.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let server = Server::spawn(
+        &[
+            "demo",
+            "--serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            d,
+            "--tenants",
+            "1",
+            "--products",
+            "30",
+            "--purchases",
+            "10",
+        ],
+        &[],
+    );
+    let (_, serving) = server.stop();
+    assert!(
+        !serving.iter().any(|l| l.contains("batch processed")),
+        "{serving:#?}"
+    );
+    let json = demo_logs("json");
+    assert!(
+        json.lines().any(|l| l.contains("\"batch processed\"")),
+        "{json}"
+    );
+}
+
+#[test]
 fn demo_builds_every_area_and_running_it_again_applies_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
     let first = demo(dir.path());

@@ -70,14 +70,21 @@ impl Server {
     }
 
     pub fn start_with_env(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let args = [
+            "serve",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ];
+        Self::spawn(&args, env)
+    }
+
+    /// `cloudpf <args>` for a command that ends up serving (`serve`, `demo --serve`):
+    /// returns once it names its address.
+    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cloudpf"))
-            .args([
-                "serve",
-                "--data-dir",
-                dir.to_str().unwrap(),
-                "--addr",
-                "127.0.0.1:0",
-            ])
+            .args(args)
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
