@@ -1,21 +1,13 @@
 -- Revenue, units and orders per product category over purchase dates [from, to].
--- Parameters: tenant_id, tenant_id, from, to, status, country, category.
--- An empty status, country or category means no filter. Cancelled and refunded orders do
--- not count. A line's category is its product's current one in the catalog
--- (products_current); lines of products no longer in the catalog count as '(unknown)'.
--- An order with lines in two categories counts once in each.
-WITH catalog AS (
-  SELECT product_id, category FROM products_current WHERE tenant_id = ?
-),
-lines AS (
-  SELECT l.purchase_id, l.quantity, l.line_total,
-         COALESCE(c.category, '(unknown)') AS category
-  FROM purchase_lines l
-  LEFT JOIN catalog c ON c.product_id = l.product_id
-  WHERE l.tenant_id = ? AND l.dt BETWEEN ? AND ?
-    AND ? IN ('', l.status) AND ? IN ('', l.shipping_country) AND ? IN ('', c.category)
-    AND l.status NOT IN ('cancelled', 'refunded')
-    AND l.product_id IS NOT NULL AND l.product_id <> ''
+-- Parameters: tenant_id, from, to, status, country, category.
+-- An empty status, country or category means no filter. What counts as a sale, and a
+-- line's category, are the sold_lines view's rules; lines of products no longer in the
+-- catalog count as '(unknown)'. An order with lines in two categories counts once in each.
+WITH lines AS (
+  SELECT purchase_id, quantity, line_total, COALESCE(category, '(unknown)') AS category
+  FROM sold_lines
+  WHERE tenant_id = ? AND dt BETWEEN ? AND ?
+    AND ? IN ('', status) AND ? IN ('', shipping_country) AND ? IN ('', category)
 )
 SELECT category,
        SUM(quantity) AS units,

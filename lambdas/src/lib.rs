@@ -7,23 +7,17 @@ use std::sync::Arc;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use cloudpf_aws::{S3Sink, S3SinkConfig};
 use cloudpf_cdc::{Batch, Entity, Pipeline};
+use cloudpf_engines::vars::{self, Var};
 use cloudpf_engines::{Routing, SearchBackend, search_engine};
 use cloudpf_lake::ObjectSink;
 use cloudpf_search::EngineOptions;
 use serde_json::value::RawValue;
 
-/// The functions' configuration, read from environment variables:
-///
-/// | variable | meaning | default |
-/// |---|---|---|
-/// | `CLOUDPF_LAKE_BUCKET` | bucket of the lake and dead letters | required |
-/// | `CLOUDPF_LAKE_PREFIX` | key prefix inside the bucket | none |
-/// | `CLOUDPF_LAKE_KMS_KEY_ID` | KMS key for SSE-KMS (else SSE-S3) | none |
-/// | `CLOUDPF_S3_FORCE_PATH_STYLE` | `true` for S3-compatible stores | `false` |
-/// | `CLOUDPF_SEARCH_BACKEND` | `embedded` (Tantivy on the EFS mount) or `elasticsearch` (clusters of the tenants file) | `embedded` |
-/// | `CLOUDPF_DATA_DIR` | data directory of the Tantivy indexes (an EFS mount), as for `cloudpf` | `/mnt/index` |
-/// | `CLOUDPF_TENANTS_FILE` | tenants file of the search API: a path or `s3://bucket/key` | `<data dir>/tenants.toml` |
-/// | `CLOUDPF_ATHENA_WORKGROUP`, `CLOUDPF_ATHENA_DATABASE` | where the search API runs reports | none (analytics answer 503) |
+/// The functions' configuration, read from the environment variables of
+/// [`cloudpf_engines::vars`] (the same names as the CLI's flags): `CLOUDPF_LAKE_BUCKET`
+/// is required; `CLOUDPF_DATA_DIR` defaults to `/mnt/index` (the EFS mount) and
+/// `CLOUDPF_TENANTS_FILE`, a path or an `s3://bucket/key` URL, to
+/// `<data dir>/tenants.toml`; the Athena workgroup and database come as a pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaConfig {
     pub lake: S3SinkConfig,
@@ -54,62 +48,58 @@ pub enum ConfigError {
 impl LambdaConfig {
     /// From a variable lookup (the process environment in `main`, a map in tests).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let bucket = var("CLOUDPF_LAKE_BUCKET")
-            .filter(|b| !b.is_empty())
-            .ok_or(ConfigError::Missing("CLOUDPF_LAKE_BUCKET"))?;
-        let prefix = cloudpf_lake::key_prefix(&var("CLOUDPF_LAKE_PREFIX").unwrap_or_default());
-        let force_path_style = match var("CLOUDPF_S3_FORCE_PATH_STYLE").as_deref() {
-            None | Some("" | "false") => false,
-            Some("true") => true,
-            Some(other) => {
+        // An empty variable counts as unset, as it does for the CLI's flags.
+        let get = |v: Var| var(v.name).filter(|value| !value.is_empty());
+        for (old, new) in vars::RENAMED {
+            if var(old).is_some() {
+                // A stack still setting the old name would quietly get the default.
                 return Err(ConfigError::Invalid(format!(
-                    "CLOUDPF_S3_FORCE_PATH_STYLE must be true or false, got {other:?}"
+                    "{old} was renamed {}",
+                    new.name
+                )));
+            }
+        }
+        let bucket = get(vars::LAKE_BUCKET).ok_or(ConfigError::Missing(vars::LAKE_BUCKET.name))?;
+        let prefix = cloudpf_lake::key_prefix(&get(vars::LAKE_PREFIX).unwrap_or_default());
+        let force_path_style =
+            vars::parse_bool(&get(vars::S3_FORCE_PATH_STYLE).unwrap_or_default()).map_err(|e| {
+                ConfigError::Invalid(format!("{} {e}", vars::S3_FORCE_PATH_STYLE.name))
+            })?;
+        let search_backend = match get(vars::SEARCH_BACKEND) {
+            None => SearchBackend::default(),
+            Some(text) => text
+                .parse()
+                .map_err(|e| ConfigError::Invalid(format!("{}: {e}", vars::SEARCH_BACKEND.name)))?,
+        };
+        let data_dir =
+            PathBuf::from(get(vars::DATA_DIR).unwrap_or_else(|| "/mnt/index".to_owned()));
+        let tenants_file = get(vars::TENANTS_FILE)
+            .unwrap_or_else(|| data_dir.join("tenants.toml").display().to_string());
+        let athena = match (get(vars::ATHENA_WORKGROUP), get(vars::ATHENA_DATABASE)) {
+            (Some(workgroup), Some(database)) => Some(AthenaSettings {
+                workgroup,
+                database,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(format!(
+                    "{} and {} go together",
+                    vars::ATHENA_WORKGROUP.name,
+                    vars::ATHENA_DATABASE.name
                 )));
             }
         };
-        let search_backend = match var("CLOUDPF_SEARCH_BACKEND").as_deref() {
-            None | Some("") => SearchBackend::default(),
-            Some(text) => text
-                .parse()
-                .map_err(|e| ConfigError::Invalid(format!("CLOUDPF_SEARCH_BACKEND: {e}")))?,
-        };
-        if var("CLOUDPF_INDEX_DIR").is_some() {
-            // Renamed to match the CLI; a stack still setting the old name would quietly
-            // index into the default directory instead.
-            return Err(ConfigError::Invalid(
-                "CLOUDPF_INDEX_DIR was renamed CLOUDPF_DATA_DIR".into(),
-            ));
-        }
-        let data_dir =
-            PathBuf::from(var("CLOUDPF_DATA_DIR").unwrap_or_else(|| "/mnt/index".to_owned()));
-        let tenants_file = var("CLOUDPF_TENANTS_FILE")
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| data_dir.join("tenants.toml").display().to_string());
         Ok(Self {
             lake: S3SinkConfig {
                 bucket,
                 prefix,
-                kms_key_id: var("CLOUDPF_LAKE_KMS_KEY_ID").filter(|k| !k.is_empty()),
+                kms_key_id: get(vars::LAKE_KMS_KEY_ID),
                 force_path_style,
             },
             data_dir,
             tenants_file,
             search_backend,
-            athena: match (
-                var("CLOUDPF_ATHENA_WORKGROUP").filter(|v| !v.is_empty()),
-                var("CLOUDPF_ATHENA_DATABASE").filter(|v| !v.is_empty()),
-            ) {
-                (Some(workgroup), Some(database)) => Some(AthenaSettings {
-                    workgroup,
-                    database,
-                }),
-                (None, None) => None,
-                _ => {
-                    return Err(ConfigError::Invalid(
-                        "CLOUDPF_ATHENA_WORKGROUP and CLOUDPF_ATHENA_DATABASE go together".into(),
-                    ));
-                }
-            },
+            athena,
         })
     }
 

@@ -5,11 +5,13 @@ use chrono::NaiveDate;
 use cloudpf_model::{PurchaseStatus, TenantId};
 
 /// The views the reports read, in creation order: the current state of purchases line by
-/// line (CSV), of products (JSON change log) and of purchases order by order (JSON).
-pub const VIEWS: [&str; 3] = [
+/// line (CSV), of products (JSON change log) and of purchases order by order (JSON), and
+/// the line items that count as sales with their products' categories.
+pub const VIEWS: [&str; 4] = [
     include_str!("../../../athena/views/purchase_lines.sql"),
     include_str!("../../../athena/views/products_current.sql"),
     include_str!("../../../athena/views/purchases_current.sql"),
+    include_str!("../../../athena/views/sold_lines.sql"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -164,9 +166,9 @@ impl Report {
             }
             Report::Timeseries => &[Tenant, From, To, Status, Country, Granularity],
             Report::TopProducts | Report::TopProductsByUnits => {
-                &[Tenant, Tenant, From, To, Status, Country, Category, Limit]
+                &[Tenant, From, To, Status, Country, Category, Limit]
             }
-            Report::ByCategory => &[Tenant, Tenant, From, To, Status, Country, Category],
+            Report::ByCategory => &[Tenant, From, To, Status, Country, Category],
             Report::Rfm => &[Tenant, From, To, Status, Country, Limit],
         }
     }

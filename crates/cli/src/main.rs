@@ -6,6 +6,7 @@ mod telemetry;
 use std::io::Write;
 
 use clap::{Parser, Subcommand};
+use cloudpf_engines::vars;
 
 /// mimalloc instead of glibc's malloc: searches allocate and free many small buffers on
 /// several threads, where glibc's per-thread arenas kept freed memory resident and its
@@ -22,7 +23,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 )]
 struct Cli {
     /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = telemetry::LogFormat::Text, env = "CLOUDPF_LOG_FORMAT")]
+    #[arg(long, global = true, value_enum, default_value_t = telemetry::LogFormat::Text, env = vars::LOG_FORMAT.name)]
     log_format: telemetry::LogFormat,
 
     #[command(subcommand)]

@@ -429,3 +429,42 @@ fn the_compose_data_path_seed_poll_report_works_with_service_specific_endpoints(
         "purchases reached the lake: {csv}"
     );
 }
+
+#[test]
+fn issue_14_a_yes_no_variable_reads_the_same_in_the_cli_as_in_the_lambdas() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let report = |value: &str| {
+        Command::new(env!("CARGO_BIN_EXE_cloudpf"))
+            .args([
+                "report",
+                "--data-dir",
+                data,
+                "--tenant",
+                "acme",
+                "--report",
+                "summary",
+            ])
+            .args(["--from", "2026-01-01", "--to", "2026-01-31"])
+            .env("CLOUDPF_S3_FORCE_PATH_STYLE", value)
+            .output()
+            .unwrap()
+    };
+    // The Lambdas refuse a typo instead of reading it as "no"; so does the CLI.
+    let typo = report("ture");
+    assert!(!typo.status.success());
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        stderr.contains("CLOUDPF_S3_FORCE_PATH_STYLE") || stderr.contains("--force-path-style"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("must be true or false"), "{stderr}");
+    for fine in ["true", "false", ""] {
+        let out = report(fine);
+        assert!(
+            out.status.success(),
+            "{fine:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

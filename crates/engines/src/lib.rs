@@ -5,6 +5,8 @@
 //! and see only the [`SearchEngine`] trait after that (as quickwit's storage resolver
 //! hands out storages).
 
+pub mod vars;
+
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use chrono::{NaiveDate, Utc};
+use cloudpf_engines::vars;
 use cloudpf_lake::{CompactOptions, Compactor};
 use cloudpf_model::TenantId;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -16,7 +17,7 @@ use super::lake::LakeArgs;
 #[derive(Debug, clap::Args)]
 pub struct CompactArgs {
     /// Data directory whose `lake/` is compacted (unless --lake-bucket is given).
-    #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
+    #[arg(long, default_value = "data", env = vars::DATA_DIR.name)]
     data_dir: PathBuf,
     #[command(flatten)]
     lake: LakeArgs,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use chrono::{DurationRound, TimeDelta, Utc};
 use cloudpf_cdc::{Batch, BatchReport, Pipeline};
+use cloudpf_engines::vars;
 use cloudpf_lake::{Dataset, LocalDirSink, ObjectSink};
 use cloudpf_model::TenantId;
 use cloudpf_search::Entity;
@@ -22,7 +23,7 @@ const TENANT_NAMES: &[&str] = &["alpine-outfitters", "harbor-home", "pixel-gadge
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// Data directory (indexes, lake, dead letters, keys).
-    #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
+    #[arg(long, default_value = "data", env = vars::DATA_DIR.name)]
     pub data_dir: PathBuf,
     /// Number of demo shops.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=1000))]
@@ -43,7 +44,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub serve: bool,
     /// Address of the API with --serve.
-    #[arg(long, default_value = "127.0.0.1:8080", env = "CLOUDPF_ADDR")]
+    #[arg(long, default_value = "127.0.0.1:8080", env = vars::ADDR.name)]
     pub addr: String,
 }
 

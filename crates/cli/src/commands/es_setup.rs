@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use cloudpf_engines::vars;
 use cloudpf_model::TenantId;
 use cloudpf_search::Entity;
 use cloudpf_search_es::{ElasticsearchEngine, Rebuilt};
@@ -16,7 +17,7 @@ pub struct EsSetupArgs {
     #[arg(
         long,
         default_value = "data/tenants.toml",
-        env = "CLOUDPF_TENANTS_FILE"
+        env = vars::TENANTS_FILE.name
     )]
     tenants_file: PathBuf,
     /// Only these tenants (repeatable); default every routed tenant.

@@ -8,21 +8,22 @@ use std::sync::Arc;
 
 use cloudpf_analytics::{DataFusionEngine, S3Lake};
 use cloudpf_aws::{S3Sink, S3SinkConfig};
+use cloudpf_engines::vars;
 use cloudpf_lake::{LocalDirSink, ObjectSink};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LakeArgs {
     /// The lake (and dead letters) in this S3 bucket instead of under the data directory.
-    #[arg(long, env = "CLOUDPF_LAKE_BUCKET")]
+    #[arg(long, env = vars::LAKE_BUCKET.name)]
     pub lake_bucket: Option<String>,
     /// Key prefix of the lake inside the bucket.
-    #[arg(long, default_value = "", env = "CLOUDPF_LAKE_PREFIX")]
+    #[arg(long, default_value = "", env = vars::LAKE_PREFIX.name)]
     pub lake_prefix: String,
     /// S3 endpoint (MinIO, moto); default AWS, or `AWS_ENDPOINT_URL`.
-    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
+    #[arg(long, env = vars::S3_ENDPOINT.name)]
     pub s3_endpoint: Option<String>,
     /// Path-style S3 addressing (implied by --s3-endpoint).
-    #[arg(long, env = "CLOUDPF_S3_FORCE_PATH_STYLE")]
+    #[arg(long, env = vars::S3_FORCE_PATH_STYLE.name, value_parser = vars::parse_bool)]
     pub force_path_style: bool,
 }
 

@@ -10,6 +10,8 @@ pub mod report;
 pub mod seed;
 pub mod serve;
 
+use cloudpf_engines::vars;
+
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use cloudpf_model::Entity;
 
@@ -24,9 +26,9 @@ pub fn entity_parser() -> impl TypedValueParser<Value = Entity> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct TableArgs {
     /// The products table.
-    #[arg(long, default_value = "products", env = "CLOUDPF_PRODUCTS_TABLE")]
+    #[arg(long, default_value = "products", env = vars::PRODUCTS_TABLE.name)]
     pub products_table: String,
     /// The purchases table.
-    #[arg(long, default_value = "purchases", env = "CLOUDPF_PURCHASES_TABLE")]
+    #[arg(long, default_value = "purchases", env = vars::PURCHASES_TABLE.name)]
     pub purchases_table: String,
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use cloudpf_aws::{Poller, PollerConfig};
 use cloudpf_cdc::Pipeline;
-use cloudpf_engines::{Routing, SearchBackend, search_engine};
+use cloudpf_engines::{Routing, SearchBackend, search_engine, vars};
 
 use super::lake::LakeArgs;
 use cloudpf_search::EngineOptions;
@@ -14,17 +14,17 @@ pub struct PollArgs {
     #[command(flatten)]
     tables: super::TableArgs,
     /// Data directory: indexes, checkpoints, and the lake unless --lake-bucket is given.
-    #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
+    #[arg(long, default_value = "data", env = vars::DATA_DIR.name)]
     data_dir: PathBuf,
     #[command(flatten)]
     lake: LakeArgs,
     /// `embedded` (Tantivy under the data directory) or `elasticsearch` (the clusters of
     /// the tenants file).
-    #[arg(long, default_value = "embedded", env = "CLOUDPF_SEARCH_BACKEND")]
+    #[arg(long, default_value = "embedded", env = vars::SEARCH_BACKEND.name)]
     search_backend: SearchBackend,
     /// Tenants file with the `[elasticsearch]` routes (default `<data dir>/tenants.toml`);
     /// read with the elasticsearch backend only.
-    #[arg(long, env = "CLOUDPF_TENANTS_FILE")]
+    #[arg(long, env = vars::TENANTS_FILE.name)]
     tenants_file: Option<PathBuf>,
     /// Exit once every shard is caught up, instead of polling forever.
     #[arg(long)]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use cloudpf_cdc::{Batch, Entity, Pipeline};
+use cloudpf_engines::vars;
 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
@@ -13,7 +14,7 @@ pub struct ReplayArgs {
     #[arg(long, value_parser = super::entity_parser())]
     table: Entity,
     /// Data directory (indexes, lake, dead letters).
-    #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
+    #[arg(long, default_value = "data", env = vars::DATA_DIR.name)]
     data_dir: PathBuf,
     /// DynamoDB stream events as JSON (the shape of a Lambda test event), one batch per
     /// file, applied in the order given; stops at the first batch that fails.

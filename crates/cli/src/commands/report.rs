@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use chrono::NaiveDate;
 use cloudpf_analytics::{AnalyticsEngine, Filters, Granularity, Report, ReportRequest};
+use cloudpf_engines::vars;
 use cloudpf_model::TenantId;
 
 use super::lake::LakeArgs;
@@ -14,7 +15,7 @@ use super::lake::LakeArgs;
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
     /// Data directory whose `lake/` the report reads.
-    #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
+    #[arg(long, default_value = "data", env = vars::DATA_DIR.name)]
     data_dir: PathBuf,
     #[command(flatten)]
     lake: LakeArgs,

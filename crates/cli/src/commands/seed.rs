@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chrono::{DurationRound, TimeDelta, Utc};
 use cloudpf_aws::tables;
+use cloudpf_engines::vars;
 use cloudpf_model::{Document, Product, Purchase};
 
 use super::demo;
@@ -18,7 +19,7 @@ pub struct SeedArgs {
     #[command(flatten)]
     tables: super::TableArgs,
     /// Where the demo shops' keys (`demo-keys.json`) and tenants file go.
-    #[arg(long, default_value = "data", env = "CLOUDPF_DATA_DIR")]
+    #[arg(long, default_value = "data", env = vars::DATA_DIR.name)]
     data_dir: PathBuf,
     /// Number of demo shops.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=1000))]
@@ -33,14 +34,14 @@ pub struct SeedArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Address the API will listen on (for the CORS origins of the tenants file).
-    #[arg(long, default_value = "127.0.0.1:8080", env = "CLOUDPF_ADDR")]
+    #[arg(long, default_value = "127.0.0.1:8080", env = vars::ADDR.name)]
     addr: String,
     // With --lake-bucket: the lake bucket is created unless it exists.
     #[command(flatten)]
     lake: LakeArgs,
     /// Route the shops to Elasticsearch in the tenants file: a URL with `{tenant}` gives
     /// each shop its own cluster (`http://es-{tenant}:9200`), one without a shared one.
-    #[arg(long, env = "CLOUDPF_ELASTICSEARCH_URL")]
+    #[arg(long, env = vars::ELASTICSEARCH_URL.name)]
     elasticsearch_url: Option<String>,
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cloudpf_analytics::DataFusionEngine;
-use cloudpf_engines::search_engine;
+use cloudpf_engines::{search_engine, vars};
 use cloudpf_search_api::{AppState, Config, RawConfig, Tenants, server};
 
 use super::lake::LakeArgs;
@@ -13,19 +13,19 @@ use super::lake::LakeArgs;
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Data directory with the indexes (overrides the config file).
-    #[arg(long, env = "CLOUDPF_DATA_DIR")]
+    #[arg(long, env = vars::DATA_DIR.name)]
     pub data_dir: Option<PathBuf>,
     /// Address to listen on (overrides the config file; default 127.0.0.1:8080).
-    #[arg(long, env = "CLOUDPF_ADDR")]
+    #[arg(long, env = vars::ADDR.name)]
     pub addr: Option<String>,
     /// Config file (TOML); see the README for its keys.
-    #[arg(long, env = "CLOUDPF_CONFIG")]
+    #[arg(long, env = vars::CONFIG.name)]
     pub config: Option<PathBuf>,
     /// Tenants file (overrides the config file; default `<data dir>/tenants.toml`).
-    #[arg(long, env = "CLOUDPF_TENANTS_FILE")]
+    #[arg(long, env = vars::TENANTS_FILE.name)]
     pub tenants_file: Option<PathBuf>,
     /// `embedded` or `elasticsearch` (overrides the config file; default embedded).
-    #[arg(long, env = "CLOUDPF_SEARCH_BACKEND")]
+    #[arg(long, env = vars::SEARCH_BACKEND.name)]
     pub search_backend: Option<String>,
     #[command(flatten)]
     pub lake: LakeArgs,
