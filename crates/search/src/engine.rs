@@ -157,4 +157,12 @@ pub trait SearchEngine: Send + Sync + fmt::Debug {
     async fn refresh(&self) -> Result<(), SearchError> {
         Ok(())
     }
+
+    /// Makes every acknowledged change searchable now. An engine that acknowledges a
+    /// batch before committing it (the embedded engine's logged durability) commits here,
+    /// including what a process that stopped early left logged. Writers call it before
+    /// they exit; by default there is nothing to do.
+    async fn flush(&self) -> Result<(), SearchError> {
+        Ok(())
+    }
 }

@@ -40,6 +40,9 @@ pub struct DemoArgs {
     /// Seed of the generator: the same seed within the same hour gives the same data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// When a batch counts as durable.
+    #[arg(long, value_enum, default_value_t = super::DurabilityArg::Logged)]
+    pub durability: super::DurabilityArg,
     /// Then serve the search API over the demo data.
     #[arg(long)]
     pub serve: bool,
@@ -165,7 +168,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         args.days,
     );
 
-    let pipeline = Pipeline::local(dir);
+    let pipeline = super::local_pipeline(dir, args.durability);
     let events_dir = dir.join("events");
     let mut totals = Totals::default();
     for (table, batches) in [
@@ -196,6 +199,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         bar.finish();
     }
 
+    pipeline.search().flush().await?;
     let keys = load_or_create_keys(&dir.join("demo-keys.json"), &tenants)?;
     write_tenants_file(&dir.join("tenants.toml"), &keys, &args.addr, None)?;
     print_summary(dir, &tenants, &pipeline, &totals, &keys, &args.addr).await?;

@@ -6,8 +6,8 @@ use cloudpf_aws::{Poller, PollerConfig};
 use cloudpf_cdc::Pipeline;
 use cloudpf_engines::{Routing, SearchBackend, search_engine, vars};
 
+use super::DurabilityArg;
 use super::lake::LakeArgs;
-use cloudpf_search::EngineOptions;
 
 #[derive(Debug, clap::Args)]
 pub struct PollArgs {
@@ -26,6 +26,10 @@ pub struct PollArgs {
     /// read with the elasticsearch backend only.
     #[arg(long, env = vars::TENANTS_FILE.name)]
     tenants_file: Option<PathBuf>,
+    /// When a batch counts as durable in the embedded index (and so when the poller
+    /// checkpoints past it).
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Logged)]
+    durability: DurabilityArg,
     /// Exit once every shard is caught up, instead of polling forever.
     #[arg(long)]
     until_idle: bool,
@@ -51,9 +55,27 @@ pub async fn run(args: PollArgs) -> anyhow::Result<()> {
         args.search_backend,
         &args.data_dir,
         &routing,
-        EngineOptions::default(),
+        args.durability.engine_options(),
     )?;
-    let pipeline = Pipeline::new(engine, sink);
+    // What an earlier run acknowledged but did not commit becomes searchable first.
+    engine.flush().await?;
+    // Logged changes are committed within a second even when no batch follows, and idle
+    // tenants' writers are closed; with nothing written a tick does no more than a stat
+    // per open index.
+    let maintenance = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = engine.refresh().await {
+                    tracing::warn!(error = %e, "committing logged changes failed; retried on the next tick");
+                }
+            }
+        })
+    };
+    let pipeline = Pipeline::new(engine.clone(), sink);
     let mut config = PollerConfig::new(
         &args.tables.products_table,
         &args.tables.purchases_table,
@@ -80,6 +102,8 @@ pub async fn run(args: PollArgs) -> anyhow::Result<()> {
             .run(cloudpf_search_api::server::shutdown_signal())
             .await
     };
+    maintenance.abort();
+    engine.flush().await?;
     tracing::info!(
         records = report.records,
         applied = report.applied,

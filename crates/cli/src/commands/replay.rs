@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use cloudpf_cdc::{Batch, Entity, Pipeline};
+use cloudpf_cdc::{Batch, Entity};
 use cloudpf_engines::vars;
 
 #[derive(Debug, clap::Args)]
@@ -16,6 +16,9 @@ pub struct ReplayArgs {
     /// Data directory (indexes, lake, dead letters).
     #[arg(long, default_value = "data", env = vars::DATA_DIR.name)]
     data_dir: PathBuf,
+    /// When a batch counts as durable.
+    #[arg(long, value_enum, default_value_t = super::DurabilityArg::Logged)]
+    durability: super::DurabilityArg,
     /// DynamoDB stream events as JSON (the shape of a Lambda test event), one batch per
     /// file, applied in the order given; stops at the first batch that fails.
     #[arg(required = true)]
@@ -24,7 +27,9 @@ pub struct ReplayArgs {
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)?;
-    let pipeline = Pipeline::local(&args.data_dir);
+    let pipeline = super::local_pipeline(&args.data_dir, args.durability);
+    // A replay stopped before its commits left them logged: commit them first.
+    pipeline.search().flush().await?;
     let single = args.files.len() == 1;
     let started = std::time::Instant::now();
     let mut records = 0;
@@ -52,7 +57,9 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
             );
         }
     }
-    // Dropping the pipeline closes the index writers (waiting for their merges).
+    // Everything acknowledged becomes searchable; dropping the pipeline then closes the
+    // index writers (waiting for their merges).
+    pipeline.search().flush().await?;
     drop(pipeline);
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(

@@ -7,12 +7,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use cloudpf_model::{Document, Product, Purchase, SeqNo, dynamo};
 use serde::de::DeserializeOwned;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
-use tantivy::indexer::LogMergePolicy;
+use tantivy::indexer::{IndexWriterOptions, LogMergePolicy};
 use tantivy::query::TermQuery;
 use tantivy::schema::{IndexRecordOption, Schema, Value};
 use tantivy::{
@@ -20,7 +21,7 @@ use tantivy::{
 };
 
 use super::schema::{self, CommonFields, LIVE, ProductFields, PurchaseFields, SCHEMA_VERSION};
-use super::{lock, text, unavailable};
+use super::{lock, text, unavailable, wal};
 use crate::engine::{ApplyOutcome, DocChange, Entity, SearchError, Stored, Versioned};
 
 /// Memory for one index writer. Tantivy's floor is 15 MB per indexing thread; one thread
@@ -29,6 +30,43 @@ const WRITER_MEMORY: usize = 32_000_000;
 
 /// Segments of about one size that a writer merges into one.
 const MERGE_AT_SEGMENTS: usize = 4;
+
+/// A logged writer commits at once when this many changes wait uncommitted, whatever
+/// their age: they are held in the writer's memory and replayed from the log after a crash.
+const COMMIT_AT_PENDING: usize = 10_000;
+
+/// How a batch becomes durable before [`TenantIndex::apply`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// A Tantivy commit per batch: searchable when acknowledged, and nothing is left to
+    /// do in the background (a Lambda container is frozen between invocations).
+    EachBatch,
+    /// An fsynced append to the index's write-ahead log per batch; the index commits when
+    /// the oldest uncommitted change is `commit_within` old (on the next batch or the
+    /// engine's refresh), when many wait, when the index closes, or on a flush. Far
+    /// cheaper per batch; changes become searchable within `commit_within`.
+    Logged { commit_within: Duration },
+}
+
+/// A change that passed the sequence guard, as the document it writes.
+struct Staged {
+    key: String,
+    seq: SeqNo,
+    padded: String,
+    doc: TantivyDocument,
+}
+
+/// An index writer and what it holds that is not committed yet.
+struct Writer {
+    writer: IndexWriter,
+    /// The write-ahead log, in logged mode.
+    wal: Option<wal::Wal>,
+    /// Keys written since the last commit, with their sequence numbers: the searcher does
+    /// not show them yet, and the sequence guard must.
+    pending: HashMap<String, SeqNo>,
+    /// When the oldest uncommitted change was acknowledged.
+    since: Option<Instant>,
+}
 
 /// What `meta.json` looked like when a reader was last reloaded: a commit rewrites it.
 pub(super) type MetaStamp = Option<(std::time::SystemTime, u64)>;
@@ -61,7 +99,10 @@ pub(crate) struct TenantIndex {
     /// `meta.json` as of the last reload, so the refresher reloads only after a commit.
     pub(super) reloaded_at: Mutex<MetaStamp>,
     pub(super) reader: IndexReader,
-    pub(super) writer: Mutex<Option<IndexWriter>>,
+    writer: Mutex<Option<Writer>>,
+    durability: Durability,
+    /// The write-ahead log beside the index directory (logged mode).
+    pub(super) wal_path: PathBuf,
     pub(super) fields: Fields,
     pub(super) vocabularies: Mutex<text::Vocabularies>,
 }
@@ -77,7 +118,11 @@ impl std::fmt::Debug for TenantIndex {
 impl TenantIndex {
     /// Opens (or creates) the index in `dir` with `entity`'s schema; a schema from another
     /// version is [`SearchError::Corrupt`].
-    pub(super) fn open(dir: PathBuf, entity: Entity) -> Result<Self, SearchError> {
+    pub(super) fn open(
+        dir: PathBuf,
+        entity: Entity,
+        durability: Durability,
+    ) -> Result<Self, SearchError> {
         std::fs::create_dir_all(&dir).map_err(unavailable)?;
         let (schema, fields) = match entity {
             Entity::Products => {
@@ -98,13 +143,23 @@ impl TenantIndex {
         Ok(TenantIndex {
             index,
             reloaded_at: Mutex::new(meta_stamp(&dir)),
+            wal_path: wal_path(&dir),
             dir,
             reader,
             writer: Mutex::new(None),
+            durability,
             fields,
             vocabularies: Mutex::new(text::Vocabularies::default()),
         })
     }
+}
+
+/// Where the write-ahead log of the index in `dir` lives: beside it, so that Tantivy's
+/// file management never sees it (`products-v3` → `products-v3.wal`).
+pub(super) fn wal_path(dir: &Path) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".wal");
+    dir.with_file_name(name)
 }
 
 /// An item type the embedded engine indexes.
@@ -206,66 +261,273 @@ impl TenantIndex {
         SeqNo::parse(text).map_err(SearchError::Corrupt)
     }
 
+    /// Applies a batch: each change newer than what the index (or this writer's
+    /// uncommitted work) holds for its key is staged, the rest count as stale. With
+    /// [`Durability::EachBatch`] the batch is committed before this returns; with
+    /// [`Durability::Logged`] it is appended to the write-ahead log and fsynced, and
+    /// committed once the oldest uncommitted change is `commit_within` old (here or by
+    /// [`Self::commit_due`]). Either way the batch survives a crash once this returns.
     pub(super) fn apply<T: Indexable>(
         &self,
         changes: Vec<Versioned<T>>,
     ) -> Result<ApplyOutcome, SearchError> {
-        let common = *self.fields.common();
-        let mut writer_slot = lock(&self.writer);
-        if writer_slot.is_none() {
-            let writer: IndexWriter = self
-                .index
-                .writer_with_num_threads(1, WRITER_MEMORY)
-                .map_err(unavailable)?;
-            // Every search pays per segment (term dictionary walks, postings, bitsets), and
-            // CDC commits one small segment per batch: merge sooner than Tantivy's default
-            // (8 segments of a size), since a catalog is read far more than written.
-            let mut policy = LogMergePolicy::default();
-            policy.set_min_num_segments(MERGE_AT_SEGMENTS);
-            writer.set_merge_policy(Box::new(policy));
-            *writer_slot = Some(writer);
+        let mut slot = lock(&self.writer);
+        let w = self.writer_in(&mut slot)?;
+        let (outcome, staged) = self.stage(w, changes)?;
+        if staged.is_empty() {
+            return Ok(outcome);
         }
-        let Some(writer) = writer_slot.as_mut() else {
-            return Err(unavailable("index writer missing"));
+        let due = match self.log_and_add(w, staged) {
+            Ok(()) => match self.durability {
+                Durability::EachBatch => true,
+                Durability::Logged { commit_within } => {
+                    w.pending.len() >= COMMIT_AT_PENDING
+                        || w.since.is_some_and(|t| t.elapsed() >= commit_within)
+                }
+            },
+            Err(e) => {
+                // What this writer staged goes with it; the log keeps what was acknowledged.
+                *slot = None;
+                return Err(e);
+            }
         };
+        if due {
+            self.commit_in(&mut slot)?;
+        }
+        Ok(outcome)
+    }
+
+    /// The documents `changes` would write, after the sequence guard, and what it did.
+    /// Nothing is written yet, so a change that cannot become a document leaves the
+    /// writer as it was.
+    fn stage<T: Indexable>(
+        &self,
+        w: &Writer,
+        changes: Vec<Versioned<T>>,
+    ) -> Result<(ApplyOutcome, Vec<Staged>), SearchError> {
         // The reader of this process is reloaded after each of its commits, and only this
-        // writer (it holds the directory lock) commits, so it shows every committed seq.
+        // writer (it holds the directory lock) commits, so the searcher and the writer's
+        // uncommitted keys together show every sequence number acknowledged so far.
         let searcher = self.reader.searcher();
-        let mut current: HashMap<String, SeqNo> = HashMap::new();
+        let common = self.fields.common();
+        let mut batch: HashMap<String, SeqNo> = HashMap::new();
         let mut outcome = ApplyOutcome::default();
+        let mut staged = Vec::new();
         for change in changes {
-            let known = match current.get(&change.key) {
+            let known = match batch.get(&change.key).or(w.pending.get(&change.key)) {
                 Some(seq) => Some(seq.clone()),
-                None => match self.lookup(&searcher, &change.key)? {
-                    Some(doc) => Some(self.stored_seq(&doc)?),
-                    None => None,
-                },
+                None => self.indexed_seq(&searcher, &change.key)?,
             };
             if known.as_ref().is_some_and(|k| *k >= change.seq) {
                 outcome.stale += 1;
                 continue;
             }
-            let seq = change.seq.padded();
+            let padded = change.seq.padded();
             let doc = match &change.change {
-                DocChange::Upsert(value) => value.document(&self.fields, &seq)?,
-                DocChange::Delete => common.tombstone(&change.key, &seq),
+                DocChange::Upsert(value) => value.document(&self.fields, &padded)?,
+                DocChange::Delete => common.tombstone(&change.key, &padded),
             };
-            writer.delete_term(Term::from_field_text(common.key, &change.key));
-            writer.add_document(doc).map_err(unavailable)?;
-            current.insert(change.key, change.seq);
+            batch.insert(change.key.clone(), change.seq.clone());
+            staged.push(Staged {
+                key: change.key,
+                seq: change.seq,
+                padded,
+                doc,
+            });
             outcome.applied += 1;
         }
-        if outcome.applied > 0 {
-            if let Err(e) = writer.commit() {
-                // Drop what this batch staged so a retry starts from the committed state.
-                let _ = writer.rollback();
-                return Err(unavailable(e));
-            }
-            self.reader.reload().map_err(unavailable)?;
-        }
-        Ok(outcome)
+        Ok((outcome, staged))
     }
 
+    /// This index's writer, created (and the log left by an earlier writer replayed and
+    /// committed) on first use.
+    fn writer_in<'s>(&self, slot: &'s mut Option<Writer>) -> Result<&'s mut Writer, SearchError> {
+        if slot.is_none() {
+            let options = IndexWriterOptions::builder()
+                .num_worker_threads(1)
+                .memory_budget_per_thread(WRITER_MEMORY)
+                // One merge thread per writer: a process writing for many tenants must not
+                // pay Tantivy's default of four for each.
+                .num_merge_threads(1)
+                .build();
+            let writer: IndexWriter = self
+                .index
+                .writer_with_options(options)
+                .map_err(unavailable)?;
+            // Every search pays per segment (term dictionary walks, postings, bitsets), and
+            // CDC commits small segments: merge sooner than Tantivy's default (8 segments
+            // of a size), since a catalog is read far more than written.
+            let mut policy = LogMergePolicy::default();
+            policy.set_min_num_segments(MERGE_AT_SEGMENTS);
+            writer.set_merge_policy(Box::new(policy));
+            let (wal, logged) = match self.durability {
+                Durability::EachBatch => (None, Vec::new()),
+                Durability::Logged { .. } => {
+                    let (wal, batches) = wal::Wal::open(&self.wal_path).map_err(unavailable)?;
+                    (Some(wal), batches)
+                }
+            };
+            let mut w = Writer {
+                writer,
+                wal,
+                pending: HashMap::new(),
+                since: None,
+            };
+            if !logged.is_empty() {
+                let replayed = self.replay(&mut w, logged)?;
+                tracing::info!(index = %self.dir.display(), replayed, "write-ahead log replayed");
+                *slot = Some(w);
+                self.commit_in(slot)?;
+            } else {
+                *slot = Some(w);
+            }
+        }
+        slot.as_mut()
+            .ok_or_else(|| unavailable("index writer missing"))
+    }
+
+    /// Stages the logged batches again, through the sequence guard: changes the index
+    /// committed before the log was emptied are stale and change nothing.
+    fn replay(&self, w: &mut Writer, batches: Vec<Vec<wal::Entry>>) -> Result<usize, SearchError> {
+        let common = *self.fields.common();
+        let mut replayed = 0;
+        for entries in batches {
+            let mut staged = Vec::with_capacity(entries.len());
+            let searcher = self.reader.searcher();
+            for e in entries {
+                let seq = SeqNo::parse(&e.s).map_err(SearchError::Corrupt)?;
+                let known = match w.pending.get(&e.k) {
+                    Some(seq) => Some(seq.clone()),
+                    None => self.indexed_seq(&searcher, &e.k)?,
+                };
+                if known.as_ref().is_some_and(|k| *k >= seq) {
+                    continue;
+                }
+                let doc = match &e.d {
+                    None => common.tombstone(&e.k, &e.s),
+                    Some(source) => self.document_from_source(source, &e.s)?,
+                };
+                staged.push(Staged {
+                    key: e.k,
+                    seq,
+                    padded: e.s,
+                    doc,
+                });
+            }
+            replayed += staged.len();
+            self.add_staged(w, staged)?;
+        }
+        Ok(replayed)
+    }
+
+    /// The index document of a stored item, as [`Indexable::document`] made it.
+    fn document_from_source(
+        &self,
+        source: &str,
+        seq: &str,
+    ) -> Result<TantivyDocument, SearchError> {
+        let corrupt = |e: cloudpf_model::dynamo::DecodeError| {
+            SearchError::Corrupt(format!("write-ahead log entry does not decode: {e}"))
+        };
+        match &self.fields {
+            Fields::Products(f) => {
+                let p: Product = dynamo::from_item_json(source).map_err(corrupt)?;
+                f.document(&p, seq).map_err(doc_error)
+            }
+            Fields::Purchases(f) => {
+                let p: Purchase = dynamo::from_item_json(source).map_err(corrupt)?;
+                f.document(&p, seq).map_err(doc_error)
+            }
+        }
+    }
+
+    /// Commits what the writer holds, reloads this process's reader and empties the log.
+    /// A failed commit drops the writer with what it staged; the log keeps every
+    /// acknowledged change for the next writer.
+    fn commit_in(&self, slot: &mut Option<Writer>) -> Result<(), SearchError> {
+        let Some(w) = slot.as_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = w.writer.commit() {
+            *slot = None;
+            return Err(unavailable(e));
+        }
+        w.pending.clear();
+        w.since = None;
+        if let Some(wal) = &mut w.wal {
+            // Committed already: a log left behind replays as stale changes.
+            if let Err(e) = wal.clear() {
+                tracing::warn!(path = %wal.path().display(), error = %e, "emptying the write-ahead log failed");
+            }
+        }
+        self.reader.reload().map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Commits the writer's uncommitted changes if the oldest is due (`all`: any). Whether
+    /// it committed: with nothing uncommitted it does nothing at all.
+    pub(super) fn commit_pending(&self, all: bool) -> Result<bool, SearchError> {
+        let mut slot = lock(&self.writer);
+        let due = match (slot.as_ref(), self.durability) {
+            (Some(w), Durability::Logged { commit_within }) => {
+                !w.pending.is_empty()
+                    && (all || w.since.is_some_and(|t| t.elapsed() >= commit_within))
+            }
+            _ => false,
+        };
+        if due {
+            self.commit_in(&mut slot)?;
+        }
+        Ok(due)
+    }
+
+    /// Replays and commits a log an earlier writer left (see [`wal::has_entries`]).
+    pub(super) fn recover(&self) -> Result<(), SearchError> {
+        let mut slot = lock(&self.writer);
+        self.writer_in(&mut slot)?;
+        Ok(())
+    }
+
+    /// Logs the staged documents (in logged mode) and hands them to the writer.
+    fn log_and_add(&self, w: &mut Writer, staged: Vec<Staged>) -> Result<(), SearchError> {
+        let common = *self.fields.common();
+        if let Some(wal) = &mut w.wal {
+            let entries: Vec<wal::Entry> = staged
+                .iter()
+                .map(|s| wal::Entry {
+                    k: s.key.clone(),
+                    s: s.padded.clone(),
+                    d: s.doc
+                        .get_first(common.source)
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned),
+                })
+                .collect();
+            wal.append(&entries).map_err(unavailable)?;
+            w.since.get_or_insert_with(Instant::now);
+        }
+        self.add_staged(w, staged)
+    }
+
+    /// Hands staged documents to the writer, each replacing its key's older document.
+    fn add_staged(&self, w: &mut Writer, staged: Vec<Staged>) -> Result<(), SearchError> {
+        let key_field = self.fields.common().key;
+        for s in staged {
+            w.writer
+                .delete_term(Term::from_field_text(key_field, &s.key));
+            w.writer.add_document(s.doc).map_err(unavailable)?;
+            w.pending.insert(s.key, s.seq);
+        }
+        Ok(())
+    }
+
+    /// The sequence number the committed index holds for `key` (live or tombstone).
+    fn indexed_seq(&self, searcher: &Searcher, key: &str) -> Result<Option<SeqNo>, SearchError> {
+        match self.lookup(searcher, key)? {
+            Some(doc) => Ok(Some(self.stored_seq(&doc)?)),
+            None => Ok(None),
+        }
+    }
     pub(super) fn get<T: DeserializeOwned>(
         &self,
         key: &str,

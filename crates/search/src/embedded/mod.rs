@@ -17,6 +17,7 @@ pub mod schema;
 mod search;
 pub mod suggest;
 mod text;
+mod wal;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,10 +31,16 @@ use tantivy::Searcher;
 
 use crate::engine::{ApplyOutcome, Entity, SearchEngine, SearchError, Stored, Versioned};
 use crate::query::{ProductQuery, ProductResults, PurchaseQuery, PurchaseResults, Suggestion};
+pub use index::Durability;
 use index::{Fields, Indexable, TenantIndex, meta_stamp};
 use schema::SCHEMA_VERSION;
 use suggest::Suggester;
 use text::Automata;
+
+/// How soon a logged change is committed ([`Durability::Logged`]) in the commands that
+/// write for long (`poll`, `replay`, `demo`): half of the service's promise that a change
+/// is searchable within a second, leaving the rest to a reading process's refresher.
+pub const COMMIT_WITHIN: Duration = Duration::from_millis(500);
 
 /// A request rebuilds a stale autocomplete itself only when the last build was this
 /// quick; larger ones are rebuilt by [`TantivyEngine::refresh`].
@@ -103,6 +110,9 @@ pub struct EngineOptions {
     /// that runs one keeps its allocator's working set: 8 query threads held 130 MB where
     /// 2 held 74 MB for the same load (issue #11). Writes and maintenance are not counted.
     pub query_concurrency: usize,
+    /// When an applied batch is durable: committed at once (the default, and what a
+    /// Lambda needs), or logged and committed within a bound (long-running writers).
+    pub durability: Durability,
 }
 
 impl Default for EngineOptions {
@@ -112,6 +122,7 @@ impl Default for EngineOptions {
             max_open: 4000,
             sync_build_max_products: 20_000,
             query_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+            durability: Durability::EachBatch,
         }
     }
 }
@@ -160,6 +171,7 @@ struct WorkCounts {
     opens: AtomicU64,
     closes: AtomicU64,
     segments_read: AtomicU64,
+    commits: AtomicU64,
 }
 
 /// A snapshot of [`TantivyEngine::work_done`].
@@ -172,6 +184,8 @@ pub struct WorkDone {
     pub closes: u64,
     /// Index segments autocomplete builds read (a rebuild reads only new ones).
     pub suggester_segments_read: u64,
+    /// Logged changes committed in the background (refresh, close, flush).
+    pub background_commits: u64,
 }
 
 /// What a searcher sees, whatever its generation: a reload makes a new generation even
@@ -233,6 +247,7 @@ impl TantivyEngine {
             opens: w.opens.load(Ordering::Relaxed),
             closes: w.closes.load(Ordering::Relaxed),
             suggester_segments_read: w.segments_read.load(Ordering::Relaxed),
+            background_commits: w.commits.load(Ordering::Relaxed),
         }
     }
 
@@ -241,18 +256,21 @@ impl TantivyEngine {
         lock(&self.inner.open).len()
     }
 
-    /// Closes indexes unused for [`EngineOptions::idle_close`], picks up commits made by
-    /// other processes and rebuilds the autocomplete of every tenant whose indexes
-    /// changed. Serving processes call this every few hundred milliseconds: it bounds how
-    /// stale a reader can be, and requests rarely pay for a rebuild. With no new commit it
-    /// does no more than one `stat` per open index.
+    /// Closes indexes unused for [`EngineOptions::idle_close`], commits logged changes
+    /// that are due ([`Durability::Logged`]), picks up commits made by other processes and
+    /// rebuilds the autocomplete of every tenant whose indexes changed. Serving and
+    /// writing processes call this every few hundred milliseconds: it bounds how stale a
+    /// reader can be, and requests rarely pay for a rebuild. With no new commit and
+    /// nothing logged it does no more than one `stat` per open index.
     pub async fn refresh(&self) -> Result<(), SearchError> {
         self.blocking(|inner| {
             inner.close_idle();
-            let open: Vec<Arc<TenantIndex>> = lock(&inner.open)
-                .values()
-                .map(|s| s.index.clone())
-                .collect();
+            let open = inner.open_now();
+            for ix in &open {
+                if ix.commit_pending(false)? {
+                    inner.work.commits.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             for ix in open {
                 let stamp = meta_stamp(&ix.dir);
                 let mut seen = lock(&ix.reloaded_at);
@@ -266,6 +284,32 @@ impl TantivyEngine {
             let tenants: Vec<TenantId> = lock(&inner.suggesters).keys().cloned().collect();
             for tenant in tenants {
                 inner.suggester(&tenant, Freshness::Always, Use::Maintenance)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Commits every logged change now, including the logs of indexes a process stopped
+    /// writing before it committed them (they are replayed first). Writers call this
+    /// before they exit; after it, everything acknowledged is searchable.
+    pub async fn flush(&self) -> Result<(), SearchError> {
+        self.blocking(|inner| {
+            let open = inner.open_now();
+            for ix in &open {
+                if ix.commit_pending(true)? {
+                    inner.work.commits.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if matches!(inner.options.durability, Durability::Logged { .. }) {
+                for (tenant, entity) in inner.left_logs()? {
+                    if let Some(ix) =
+                        inner.index_for(&tenant, entity, IfMissing::Skip, Use::Request)?
+                    {
+                        ix.recover()?;
+                        inner.work.commits.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             }
             Ok(())
         })
@@ -319,6 +363,9 @@ impl TantivyEngine {
             // A panic must fail this request, not take the process down with it.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&inner)))
                 .unwrap_or_else(|_| Err(SearchError::Unavailable("the query failed".into())));
+            // Let go of the engine before the caller wakes: a caller that drops its engine
+            // next must find it gone (its index writers closed, their locks released).
+            drop(inner);
             let _ = tx.send(result);
         });
         rx.await.map_err(unavailable)?
@@ -326,6 +373,11 @@ impl TantivyEngine {
 }
 
 impl Inner {
+    /// The indexes open now (the lock of open indexes is not held while working on them).
+    fn open_now(&self) -> Vec<Arc<TenantIndex>> {
+        lock(&self.open).values().map(|s| s.index.clone()).collect()
+    }
+
     fn query_pool(&self) -> Result<&rayon_core::ThreadPool, SearchError> {
         if let Some(pool) = self.queries.get() {
             return Ok(pool);
@@ -377,7 +429,8 @@ impl Inner {
         if missing == IfMissing::Skip && !dir.join("meta.json").exists() {
             return Ok(None);
         }
-        let ix = Arc::new(TenantIndex::open(dir, entity)?);
+        let ix = Arc::new(TenantIndex::open(dir, entity, self.options.durability)?);
+        let mut evicted = Vec::new();
         while open.len() >= self.options.max_open {
             let Some(oldest) = open
                 .iter()
@@ -386,7 +439,7 @@ impl Inner {
             else {
                 break;
             };
-            self.close(&mut open, &oldest);
+            evicted.extend(self.close(&mut open, &oldest));
         }
         open.insert(
             (tenant.clone(), entity),
@@ -396,21 +449,70 @@ impl Inner {
             },
         );
         self.work.opens.fetch_add(1, Ordering::Relaxed);
+        drop(open);
+        self.commit_closed(evicted);
         Ok(Some(ix))
+    }
+
+    /// Commits what closed indexes still hold logged, outside the lock of open indexes
+    /// (a commit must not hold up other tenants). A failure loses nothing: the log is
+    /// replayed by the next writer of that index.
+    fn commit_closed(&self, closed: Vec<Arc<TenantIndex>>) {
+        for ix in closed {
+            match ix.commit_pending(true) {
+                Ok(true) => {
+                    self.work.commits.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(index = %ix.dir.display(), error = %e, "committing a closed index failed; its write-ahead log keeps the changes");
+                }
+            }
+        }
+    }
+
+    /// Indexes whose write-ahead log holds changes that no open writer owns: a process
+    /// stopped before committing them.
+    fn left_logs(&self) -> Result<Vec<(TenantId, Entity)>, SearchError> {
+        let mut found = Vec::new();
+        let tenants = match std::fs::read_dir(&self.root) {
+            Ok(dirs) => dirs,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let open = lock(&self.open);
+        for dir in tenants {
+            let dir = dir.map_err(unavailable)?;
+            // Directories that are not a valid tenant id were not made by this engine.
+            let Ok(tenant) = TenantId::parse(&dir.file_name().to_string_lossy()) else {
+                continue;
+            };
+            for entity in [Entity::Products, Entity::Purchases] {
+                let log = index::wal_path(&self.dir(&tenant, entity));
+                if wal::has_entries(&log) && !open.contains_key(&(tenant.clone(), entity)) {
+                    found.push((tenant.clone(), entity));
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Closes `key`'s index and, with the products index, the tenant's autocomplete (it
     /// is rebuilt from the index when next asked). Requests in flight keep their `Arc`
     /// and finish on it; a writer is dropped (waiting for its merges) with the last one.
-    fn close(&self, open: &mut HashMap<(TenantId, Entity), Slot>, key: &(TenantId, Entity)) {
-        if open.remove(key).is_some() {
-            self.work.closes.fetch_add(1, Ordering::Relaxed);
-            if key.1 == Entity::Products {
-                lock(&self.suggesters).remove(&key.0);
-                lock(&self.building).remove(&key.0);
-            }
-            tracing::debug!(tenant = %key.0, entity = %key.1, "index closed");
+    fn close(
+        &self,
+        open: &mut HashMap<(TenantId, Entity), Slot>,
+        key: &(TenantId, Entity),
+    ) -> Option<Arc<TenantIndex>> {
+        let slot = open.remove(key)?;
+        self.work.closes.fetch_add(1, Ordering::Relaxed);
+        if key.1 == Entity::Products {
+            lock(&self.suggesters).remove(&key.0);
+            lock(&self.building).remove(&key.0);
         }
+        tracing::debug!(tenant = %key.0, entity = %key.1, "index closed");
+        Some(slot.index)
     }
 
     fn close_idle(&self) {
@@ -420,9 +522,12 @@ impl Inner {
             .filter(|(_, slot)| slot.used.elapsed() >= self.options.idle_close)
             .map(|(k, _)| k.clone())
             .collect();
-        for key in idle {
-            self.close(&mut open, &key);
-        }
+        let closed = idle
+            .iter()
+            .filter_map(|key| self.close(&mut open, key))
+            .collect();
+        drop(open);
+        self.commit_closed(closed);
     }
 
     /// The tenant's autocomplete, rebuilt first if either index changed since it was
@@ -631,6 +736,10 @@ impl SearchEngine for TantivyEngine {
 
     async fn refresh(&self) -> Result<(), SearchError> {
         TantivyEngine::refresh(self).await
+    }
+
+    async fn flush(&self) -> Result<(), SearchError> {
+        TantivyEngine::flush(self).await
     }
 
     /// Every tenant's committed index metadata can be read; nothing is opened, so that a
