@@ -258,7 +258,7 @@ async fn logged_purchases_are_recovered_with_their_amounts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_refresher_commits_logged_changes_within_the_bound_and_nothing_when_idle() {
+async fn the_refresher_commits_logged_changes_once_due_and_does_nothing_when_idle() {
     let dir = tempfile::tempdir().unwrap();
     let engine = logged(dir.path(), Duration::from_millis(50));
     let a = tenant("shop-a");
@@ -308,4 +308,236 @@ async fn closing_an_idle_index_commits_what_it_logged() {
     assert_eq!(engine.work_done().background_commits, 1);
     let reader = TantivyEngine::new(dir.path());
     assert_eq!(names(&reader, "lantern").await, ["Trail Lantern"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_went_quiet_is_closed_and_the_next_batch_opens_one_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = TantivyEngine::with_options(
+        dir.path(),
+        EngineOptions {
+            durability: Durability::Logged {
+                commit_within: HOUR,
+            },
+            writer_idle_close: Duration::ZERO,
+            ..EngineOptions::default()
+        },
+    );
+    let a = tenant("shop-a");
+    engine
+        .apply_products(&a, vec![upsert("p1", "Trail Lantern", 10)])
+        .await
+        .unwrap();
+    assert_eq!(engine.open_writers(), 1);
+    // Uncommitted changes keep their writer.
+    engine.refresh().await.unwrap();
+    assert_eq!(engine.open_writers(), 1);
+    assert_eq!(engine.work_done().writers_closed, 0);
+
+    engine.flush().await.unwrap();
+    engine.refresh().await.unwrap();
+    assert_eq!(engine.open_writers(), 0);
+    assert_eq!(engine.open_indexes(), 1, "the index stays open for reading");
+    assert_eq!(engine.work_done().writers_closed, 1);
+    assert_eq!(names(&engine, "lantern").await, ["Trail Lantern"]);
+
+    engine
+        .apply_products(&a, vec![upsert("p2", "Storm Lantern", 11)])
+        .await
+        .unwrap();
+    assert_eq!(engine.open_writers(), 1);
+    engine.flush().await.unwrap();
+    assert_eq!(
+        names(&engine, "lantern").await,
+        ["Storm Lantern", "Trail Lantern"]
+    );
+    engine.refresh().await.unwrap();
+    let settled = engine.work_done();
+    assert_eq!(settled.writers_closed, 2);
+    for _ in 0..20 {
+        engine.refresh().await.unwrap();
+    }
+    assert_eq!(engine.work_done(), settled, "idle refreshes did work");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_closed_to_make_room_commits_first_and_its_reopened_guard_sees_that() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = TantivyEngine::with_options(
+        dir.path(),
+        EngineOptions {
+            durability: Durability::Logged {
+                commit_within: HOUR,
+            },
+            max_open: 1,
+            ..EngineOptions::default()
+        },
+    );
+    let a = tenant("shop-a");
+    engine
+        .apply_products(&a, vec![upsert("p1", "Trail Lantern", 20)])
+        .await
+        .unwrap();
+    // Opening the purchases index closes the products index, which commits.
+    let order = purchase(
+        "shop-a",
+        "o1",
+        "c1",
+        "2025-06-02T10:00:00Z",
+        cloudpf_model::PurchaseStatus::Paid,
+        &[("p1", "Trail Lantern", 1, "9.00")],
+    );
+    let change = Versioned {
+        key: "o1".to_owned(),
+        seq: SeqNo::parse("21").unwrap(),
+        change: DocChange::Upsert(order),
+    };
+    engine.apply_purchases(&a, vec![change]).await.unwrap();
+    assert_eq!(engine.open_indexes(), 1);
+    let reader = TantivyEngine::new(dir.path());
+    assert_eq!(names(&reader, "lantern").await, ["Trail Lantern"]);
+    // Reopened, the products index knows p1 at 20: an older change is stale.
+    let outcome = engine
+        .apply_products(&a, vec![upsert("p1", "Old Lantern", 15)])
+        .await
+        .unwrap();
+    assert_eq!((outcome.applied, outcome.stale), (0, 1));
+    engine.flush().await.unwrap();
+    assert_eq!(names(&engine, "lantern").await, ["Trail Lantern"]);
+    assert_eq!(
+        engine
+            .get_purchase(&a, "o1")
+            .await
+            .unwrap()
+            .unwrap()
+            .seq
+            .as_str(),
+        "21"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_commits_each_batch_replays_a_log_a_logged_run_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = tenant("shop-a");
+    {
+        let engine = logged(dir.path(), HOUR);
+        engine
+            .apply_products(&a, vec![upsert("p1", "Trail Lantern", 10)])
+            .await
+            .unwrap();
+    }
+    let each = TantivyEngine::new(dir.path());
+    let outcome = each
+        .apply_products(&a, vec![upsert("p1", "Old Lantern", 5)])
+        .await
+        .unwrap();
+    assert_eq!((outcome.applied, outcome.stale), (0, 1));
+    assert_eq!(names(&each, "lantern").await, ["Trail Lantern"]);
+    assert_eq!(
+        std::fs::metadata(log_of(dir.path(), Entity::Products))
+            .unwrap()
+            .len(),
+        0
+    );
+
+    // And a flush alone finds a log of an index it never opened.
+    drop(each);
+    {
+        let engine = logged(dir.path(), HOUR);
+        engine
+            .apply_products(&a, vec![upsert("p2", "Tent Peg", 11)])
+            .await
+            .unwrap();
+    }
+    let each = TantivyEngine::new(dir.path());
+    each.flush().await.unwrap();
+    assert_eq!(names(&each, "peg").await, ["Tent Peg"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_waiting_changes_are_committed_without_waiting_for_their_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = logged(dir.path(), HOUR);
+    let a = tenant("shop-a");
+    let batch: Vec<_> = (0..10_000u64)
+        .map(|i| upsert(&format!("p{i}"), &format!("Lantern {i}"), 100 + i))
+        .collect();
+    engine.apply_products(&a, batch).await.unwrap();
+    assert_eq!(engine.count(&a, Entity::Products).await.unwrap(), 10_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_that_no_longer_decodes_is_set_aside_and_the_index_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = tenant("shop-a");
+    let log = log_of(dir.path(), Entity::Products);
+    {
+        let engine = logged(dir.path(), HOUR);
+        engine
+            .apply_products(&a, vec![upsert("p1", "Trail Lantern", 10)])
+            .await
+            .unwrap();
+    }
+    // A whole frame (right length and checksum) whose entry another version wrote.
+    let payload = br#"[{"k":"p1","s":"11","d":"{\"not\":\"an item\"}"}]"#;
+    let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    frame.extend_from_slice(payload);
+    std::fs::write(&log, &frame).unwrap();
+
+    let next = logged(dir.path(), HOUR);
+    let outcome = next
+        .apply_products(&a, vec![upsert("p2", "Tent Peg", 12)])
+        .await
+        .unwrap();
+    assert_eq!(outcome.applied, 1);
+    next.flush().await.unwrap();
+    assert_eq!(names(&next, "peg").await, ["Tent Peg"]);
+    let aside: Vec<_> = std::fs::read_dir(log.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".wal.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read(log.with_file_name(&aside[0])).unwrap(), frame);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_bound_of_uncommitted_indexes_the_oldest_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = TantivyEngine::with_options(
+        dir.path(),
+        EngineOptions {
+            durability: Durability::Logged {
+                commit_within: HOUR,
+            },
+            max_uncommitted_indexes: 2,
+            ..EngineOptions::default()
+        },
+    );
+    for (i, shop) in ["shop-a", "shop-b", "shop-c"].into_iter().enumerate() {
+        let p = product(shop, "p1", "Trail Lantern", "Outdoor", "Acme", "9.00", 1);
+        let change = Versioned {
+            key: "p1".to_owned(),
+            seq: SeqNo::parse(&(10 + i).to_string()).unwrap(),
+            change: DocChange::Upsert(p),
+        };
+        engine
+            .apply_products(&tenant(shop), vec![change])
+            .await
+            .unwrap();
+    }
+    let reader = TantivyEngine::new(dir.path());
+    let count = |shop: &'static str| {
+        let reader = reader.clone();
+        async move { reader.count(&tenant(shop), Entity::Products).await.unwrap() }
+    };
+    assert_eq!(count("shop-a").await, 1, "the oldest was committed");
+    assert_eq!(count("shop-b").await, 0);
+    assert_eq!(count("shop-c").await, 0);
+    engine.flush().await.unwrap();
+    reader.refresh().await.unwrap();
+    assert_eq!(count("shop-c").await, 1);
 }

@@ -32,7 +32,7 @@ pub fn entity_parser() -> impl TypedValueParser<Value = Entity> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DurabilityArg {
     /// Each batch goes to the index's write-ahead log (one fsync) and the index commits
-    /// within half a second: many batches share a commit.
+    /// once the oldest uncommitted change is 0.4 s old: many batches share a commit.
     Logged,
     /// A Tantivy commit per batch, as the CDC Lambdas do (a frozen Lambda container runs
     /// nothing in the background). Slower; kept to compare and to mirror Lambda exactly.

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cloudpf_model::{Document, Product, Purchase, SeqNo, dynamo};
@@ -66,6 +67,8 @@ struct Writer {
     pending: HashMap<String, SeqNo>,
     /// When the oldest uncommitted change was acknowledged.
     since: Option<Instant>,
+    /// When a batch last came through (see [`TenantIndex::close_idle_writer`]).
+    last_write: Instant,
 }
 
 /// What `meta.json` looked like when a reader was last reloaded: a commit rewrites it.
@@ -100,6 +103,8 @@ pub(crate) struct TenantIndex {
     pub(super) reloaded_at: Mutex<MetaStamp>,
     pub(super) reader: IndexReader,
     writer: Mutex<Option<Writer>>,
+    /// A writer was dropped by an error with changes in the log.
+    orphaned_log: AtomicBool,
     durability: Durability,
     /// The write-ahead log beside the index directory (logged mode).
     pub(super) wal_path: PathBuf,
@@ -147,6 +152,7 @@ impl TenantIndex {
             dir,
             reader,
             writer: Mutex::new(None),
+            orphaned_log: AtomicBool::new(false),
             durability,
             fields,
             vocabularies: Mutex::new(text::Vocabularies::default()),
@@ -273,6 +279,7 @@ impl TenantIndex {
     ) -> Result<ApplyOutcome, SearchError> {
         let mut slot = lock(&self.writer);
         let w = self.writer_in(&mut slot)?;
+        w.last_write = Instant::now();
         let (outcome, staged) = self.stage(w, changes)?;
         if staged.is_empty() {
             return Ok(outcome);
@@ -286,8 +293,10 @@ impl TenantIndex {
                 }
             },
             Err(e) => {
-                // What this writer staged goes with it; the log keeps what was acknowledged.
+                // What this writer staged goes with it; the log keeps what was acknowledged,
+                // and the next refresh or batch replays it.
                 *slot = None;
+                self.orphaned_log.store(self.is_logged(), Ordering::Relaxed);
                 return Err(e);
             }
         };
@@ -360,30 +369,77 @@ impl TenantIndex {
             let mut policy = LogMergePolicy::default();
             policy.set_min_num_segments(MERGE_AT_SEGMENTS);
             writer.set_merge_policy(Box::new(policy));
-            let (wal, logged) = match self.durability {
-                Durability::EachBatch => (None, Vec::new()),
-                Durability::Logged { .. } => {
-                    let (wal, batches) = wal::Wal::open(&self.wal_path).map_err(unavailable)?;
-                    (Some(wal), batches)
-                }
+            // Another writer (one this process closed, or another process) may have
+            // committed since this reader was last reloaded: the guard must see that.
+            self.reader.reload().map_err(unavailable)?;
+            // A log left behind is replayed whatever this writer's mode (a logged run that
+            // stopped early, then a run that commits each batch).
+            let logged = self.is_logged();
+            let (wal, left) = if logged || wal::has_entries(&self.wal_path) {
+                let (wal, batches) = wal::Wal::open(&self.wal_path).map_err(unavailable)?;
+                (Some(wal), batches)
+            } else {
+                (None, Vec::new())
             };
             let mut w = Writer {
                 writer,
                 wal,
                 pending: HashMap::new(),
                 since: None,
+                last_write: Instant::now(),
             };
-            if !logged.is_empty() {
-                let replayed = self.replay(&mut w, logged)?;
-                tracing::info!(index = %self.dir.display(), replayed, "write-ahead log replayed");
+            if !left.is_empty() {
+                self.replay_left(&mut w, left)?;
                 *slot = Some(w);
                 self.commit_in(slot)?;
             } else {
                 *slot = Some(w);
             }
+            if !logged && let Some(w) = slot.as_mut() {
+                w.wal = None;
+            }
+            self.orphaned_log.store(false, Ordering::Relaxed);
         }
         slot.as_mut()
             .ok_or_else(|| unavailable("index writer missing"))
+    }
+
+    fn is_logged(&self) -> bool {
+        matches!(self.durability, Durability::Logged { .. })
+    }
+
+    /// Replays what an earlier writer logged. A log whose frames are whole but whose
+    /// entries no longer decode (written by another version) cannot be replayed and must
+    /// not stop this index for good: it is set aside under a name that says so, with an
+    /// error in the log, and the index goes on without it (the lake holds the changes).
+    fn replay_left(&self, w: &mut Writer, left: Vec<Vec<wal::Entry>>) -> Result<(), SearchError> {
+        match self.replay(w, left) {
+            Ok(replayed) => {
+                tracing::info!(index = %self.dir.display(), replayed, "write-ahead log replayed");
+                Ok(())
+            }
+            Err(SearchError::Corrupt(reason)) => {
+                w.writer.rollback().map_err(unavailable)?;
+                w.pending.clear();
+                let aside = self.wal_path.with_extension(format!(
+                    "wal.corrupt-{}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs())
+                ));
+                std::fs::rename(&self.wal_path, &aside).map_err(unavailable)?;
+                tracing::error!(
+                    index = %self.dir.display(),
+                    set_aside = %aside.display(),
+                    %reason,
+                    "a write-ahead log could not be replayed and was set aside; its changes are in the lake"
+                );
+                let (wal, _) = wal::Wal::open(&self.wal_path).map_err(unavailable)?;
+                w.wal = Some(wal);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Stages the logged batches again, through the sequence guard: changes the index
@@ -450,6 +506,7 @@ impl TenantIndex {
         };
         if let Err(e) = w.writer.commit() {
             *slot = None;
+            self.orphaned_log.store(self.is_logged(), Ordering::Relaxed);
             return Err(unavailable(e));
         }
         w.pending.clear();
@@ -460,14 +517,30 @@ impl TenantIndex {
                 tracing::warn!(path = %wal.path().display(), error = %e, "emptying the write-ahead log failed");
             }
         }
-        self.reader.reload().map_err(unavailable)?;
+        if let Err(e) = self.reader.reload() {
+            // The guard reads this reader: a writer must not go on with a stale one (the
+            // next writer reloads it first).
+            *slot = None;
+            return Err(unavailable(e));
+        }
         Ok(())
     }
 
     /// Commits the writer's uncommitted changes if the oldest is due (`all`: any). Whether
-    /// it committed: with nothing uncommitted it does nothing at all.
+    /// it committed: with nothing uncommitted it does nothing at all. A log whose writer
+    /// was dropped by an error is replayed and committed here; with `all`, so is any log
+    /// this index holds without a writer (one a closed writer of this process left).
     pub(super) fn commit_pending(&self, all: bool) -> Result<bool, SearchError> {
         let mut slot = lock(&self.writer);
+        if slot.is_none() {
+            let left = self.orphaned_log.load(Ordering::Relaxed)
+                || (all && wal::has_entries(&self.wal_path));
+            if !left {
+                return Ok(false);
+            }
+            self.writer_in(&mut slot)?;
+            return Ok(true);
+        }
         let due = match (slot.as_ref(), self.durability) {
             (Some(w), Durability::Logged { commit_within }) => {
                 !w.pending.is_empty()
@@ -479,6 +552,33 @@ impl TenantIndex {
             self.commit_in(&mut slot)?;
         }
         Ok(due)
+    }
+
+    /// Closes the writer when it holds nothing uncommitted and no batch came for `idle`;
+    /// the index stays open for reading and the next batch opens a writer again. A writer
+    /// holds three threads and its indexing memory, and a process that writes for many
+    /// tenants must not keep them for the ones that went quiet. Whether it closed one.
+    pub(super) fn close_idle_writer(&self, idle: Duration) -> bool {
+        let mut slot = lock(&self.writer);
+        let quiet = slot
+            .as_ref()
+            .is_some_and(|w| w.pending.is_empty() && w.last_write.elapsed() >= idle);
+        if quiet {
+            // Waits for the writer's merges in progress; only this index's writes wait.
+            *slot = None;
+        }
+        quiet
+    }
+
+    /// Whether the writer holds changes not committed yet.
+    pub(super) fn has_uncommitted(&self) -> bool {
+        lock(&self.writer)
+            .as_ref()
+            .is_some_and(|w| !w.pending.is_empty())
+    }
+
+    pub(super) fn has_writer(&self) -> bool {
+        lock(&self.writer).is_some()
     }
 
     /// Replays and commits a log an earlier writer left (see [`wal::has_entries`]).

@@ -16,7 +16,8 @@
 //! and anything after it are cut off when the log is opened for writing.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,7 @@ impl Wal {
     /// Opens (or creates) the log at `path` and reads every whole frame, in order. A
     /// damaged or partial tail is cut off, so new frames follow the last good one.
     pub fn open(path: &Path) -> std::io::Result<(Self, Vec<Vec<Entry>>)> {
+        let created = !path.exists();
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -68,7 +70,12 @@ impl Wal {
             file.set_len(good as u64)?;
             file.sync_data()?;
         }
-        file.seek(SeekFrom::Start(good as u64))?;
+        if created {
+            // The new file's name must survive a power loss too, not just its bytes.
+            if let Some(dir) = path.parent() {
+                File::open(dir)?.sync_all()?;
+            }
+        }
         Ok((
             Self {
                 path: path.to_owned(),
@@ -90,7 +97,8 @@ impl Wal {
         frame.extend_from_slice(&len.to_le_bytes());
         frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         frame.extend_from_slice(&payload);
-        self.file.write_all(&frame)?;
+        // At the end of the last whole frame, wherever the file's cursor is.
+        self.file.write_all_at(&frame, self.len)?;
         self.file.sync_data()?;
         self.len += frame.len() as u64;
         Ok(())
@@ -102,7 +110,6 @@ impl Wal {
             return Ok(());
         }
         self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
         self.file.sync_data()?;
         self.len = 0;
         Ok(())
