@@ -505,7 +505,7 @@ async fn a_log_that_no_longer_decodes_is_set_aside_and_the_index_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn beyond_the_bound_of_uncommitted_indexes_the_oldest_is_committed() {
+async fn beyond_the_bound_of_open_writers_the_least_recently_written_commits_and_closes() {
     let dir = tempfile::tempdir().unwrap();
     let engine = TantivyEngine::with_options(
         dir.path(),
@@ -513,7 +513,7 @@ async fn beyond_the_bound_of_uncommitted_indexes_the_oldest_is_committed() {
             durability: Durability::Logged {
                 commit_within: HOUR,
             },
-            max_uncommitted_indexes: 2,
+            max_writers: 2,
             ..EngineOptions::default()
         },
     );

@@ -570,11 +570,16 @@ impl TenantIndex {
         quiet
     }
 
-    /// Whether the writer holds changes not committed yet.
-    pub(super) fn has_uncommitted(&self) -> bool {
-        lock(&self.writer)
-            .as_ref()
-            .is_some_and(|w| !w.pending.is_empty())
+    /// Commits what the writer holds and closes it (the index stays open for reading).
+    /// Whether there was something to commit.
+    pub(super) fn close_writer(&self) -> Result<bool, SearchError> {
+        let mut slot = lock(&self.writer);
+        let pending = slot.as_ref().is_some_and(|w| !w.pending.is_empty());
+        if pending {
+            self.commit_in(&mut slot)?;
+        }
+        *slot = None;
+        Ok(pending)
     }
 
     pub(super) fn has_writer(&self) -> bool {

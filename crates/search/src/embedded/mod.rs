@@ -117,11 +117,11 @@ pub struct EngineOptions {
     /// A writer with nothing uncommitted and no batch for this long is closed by
     /// [`TantivyEngine::refresh`]; its index stays open for reading.
     pub writer_idle_close: Duration,
-    /// Indexes that may hold logged, uncommitted changes at once; one more commits the
-    /// oldest. Each holds a segment in the making in its writer's memory (about 18 MB
-    /// measured): a demo of 1,000 shops, each written every few batches, held 18 GB
-    /// before this bound.
-    pub max_uncommitted_indexes: usize,
+    /// Index writers open at once; opening one more commits and closes the least
+    /// recently written. A writer holds three threads and its indexing memory, which its
+    /// threads keep after a commit (about 11-18 MB measured): a demo of 1,000 shops held
+    /// 18 GB with logged durability, and still 11 GB with at most 32 of them uncommitted.
+    pub max_writers: usize,
 }
 
 impl Default for EngineOptions {
@@ -133,7 +133,7 @@ impl Default for EngineOptions {
             query_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
             durability: Durability::EachBatch,
             writer_idle_close: Duration::from_secs(30),
-            max_uncommitted_indexes: 32,
+            max_writers: 32,
         }
     }
 }
@@ -172,9 +172,9 @@ struct Inner {
     /// The threads that run queries ([`EngineOptions::query_concurrency`]), started by
     /// the first query: an engine that only writes (a Lambda) never starts them.
     queries: std::sync::OnceLock<rayon_core::ThreadPool>,
-    /// Indexes holding logged changes not committed yet, oldest first
-    /// ([`EngineOptions::max_uncommitted_indexes`]).
-    uncommitted: Mutex<Vec<Arc<TenantIndex>>>,
+    /// Indexes with an open writer, least recently written first
+    /// ([`EngineOptions::max_writers`]).
+    writers: Mutex<Vec<Arc<TenantIndex>>>,
 }
 
 /// How often the engine reloaded a reader and rebuilt an autocomplete since it started.
@@ -251,7 +251,7 @@ impl TantivyEngine {
                 me: me.clone(),
                 work: WorkCounts::default(),
                 queries: std::sync::OnceLock::new(),
-                uncommitted: Mutex::new(Vec::new()),
+                writers: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -386,7 +386,7 @@ impl TantivyEngine {
                 return Err(unavailable("index could not be created"));
             };
             let outcome = ix.apply(changes)?;
-            inner.bound_uncommitted(&ix);
+            inner.bound_writers(&ix);
             Ok(outcome)
         })
         .await
@@ -431,24 +431,31 @@ impl TantivyEngine {
 }
 
 impl Inner {
-    /// Keeps at most [`EngineOptions::max_uncommitted_indexes`] indexes with uncommitted
-    /// changes after `ix` took a batch, committing the oldest ones beyond that.
-    fn bound_uncommitted(&self, ix: &Arc<TenantIndex>) {
-        if self.options.durability == Durability::EachBatch {
-            return;
-        }
+    /// Keeps at most [`EngineOptions::max_writers`] writers open after `ix` took a batch:
+    /// the least recently written beyond that commit and close.
+    fn bound_writers(&self, ix: &Arc<TenantIndex>) {
         let over: Vec<Arc<TenantIndex>> = {
-            let mut list = lock(&self.uncommitted);
-            list.retain(|i| i.has_uncommitted());
-            if ix.has_uncommitted() && !list.iter().any(|i| Arc::ptr_eq(i, ix)) {
+            let mut list = lock(&self.writers);
+            list.retain(|i| !Arc::ptr_eq(i, ix) && i.has_writer());
+            if ix.has_writer() {
                 list.push(ix.clone());
             }
-            let excess = list
-                .len()
-                .saturating_sub(self.options.max_uncommitted_indexes.max(1));
+            let excess = list.len().saturating_sub(self.options.max_writers.max(1));
             list.drain(..excess).collect()
         };
-        self.commit_closed(over);
+        for old in over {
+            match old.close_writer() {
+                Ok(committed) => {
+                    if committed {
+                        self.work.commits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.work.writer_closes.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::warn!(index = %old.dir.display(), error = %e, "closing an index writer failed; its write-ahead log keeps the changes");
+                }
+            }
+        }
     }
 
     /// The indexes open now (the lock of open indexes is not held while working on them).
@@ -532,12 +539,14 @@ impl Inner {
         Ok(Some(ix))
     }
 
-    /// Commits what closed indexes still hold logged, outside the lock of open indexes
-    /// (a commit must not hold up other tenants). A failure loses nothing: the log is
-    /// replayed by the next writer of that index.
+    /// Commits what closed indexes still hold logged and closes their writers, outside
+    /// the lock of open indexes (a commit must not hold up other tenants). A failure loses
+    /// nothing: the log is replayed by the next writer of that index.
     fn commit_closed(&self, closed: Vec<Arc<TenantIndex>>) {
         for ix in closed {
-            match ix.commit_pending(true) {
+            // The writer closes with its index, so that reopening the index finds the
+            // directory lock free.
+            match ix.close_writer() {
                 Ok(true) => {
                     self.work.commits.fetch_add(1, Ordering::Relaxed);
                 }
