@@ -28,6 +28,20 @@ fn logged(dir: &Path, commit_within: Duration) -> TantivyEngine {
     )
 }
 
+/// An engine that logs and commits only when something else than age asks it to, with
+/// `options` otherwise.
+fn logged_with(dir: &Path, options: EngineOptions) -> TantivyEngine {
+    TantivyEngine::with_options(
+        dir,
+        EngineOptions {
+            durability: Durability::Logged {
+                commit_within: HOUR,
+            },
+            ..options
+        },
+    )
+}
+
 fn upsert(id: &str, name: &str, seq: u64) -> Versioned<cloudpf_model::Product> {
     Versioned {
         key: id.to_owned(),
@@ -288,12 +302,9 @@ async fn the_refresher_commits_logged_changes_once_due_and_does_nothing_when_idl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_an_idle_index_commits_what_it_logged() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = TantivyEngine::with_options(
+    let engine = logged_with(
         dir.path(),
         EngineOptions {
-            durability: Durability::Logged {
-                commit_within: HOUR,
-            },
             idle_close: Duration::ZERO,
             ..EngineOptions::default()
         },
@@ -313,12 +324,9 @@ async fn closing_an_idle_index_commits_what_it_logged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_that_went_quiet_is_closed_and_the_next_batch_opens_one_again() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = TantivyEngine::with_options(
+    let engine = logged_with(
         dir.path(),
         EngineOptions {
-            durability: Durability::Logged {
-                commit_within: HOUR,
-            },
             writer_idle_close: Duration::ZERO,
             ..EngineOptions::default()
         },
@@ -363,12 +371,9 @@ async fn a_writer_that_went_quiet_is_closed_and_the_next_batch_opens_one_again()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_index_closed_to_make_room_commits_first_and_its_reopened_guard_sees_that() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = TantivyEngine::with_options(
+    let engine = logged_with(
         dir.path(),
         EngineOptions {
-            durability: Durability::Logged {
-                commit_within: HOUR,
-            },
             max_open: 1,
             ..EngineOptions::default()
         },
@@ -507,12 +512,9 @@ async fn a_log_that_no_longer_decodes_is_set_aside_and_the_index_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beyond_the_bound_of_open_writers_the_least_recently_written_commits_and_closes() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = TantivyEngine::with_options(
+    let engine = logged_with(
         dir.path(),
         EngineOptions {
-            durability: Durability::Logged {
-                commit_within: HOUR,
-            },
             max_writers: 2,
             ..EngineOptions::default()
         },

@@ -323,11 +323,8 @@ impl TenantIndex {
         let mut outcome = ApplyOutcome::default();
         let mut staged = Vec::new();
         for change in changes {
-            let known = match batch.get(&change.key).or(w.pending.get(&change.key)) {
-                Some(seq) => Some(seq.clone()),
-                None => self.indexed_seq(&searcher, &change.key)?,
-            };
-            if known.as_ref().is_some_and(|k| *k >= change.seq) {
+            let uncommitted = batch.get(&change.key).or(w.pending.get(&change.key));
+            if !self.is_newer(&searcher, uncommitted, &change.key, &change.seq)? {
                 outcome.stale += 1;
                 continue;
             }
@@ -452,11 +449,7 @@ impl TenantIndex {
             let searcher = self.reader.searcher();
             for e in entries {
                 let seq = SeqNo::parse(&e.s).map_err(SearchError::Corrupt)?;
-                let known = match w.pending.get(&e.k) {
-                    Some(seq) => Some(seq.clone()),
-                    None => self.indexed_seq(&searcher, &e.k)?,
-                };
-                if known.as_ref().is_some_and(|k| *k >= seq) {
+                if !self.is_newer(&searcher, w.pending.get(&e.k), &e.k, &seq)? {
                     continue;
                 }
                 let doc = match &e.d {
@@ -626,11 +619,22 @@ impl TenantIndex {
         Ok(())
     }
 
-    /// The sequence number the committed index holds for `key` (live or tombstone).
-    fn indexed_seq(&self, searcher: &Searcher, key: &str) -> Result<Option<SeqNo>, SearchError> {
+    /// The sequence guard, for a batch and for a replayed log alike: whether `seq` is
+    /// newer than what is known of `key`, which is the writer's `uncommitted` change of
+    /// it if there is one, else what the committed index holds (live or tombstone).
+    fn is_newer(
+        &self,
+        searcher: &Searcher,
+        uncommitted: Option<&SeqNo>,
+        key: &str,
+        seq: &SeqNo,
+    ) -> Result<bool, SearchError> {
+        if let Some(known) = uncommitted {
+            return Ok(known < seq);
+        }
         match self.lookup(searcher, key)? {
-            Some(doc) => Ok(Some(self.stored_seq(&doc)?)),
-            None => Ok(None),
+            Some(doc) => Ok(self.stored_seq(&doc)? < *seq),
+            None => Ok(true),
         }
     }
     pub(super) fn get<T: DeserializeOwned>(

@@ -299,15 +299,7 @@ impl TantivyEngine {
             // first error is returned (and the next tick tries again).
             let mut first_error = None;
             for ix in &open {
-                match ix.commit_pending(false) {
-                    Ok(true) => {
-                        inner.work.commits.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
-                }
+                inner.tally(ix.commit_pending(false), &mut first_error);
                 if ix.close_idle_writer(inner.options.writer_idle_close) {
                     inner.work.writer_closes.fetch_add(1, Ordering::Relaxed);
                 }
@@ -340,15 +332,7 @@ impl TantivyEngine {
             // disk error) is reported after the others are done.
             let mut first_error = None;
             for ix in inner.open_now() {
-                match ix.commit_pending(true) {
-                    Ok(true) => {
-                        inner.work.commits.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
-                }
+                inner.tally(ix.commit_pending(true), &mut first_error);
             }
             // Logs of indexes not open, whatever this engine's durability: a logged run
             // that stopped early may be followed by one that commits each batch.
@@ -356,15 +340,10 @@ impl TantivyEngine {
                 let recovered = inner
                     .index_for(&tenant, entity, IfMissing::Skip, Use::Request)
                     .and_then(|ix| ix.map_or(Ok(()), |ix| ix.recover()));
-                match recovered {
-                    Ok(()) => {
-                        inner.work.commits.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        tracing::warn!(%tenant, %entity, error = %e, "replaying a write-ahead log failed");
-                        first_error.get_or_insert(e);
-                    }
+                if let Err(e) = &recovered {
+                    tracing::warn!(%tenant, %entity, error = %e, "replaying a write-ahead log failed");
                 }
+                inner.tally(recovered.map(|()| true), &mut first_error);
             }
             first_error.map_or(Ok(()), Err)
         })
@@ -454,6 +433,20 @@ impl Inner {
                 Err(e) => {
                     tracing::warn!(index = %old.dir.display(), error = %e, "closing an index writer failed; its write-ahead log keeps the changes");
                 }
+            }
+        }
+    }
+
+    /// Counts a background commit (`Ok(true)`) and keeps the first error of a pass over
+    /// many indexes, so that one index's failure does not stop the others'.
+    fn tally(&self, result: Result<bool, SearchError>, first_error: &mut Option<SearchError>) {
+        match result {
+            Ok(true) => {
+                self.work.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
             }
         }
     }
