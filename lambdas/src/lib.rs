@@ -1,11 +1,14 @@
 //! The Lambda functions' shared code: configuration from the environment, the context
 //! built once per container, and the plain handler the binaries wrap.
 
+pub mod reload;
+
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
-use cloudpf_aws::{S3Sink, S3SinkConfig};
+use cloudpf_aws::{S3Sink, S3SinkConfig, TenantsFile};
 use cloudpf_cdc::{Batch, Entity, Pipeline};
 use cloudpf_engines::vars::{self, Var};
 use cloudpf_engines::{Routing, SearchBackend, search_engine};
@@ -17,7 +20,9 @@ use serde_json::value::RawValue;
 /// [`cloudpf_engines::vars`] (the same names as the CLI's flags): `CLOUDPF_LAKE_BUCKET`
 /// is required; `CLOUDPF_DATA_DIR` defaults to `/mnt/index` (the EFS mount) and
 /// `CLOUDPF_TENANTS_FILE`, a path or an `s3://bucket/key` URL, to
-/// `<data dir>/tenants.toml`; the Athena workgroup and database come as a pair.
+/// `<data dir>/tenants.toml`, checked for changes at most every
+/// `CLOUDPF_TENANTS_REFRESH_SECONDS` (10); the Athena workgroup and database come as a
+/// pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaConfig {
     pub lake: S3SinkConfig,
@@ -25,6 +30,8 @@ pub struct LambdaConfig {
     pub data_dir: PathBuf,
     /// A path, or an `s3://bucket/key` URL.
     pub tenants_file: String,
+    /// The longest a change of the tenants file waits to be seen by a warm function.
+    pub tenants_refresh: Duration,
     /// Where the search API runs reports, when configured.
     pub athena: Option<AthenaSettings>,
     pub search_backend: SearchBackend,
@@ -75,6 +82,15 @@ impl LambdaConfig {
             PathBuf::from(get(vars::DATA_DIR).unwrap_or_else(|| "/mnt/index".to_owned()));
         let tenants_file = get(vars::TENANTS_FILE)
             .unwrap_or_else(|| data_dir.join("tenants.toml").display().to_string());
+        let tenants_refresh = match get(vars::TENANTS_REFRESH_SECONDS) {
+            None => DEFAULT_TENANTS_REFRESH,
+            Some(text) => text.parse().map(Duration::from_secs).map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "{} must be a whole number of seconds, got {text:?}",
+                    vars::TENANTS_REFRESH_SECONDS.name
+                ))
+            })?,
+        };
         let athena = match (get(vars::ATHENA_WORKGROUP), get(vars::ATHENA_DATABASE)) {
             (Some(workgroup), Some(database)) => Some(AthenaSettings {
                 workgroup,
@@ -98,6 +114,7 @@ impl LambdaConfig {
             },
             data_dir,
             tenants_file,
+            tenants_refresh,
             search_backend,
             athena,
         })
@@ -106,31 +123,86 @@ impl LambdaConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(|name| std::env::var(name).ok())
     }
+
+    /// The tenants file, reached with `shared`.
+    pub fn tenants_file(&self, shared: &aws_config::SdkConfig) -> TenantsFile {
+        TenantsFile::new(&self.tenants_file, shared, self.lake.force_path_style)
+    }
+}
+
+/// How often a warm function checks the tenants file unless configured.
+pub const DEFAULT_TENANTS_REFRESH: Duration = Duration::from_secs(10);
+
+pub use cloudpf_aws::secrets::with_secrets;
+
+/// A CDC function's pipeline: fixed for the embedded engine (which reads no routes),
+/// rebuilt from the tenants file when it changes for Elasticsearch.
+#[derive(Debug)]
+pub enum CdcPipeline {
+    Fixed(Arc<Pipeline>),
+    Reloading(Box<reload::Reloading<Pipeline>>),
+}
+
+impl CdcPipeline {
+    /// The pipeline for this invocation.
+    pub async fn current(&self) -> Arc<Pipeline> {
+        match self {
+            Self::Fixed(pipeline) => pipeline.clone(),
+            Self::Reloading(reloading) => reloading.current().await,
+        }
+    }
 }
 
 /// Built once per Lambda container: the pipeline with its search engine and S3 sink. The
-/// Elasticsearch backend reads its routes from the tenants file.
+/// Elasticsearch backend takes its routes from the tenants file (and the credentials it
+/// names from Secrets Manager), and follows the file's changes.
 pub async fn pipeline(
     config: &LambdaConfig,
     shared: &aws_config::SdkConfig,
-) -> Result<Pipeline, lambda_runtime::Error> {
+) -> Result<CdcPipeline, lambda_runtime::Error> {
     let sink: Arc<dyn ObjectSink> = Arc::new(S3Sink::new(shared, config.lake.clone()));
-    let routing = match config.search_backend {
-        SearchBackend::Embedded => Routing::default(),
-        SearchBackend::Elasticsearch => {
-            let text =
-                read_tenants_file(&config.tenants_file, shared, config.lake.force_path_style)
-                    .await?;
-            Routing::from_toml(&text, &config.tenants_file)?
+    match config.search_backend {
+        SearchBackend::Embedded => {
+            let engine = search_engine(
+                SearchBackend::Embedded,
+                &config.data_dir,
+                &Routing::default(),
+                EngineOptions::default(),
+            )?;
+            Ok(CdcPipeline::Fixed(Arc::new(Pipeline::new(engine, sink))))
         }
-    };
-    let engine = search_engine(
-        config.search_backend,
-        &config.data_dir,
-        &routing,
-        EngineOptions::default(),
-    )?;
-    Ok(Pipeline::new(engine, sink))
+        SearchBackend::Elasticsearch => {
+            let origin = config.tenants_file.clone();
+            let data_dir = config.data_dir.clone();
+            let shared_for_build = shared.clone();
+            let build: reload::Build<Pipeline> = Box::new(move |text| {
+                let (origin, data_dir, shared, sink) = (
+                    origin.clone(),
+                    data_dir.clone(),
+                    shared_for_build.clone(),
+                    sink.clone(),
+                );
+                Box::pin(async move {
+                    let routing =
+                        with_secrets(Routing::from_toml(&text, &origin)?, &shared).await?;
+                    let engine = search_engine(
+                        SearchBackend::Elasticsearch,
+                        &data_dir,
+                        &routing,
+                        EngineOptions::default(),
+                    )?;
+                    Ok(Pipeline::new(engine, sink))
+                })
+            });
+            let reloading = reload::Reloading::start(
+                config.tenants_file(shared),
+                config.tenants_refresh,
+                build,
+            )
+            .await?;
+            Ok(CdcPipeline::Reloading(Box::new(reloading)))
+        }
+    }
 }
 
 /// The handler: a `DynamoDbEvent` (as JSON text, so one malformed record cannot fail the
@@ -144,49 +216,6 @@ pub async fn handle(
     let batch = Batch::from_slice(event.get().as_bytes())?;
     let report = cloudpf_cdc::handle(table, batch, pipeline).await;
     Ok(report.response())
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read tenants file {0}: {1}")]
-pub struct TenantsReadError(String, String);
-
-/// The tenants file's text: from a path, or from `s3://bucket/key` (where a deployment
-/// keeps it, next to the lake). The API reads its tenants from it, the CDC functions
-/// their Elasticsearch routes.
-pub async fn read_tenants_file(
-    location: &str,
-    shared: &aws_config::SdkConfig,
-    force_path_style: bool,
-) -> Result<String, TenantsReadError> {
-    let read = |e: String| TenantsReadError(location.to_owned(), e);
-    let text = match location
-        .strip_prefix("s3://")
-        .and_then(|rest| rest.split_once('/'))
-    {
-        Some((bucket, key)) => {
-            let s3 = aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(shared)
-                    .force_path_style(force_path_style)
-                    .build(),
-            );
-            let object = s3
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(|e| read(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
-            let bytes = object
-                .body
-                .collect()
-                .await
-                .map_err(|e| read(e.to_string()))?
-                .into_bytes();
-            String::from_utf8(bytes.to_vec()).map_err(|e| read(e.to_string()))?
-        }
-        None => std::fs::read_to_string(location).map_err(|e| read(e.to_string()))?,
-    };
-    Ok(text)
 }
 
 /// JSON logs to stdout, as CloudWatch expects; `RUST_LOG` sets the level.
@@ -297,7 +326,8 @@ pub async fn run_cdc(table: Entity) -> Result<(), lambda_runtime::Error> {
         |event: lambda_runtime::LambdaEvent<Box<RawValue>>| {
             let pipeline = &pipeline;
             async move {
-                handle(&event.payload, table, pipeline)
+                let pipeline = pipeline.current().await;
+                handle(&event.payload, table, &pipeline)
                     .await
                     .map_err(lambda_runtime::Error::from)
             }

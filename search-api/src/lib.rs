@@ -20,10 +20,11 @@ pub mod tenants;
 
 use std::sync::Arc;
 
-use axum::Router;
 use cloudpf_analytics::AnalyticsEngine;
 use cloudpf_search::SearchEngine;
 
+/// What [`app`] returns, for callers that hold it without depending on axum.
+pub use axum::Router;
 pub use config::{Config, RawConfig};
 pub use error::ApiError;
 pub use tenants::{Scope, Tenants};

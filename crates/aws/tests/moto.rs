@@ -516,3 +516,49 @@ async fn compaction_in_s3_leaves_the_objects_the_local_compaction_leaves() {
     s3.delete(&gone).await.unwrap();
     s3.delete(&gone).await.unwrap();
 }
+
+/// Two operators edit the tenants file at once (issue #17): the second write, made over
+/// the version both read, is refused instead of silently dropping the first one's change;
+/// in S3 (a conditional put on the ETag) and in a local file alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_file_edit_over_a_version_someone_else_replaced_is_refused() {
+    use cloudpf_aws::{TenantsFile, TenantsFileError};
+    let Some(url) = moto_endpoint() else { return };
+    let shared = aws(&url).await;
+    let s3 = bucket(&shared).await;
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("tenants.toml");
+    for location in [
+        format!("s3://{}/config/tenants.toml", s3.bucket()),
+        local.display().to_string(),
+    ] {
+        let file = TenantsFile::new(&location, &shared, true);
+        assert!(matches!(
+            file.read().await,
+            Err(TenantsFileError::Missing(_))
+        ));
+        let first = file.write("# v1\n", None).await.unwrap();
+        // Creating it again is refused: it exists now.
+        assert!(matches!(
+            file.write("# other\n", None).await,
+            Err(TenantsFileError::Changed(_))
+        ));
+        let (text, seen) = file.read().await.unwrap();
+        assert_eq!((text.as_str(), &seen), ("# v1\n", &first));
+        assert_eq!(file.version().await.unwrap(), first);
+        // Local modification times may not tick between two quick writes; the length does.
+        let second = file.write("# version two\n", Some(&seen)).await.unwrap();
+        assert_ne!(second, first);
+        // A second operator still holding the first version loses nothing of the first's.
+        let stale = file.write("# stale edit\n", Some(&first)).await;
+        assert!(
+            matches!(stale, Err(TenantsFileError::Changed(_))),
+            "{location}: {stale:?}"
+        );
+        assert_eq!(
+            file.read().await.unwrap().0,
+            "# version two\n",
+            "{location}"
+        );
+    }
+}

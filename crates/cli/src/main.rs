@@ -48,6 +48,8 @@ enum Command {
     Compact(commands::compact::CompactArgs),
     /// Serve the search API over existing data.
     Serve(commands::serve::ServeArgs),
+    /// List, add and remove shops in the tenants file (and deploy their search clusters).
+    Tenants(commands::tenants::TenantsArgs),
     /// Print the SHA-256 of an API key read from stdin, for the tenants file.
     HashKey,
 }
@@ -100,6 +102,7 @@ async fn run() -> anyhow::Result<()> {
         Command::EsSetup(args) => commands::es_setup::run(args).await,
         Command::Report(args) => commands::report::run(args).await,
         Command::Compact(args) => commands::compact::run(args).await,
+        Command::Tenants(args) => commands::tenants::run(args).await,
         Command::HashKey => {
             // From stdin, so the key stays out of shell history and process lists.
             let mut key = String::new();

@@ -7,6 +7,7 @@
 
 pub mod vars;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -71,10 +72,23 @@ pub enum EngineError {
 /// The routing part of the tenants file: the `[elasticsearch]` clusters and each
 /// tenant's `search_cluster`. Keys, CORS origins and rate limits are the API's business
 /// and are ignored here, so a CDC process reads the same file the API serves from.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Routing {
     elasticsearch: Option<EsConfig>,
     clusters: Vec<(TenantId, String)>,
+    /// The stored secrets already read: name → text.
+    stored: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for Routing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Stored secrets are credentials: only their names are shown.
+        f.debug_struct("Routing")
+            .field("elasticsearch", &self.elasticsearch)
+            .field("clusters", &self.clusters)
+            .field("stored", &self.stored.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// What [`Routing::from_toml`] reads of the tenants file. The API's own keys are
@@ -109,7 +123,23 @@ impl Routing {
         Self {
             elasticsearch,
             clusters,
+            stored: BTreeMap::new(),
         }
+    }
+
+    /// The stored secrets (AWS Secrets Manager names) the clusters' `credentials_secret`
+    /// name: the caller reads them and hands them back with [`Routing::with_stored`].
+    pub fn stored_secrets(&self) -> BTreeSet<String> {
+        self.elasticsearch
+            .as_ref()
+            .map(EsConfig::stored_secrets)
+            .unwrap_or_default()
+    }
+
+    /// With the stored secrets read: name → text.
+    pub fn with_stored(mut self, stored: BTreeMap<String, String>) -> Self {
+        self.stored = stored;
+        self
     }
 
     pub fn load(path: &Path) -> Result<Self, EngineError> {
@@ -146,7 +176,12 @@ impl Routing {
             .elasticsearch
             .as_ref()
             .ok_or(EngineError::NoElasticsearch)?;
-        Ok(EsRoutes::new(config, self.clusters.clone())?)
+        Ok(EsRoutes::with_sources(
+            config,
+            self.clusters.clone(),
+            |name| std::env::var(name).ok(),
+            &self.stored,
+        )?)
     }
 }
 

@@ -95,6 +95,11 @@ pub const ATHENA_DATABASE: Var = Var {
     flag: "",
     meaning: "search API Lambda: Glue database of the reports",
 };
+pub const TENANTS_REFRESH_SECONDS: Var = Var {
+    name: "CLOUDPF_TENANTS_REFRESH_SECONDS",
+    flag: "",
+    meaning: "Lambdas: the longest a change of the tenants file waits to be seen (10)",
+};
 
 /// Every variable above, in the README's order.
 pub const ALL: &[Var] = &[
@@ -114,6 +119,7 @@ pub const ALL: &[Var] = &[
     LAKE_KMS_KEY_ID,
     ATHENA_WORKGROUP,
     ATHENA_DATABASE,
+    TENANTS_REFRESH_SECONDS,
 ];
 
 /// Names that were renamed: setting one is an error rather than a silent default.

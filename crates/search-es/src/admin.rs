@@ -262,6 +262,64 @@ pub fn alias_swap_body(alias: &str, from: &str, to: &str) -> Value {
     })
 }
 
+/// The snapshot repository every cloudpf cluster with a `snapshot_bucket` gets.
+pub const SNAPSHOT_REPOSITORY: &str = "cloudpf-s3";
+/// Its nightly snapshot policy.
+pub const SNAPSHOT_POLICY: &str = "cloudpf-nightly";
+
+/// The S3 repository of a cluster's snapshots: its own prefix of the bucket (the only
+/// one its task role may write).
+pub fn snapshot_repository_body(bucket: &str, cluster: &str) -> Value {
+    json!({
+        "type": "s3",
+        "settings": { "bucket": bucket, "base_path": cluster }
+    })
+}
+
+/// Every night at 02:30 UTC a snapshot of the cluster's cloudpf indexes (not its global
+/// state), kept 30 days, at least 5 and at most 60 of them.
+pub fn snapshot_policy_body(index_prefix: &str) -> Value {
+    json!({
+        "schedule": "0 30 2 * * ?",
+        "name": "<cloudpf-nightly-{now/d}>",
+        "repository": SNAPSHOT_REPOSITORY,
+        "config": {
+            "indices": [format!("{index_prefix}-*")],
+            "include_global_state": false
+        },
+        "retention": { "expire_after": "30d", "min_count": 5, "max_count": 60 }
+    })
+}
+
+/// Registers the snapshot repository and nightly policy of a cluster with a
+/// `snapshot_bucket` (both `PUT`s replace what was there: running it twice is harmless);
+/// `false` for a cluster without one.
+pub(crate) async fn setup_snapshots(conn: &Conn, retry: &RetryPolicy) -> Result<bool, SearchError> {
+    let Some(bucket) = &conn.cluster.snapshot_bucket else {
+        return Ok(false);
+    };
+    let requests = [
+        (
+            format!("/_snapshot/{SNAPSHOT_REPOSITORY}"),
+            snapshot_repository_body(bucket, &conn.cluster.name),
+        ),
+        (
+            format!("/_slm/policy/{SNAPSHOT_POLICY}"),
+            snapshot_policy_body(&conn.cluster.index_prefix),
+        ),
+    ];
+    for (path, body) in requests {
+        let reply = conn
+            .send_retrying(retry, Method::Put, &path, &[], Some(Body::Json(body)))
+            .await?;
+        if !reply.is_success() {
+            return Err(failed(&format!("{path} not set up"), &reply));
+        }
+    }
+    tracing::info!(cluster = %conn.cluster.name, bucket, "snapshot repository and nightly policy set up");
+    Ok(true)
+}
+
 /// Rebuilds a tenant's `entity` index under the current [`MAPPING_VERSION`]: creates the
 /// new index, `_reindex`es every document (tombstones and sequence numbers included) from
 /// the alias as a background task, waits for it (at most `wait.max_wait`), then swaps
@@ -340,5 +398,14 @@ mod tests {
             "cloudpf-acme-products-v1",
             "cloudpf-acme-products-v2"
         ));
+    }
+
+    #[test]
+    fn the_snapshot_repository_and_policy_bodies_are_as_recorded() {
+        insta::assert_json_snapshot!(
+            "snapshot_repository",
+            snapshot_repository_body("cloudpf-prod-snapshots", "alpine")
+        );
+        insta::assert_json_snapshot!("snapshot_policy", snapshot_policy_body("cloudpf"));
     }
 }

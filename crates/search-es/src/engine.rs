@@ -123,6 +123,18 @@ impl ElasticsearchEngine {
         Ok(())
     }
 
+    /// Registers the snapshot repository and nightly policy on every cluster with a
+    /// `snapshot_bucket` (`cloudpf es-setup`); the names of those clusters.
+    pub async fn setup_snapshots(&self) -> Result<Vec<String>, SearchError> {
+        let mut done = Vec::new();
+        for conn in self.conns.values() {
+            if admin::setup_snapshots(conn, &self.retry).await? {
+                done.push(conn.cluster.name.clone());
+            }
+        }
+        Ok(done)
+    }
+
     /// Moves the tenant's `entity` index to the current mapping version: see
     /// [`admin::rebuild`](crate::admin) for what happens to writes meanwhile.
     pub async fn rebuild(&self, tenant: &TenantId, entity: Entity) -> Result<Rebuilt, SearchError> {

@@ -13,7 +13,10 @@ pub mod query;
 pub mod response;
 pub mod routing;
 
-pub use admin::{Rebuilt, TaskWait, alias_swap_body};
+pub use admin::{
+    Rebuilt, SNAPSHOT_POLICY, SNAPSHOT_REPOSITORY, TaskWait, alias_swap_body, snapshot_policy_body,
+    snapshot_repository_body,
+};
 pub use client::RetryPolicy;
 pub use engine::ElasticsearchEngine;
 pub use mapping::MAPPING_VERSION;

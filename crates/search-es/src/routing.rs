@@ -6,7 +6,9 @@
 //! tenants sharing a cluster never share an index.
 //!
 //! The raw configuration ([`EsConfig`], the `[elasticsearch]` table of a TOML file) names
-//! secrets only by environment variable; [`EsRoutes::new`] resolves them while validating,
+//! secrets only by environment variable or by secret-store name (`credentials_secret`,
+//! read by the caller: see [`EsConfig::stored_secrets`]); [`EsRoutes::new`] resolves them
+//! while validating,
 //! and nothing here prints a secret: [`Secret`]'s `Debug` is redacted, URLs with user
 //! info are refused, and errors name variables, never their values.
 
@@ -59,10 +61,31 @@ pub struct RawCluster {
     /// Name of the environment variable holding a base64-encoded API key (`id:key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+    /// Name or ARN of a stored secret (AWS Secrets Manager) holding this cluster's
+    /// credentials as JSON: `{"username": …, "password": …}` (what the search cluster
+    /// stack generates) or `{"api_key": …}`. Instead of the `*_env` settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret: Option<String>,
+    /// S3 bucket of this cluster's snapshots (under `<cluster name>/`): `cloudpf
+    /// es-setup` registers it as the cluster's snapshot repository with a nightly
+    /// snapshot policy. The cluster reaches the bucket with its own AWS credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_bucket: Option<String>,
     /// Start of every index name on this cluster; `cloudpf` unless set. Lowercase
     /// letters, digits and `-`, starting with a letter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_prefix: Option<String>,
+}
+
+impl EsConfig {
+    /// The stored secrets (`credentials_secret`) the clusters name, for the caller to
+    /// read before [`EsRoutes::with_sources`].
+    pub fn stored_secrets(&self) -> std::collections::BTreeSet<String> {
+        self.clusters
+            .values()
+            .filter_map(|c| c.credentials_secret.clone())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +142,7 @@ pub struct EsCluster {
     pub url: String,
     pub auth: EsAuth,
     pub index_prefix: String,
+    pub snapshot_bucket: Option<String>,
 }
 
 /// Tenant → cluster, validated. Cheap to clone.
@@ -144,9 +168,23 @@ impl EsRoutes {
         tenants: impl IntoIterator<Item = (TenantId, String)>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
+        Self::with_sources(config, tenants, env, &BTreeMap::new())
+    }
+
+    /// [`EsRoutes::with_env`] with the stored secrets the clusters name already read:
+    /// secret name → its text.
+    pub fn with_sources(
+        config: &EsConfig,
+        tenants: impl IntoIterator<Item = (TenantId, String)>,
+        env: impl Fn(&str) -> Option<String>,
+        stored: &BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
         let mut clusters = BTreeMap::new();
         for (name, raw) in &config.clusters {
-            clusters.insert(name.clone(), Arc::new(validate_cluster(name, raw, &env)?));
+            clusters.insert(
+                name.clone(),
+                Arc::new(validate_cluster(name, raw, &env, stored)?),
+            );
         }
         let mut listed = Vec::new();
         for (raw, route) in &config.tenants {
@@ -192,6 +230,7 @@ fn validate_cluster(
     name: &str,
     raw: &RawCluster,
     env: &impl Fn(&str) -> Option<String>,
+    stored: &BTreeMap<String, String>,
 ) -> Result<EsCluster, ConfigError> {
     let url = validate_url(name, &raw.url)?;
     let secret = |var: &str, what: &str| match env(var) {
@@ -202,7 +241,16 @@ fn validate_cluster(
         )),
     };
     let auth = match (&raw.username, &raw.password_env, &raw.api_key_env) {
-        (None, None, None) => EsAuth::None,
+        (None, None, None) => match &raw.credentials_secret {
+            None => EsAuth::None,
+            Some(id) => stored_auth(name, id, stored)?,
+        },
+        _ if raw.credentials_secret.is_some() => {
+            return Err(cluster_error(
+                name,
+                "use either credentials_secret or the *_env settings, not both",
+            ));
+        }
         // A user name with `:` or control characters cannot be sent as basic auth.
         (Some(user), Some(var), None)
             if !user.is_empty() && !user.chars().any(|c| c.is_control() || c == ':') =>
@@ -215,13 +263,11 @@ fn validate_cluster(
         (None, None, Some(var)) => {
             // Secrets read from files often end in a line break; a header cannot carry one.
             let key = secret(var, "API key")?.0.trim().to_owned();
-            let base64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
-            if key.is_empty() || !key.chars().all(base64) {
-                return Err(cluster_error(
-                    name,
-                    format!("environment variable {var} must hold a base64 API key (id:key)"),
-                ));
-            }
+            check_api_key(
+                name,
+                &Secret(key.clone()),
+                &format!("environment variable {var}"),
+            )?;
             EsAuth::ApiKey(Secret(key))
         }
         (_, _, Some(_)) => {
@@ -242,12 +288,89 @@ fn validate_cluster(
         .clone()
         .unwrap_or_else(|| DEFAULT_INDEX_PREFIX.to_owned());
     validate_prefix(&index_prefix).map_err(|p| cluster_error(name, p))?;
+    if let Some(bucket) = &raw.snapshot_bucket {
+        // S3's rules for bucket names (as far as a name can be checked offline).
+        let ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if !ok {
+            return Err(cluster_error(
+                name,
+                format!("snapshot_bucket {bucket:?} is not an S3 bucket name"),
+            ));
+        }
+    }
     Ok(EsCluster {
         name: name.to_owned(),
         url,
         auth,
         index_prefix,
+        snapshot_bucket: raw.snapshot_bucket.clone(),
     })
+}
+
+fn check_api_key(name: &str, key: &Secret, source: &str) -> Result<(), ConfigError> {
+    let base64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    if key.0.is_empty() || !key.0.chars().all(base64) {
+        return Err(cluster_error(
+            name,
+            format!("{source} must hold a base64 API key (id:key)"),
+        ));
+    }
+    Ok(())
+}
+
+/// The credentials of a stored secret's JSON text. Other keys (a host, an engine) are
+/// ignored, as such secrets often carry them; errors name the secret, never its text.
+fn stored_auth(
+    name: &str,
+    id: &str,
+    stored: &BTreeMap<String, String>,
+) -> Result<EsAuth, ConfigError> {
+    #[derive(Deserialize)]
+    struct Stored {
+        username: Option<String>,
+        password: Option<String>,
+        api_key: Option<String>,
+    }
+    let text = stored.get(id).ok_or_else(|| {
+        cluster_error(
+            name,
+            format!(
+                "credentials_secret {id:?} was not read (it needs access to AWS Secrets Manager)"
+            ),
+        )
+    })?;
+    let shape = || {
+        cluster_error(
+            name,
+            format!(
+                "credentials_secret {id:?} must hold JSON with \"username\" and \"password\", or \"api_key\""
+            ),
+        )
+    };
+    let parsed: Stored = serde_json::from_str(text).map_err(|_| shape())?;
+    match (parsed.username, parsed.password, parsed.api_key) {
+        (Some(user), Some(password), None)
+            if !user.is_empty()
+                && !password.is_empty()
+                && !user.chars().any(|c| c.is_control() || c == ':') =>
+        {
+            Ok(EsAuth::Basic {
+                username: user,
+                password: Secret(password),
+            })
+        }
+        (None, None, Some(key)) => {
+            let key = Secret(key.trim().to_owned());
+            check_api_key(name, &key, &format!("credentials_secret {id:?}"))?;
+            Ok(EsAuth::ApiKey(key))
+        }
+        _ => Err(shape()),
+    }
 }
 
 fn validate_url(name: &str, url: &str) -> Result<String, ConfigError> {
@@ -410,6 +533,87 @@ mod tests {
             missing.to_string(),
             "cluster \"acme-dedicated\": environment variable ES_ACME_API_KEY (the API key) is not set"
         );
+    }
+
+    #[test]
+    fn a_stored_secret_gives_basic_or_api_key_credentials_and_its_text_never_shows() {
+        let raw = r#"
+            [elasticsearch.clusters.alpine]
+            url = "http://alpine.es.cloudpf-prod.internal:9200"
+            credentials_secret = "cloudpf/prod/es/alpine"
+
+            [elasticsearch.clusters.shared]
+            url = "http://shared.es.cloudpf-prod.internal:9200"
+            credentials_secret = "cloudpf/prod/es/shared"
+        "#;
+        let config = config(raw);
+        assert_eq!(
+            config.stored_secrets().into_iter().collect::<Vec<_>>(),
+            ["cloudpf/prod/es/alpine", "cloudpf/prod/es/shared"]
+        );
+        let stored: BTreeMap<String, String> = [
+            (
+                "cloudpf/prod/es/alpine",
+                r#"{"username": "elastic", "password": "gen3rated-pw", "engine": "es"}"#,
+            ),
+            (
+                "cloudpf/prod/es/shared",
+                r#"{"api_key": "c2hhcmVkOmtleQ==\n"}"#,
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let routes = EsRoutes::with_sources(&config, [], |_| None, &stored).unwrap();
+        let auth: Vec<&EsAuth> = routes.clusters().map(|c| &c.auth).collect();
+        assert_eq!(
+            auth,
+            [
+                &EsAuth::Basic {
+                    username: "elastic".into(),
+                    password: Secret("gen3rated-pw".into())
+                },
+                &EsAuth::ApiKey(Secret("c2hhcmVkOmtleQ==".into())),
+            ]
+        );
+        assert!(!format!("{routes:?}").contains("gen3rated-pw"));
+
+        // Not read (no AWS access), badly shaped, or mixed with *_env: clear errors that
+        // name the secret and never repeat its text.
+        let unread = EsRoutes::with_env(&config, [], |_| None).unwrap_err();
+        assert!(
+            unread
+                .to_string()
+                .contains("\"cloudpf/prod/es/alpine\" was not read"),
+            "{unread}"
+        );
+        let mut bad = stored.clone();
+        bad.insert(
+            "cloudpf/prod/es/alpine".into(),
+            r#"{"password": "gen3rated-pw"}"#.into(),
+        );
+        let err = EsRoutes::with_sources(&config, [], |_| None, &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must hold JSON with"), "{err}");
+        assert!(!err.contains("gen3rated-pw"), "{err}");
+        bad.insert("cloudpf/prod/es/alpine".into(), "gen3rated-pw".into());
+        let err = EsRoutes::with_sources(&config, [], |_| None, &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("must hold JSON with") && !err.contains("gen3rated-pw"),
+            "{err}"
+        );
+        let mixed = config_with(
+            "url = \"http://x:9200\"\ncredentials_secret = \"s\"\napi_key_env = \"ES_ACME_API_KEY\"",
+        );
+        let err = EsRoutes::with_sources(&mixed, [], env, &stored).unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+    }
+
+    fn config_with(body: &str) -> EsConfig {
+        config(&format!("[elasticsearch.clusters.main]\n{body}"))
     }
 
     #[test]

@@ -43,6 +43,7 @@ fn live_engine() -> Option<ElasticsearchEngine> {
         password_env: has("ELASTICSEARCH_USERNAME").then(|| "ELASTICSEARCH_PASSWORD".into()),
         api_key_env: has("ELASTICSEARCH_API_KEY").then(|| "ELASTICSEARCH_API_KEY".into()),
         index_prefix: Some(prefix),
+        ..RawCluster::default()
     };
     let mut config = EsConfig::default();
     config.clusters.insert("live".into(), cluster);

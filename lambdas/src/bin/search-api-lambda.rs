@@ -1,13 +1,15 @@
 //! The search API on Lambda behind an API Gateway HTTP API: the same axum app as
-//! `cloudpf serve`, over the indexes on the EFS mount the CDC functions write.
+//! `cloudpf serve`, over the embedded indexes on EFS or the tenants' Elasticsearch
+//! clusters. The app is rebuilt when the tenants file changes (keys, origins, routes).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use cloudpf_analytics::{AthenaConfig, AthenaEngine};
-
-use cloudpf_engines::search_engine;
+use cloudpf_engines::{Routing, SearchBackend, search_engine};
+use cloudpf_lambdas::reload::{Build, Reloading};
 use cloudpf_search_api::{AppState, RawConfig, app};
+use lambda_http::tower::ServiceExt;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -19,29 +21,78 @@ async fn main() -> Result<(), lambda_http::Error> {
     }
     .validate()?;
     let shared = aws_config::load_from_env().await;
-    let text = cloudpf_lambdas::read_tenants_file(
-        &config.tenants_file,
-        &shared,
-        config.lake.force_path_style,
-    )
-    .await?;
-    let tenants = cloudpf_search_api::Tenants::from_toml(&text, &config.tenants_file)?;
-    let engine = search_engine(
-        config.search_backend,
-        &api.data_dir,
-        &tenants.routing(),
-        api.embedded,
-    )?;
-    let mut state = AppState::new(engine, tenants, api);
-    if let Some(settings) = &config.athena {
-        let athena = AthenaConfig {
-            workgroup: settings.workgroup.clone(),
-            database: settings.database.clone(),
-            // Inside the function's own timeout, so a slow report is a clean 503.
-            timeout: Duration::from_secs(20),
-            first_poll: Duration::from_millis(200),
-        };
-        state = state.with_analytics(Arc::new(AthenaEngine::new(&shared, athena)))?;
-    }
-    lambda_http::run(app(state)).await
+    let analytics = match &config.athena {
+        Some(settings) => {
+            let athena = AthenaConfig {
+                workgroup: settings.workgroup.clone(),
+                database: settings.database.clone(),
+                // Inside the function's own timeout, so a slow report is a clean 503.
+                timeout: Duration::from_secs(20),
+                first_poll: Duration::from_millis(200),
+            };
+            let engine = Arc::new(AthenaEngine::new(&shared, athena));
+            Some(Arc::new(cloudpf_search_api::reports::ReportRunner::new(
+                engine,
+                api.limits.reports,
+            )?))
+        }
+        None => None,
+    };
+    // The embedded engine reads no routes: one for the container's life.
+    let embedded = match config.search_backend {
+        SearchBackend::Embedded => Some(search_engine(
+            SearchBackend::Embedded,
+            &api.data_dir,
+            &Routing::default(),
+            api.embedded,
+        )?),
+        SearchBackend::Elasticsearch => None,
+    };
+    let metrics = Arc::new(cloudpf_search_api::metrics::Metrics::new());
+    let api = Arc::new(api);
+    let origin = config.tenants_file.clone();
+    let shared_for_build = shared.clone();
+    let build: Build<cloudpf_search_api::Router> = Box::new(move |text| {
+        let (origin, shared, embedded, analytics, metrics, api) = (
+            origin.clone(),
+            shared_for_build.clone(),
+            embedded.clone(),
+            analytics.clone(),
+            metrics.clone(),
+            api.clone(),
+        );
+        Box::pin(async move {
+            let tenants = cloudpf_search_api::Tenants::from_toml(&text, &origin)?;
+            let engine = match embedded {
+                Some(engine) => engine,
+                None => {
+                    let routing = cloudpf_lambdas::with_secrets(tenants.routing(), &shared).await?;
+                    search_engine(
+                        SearchBackend::Elasticsearch,
+                        &api.data_dir,
+                        &routing,
+                        api.embedded,
+                    )?
+                }
+            };
+            Ok(app(AppState {
+                engine,
+                analytics,
+                tenants: Arc::new(tenants),
+                config: api,
+                metrics,
+            }))
+        })
+    });
+    let app = Arc::new(
+        Reloading::start(config.tenants_file(&shared), config.tenants_refresh, build).await?,
+    );
+    lambda_http::run(lambda_http::service_fn(move |request| {
+        let app = app.clone();
+        async move {
+            let router = app.current().await;
+            router.as_ref().clone().oneshot(request).await
+        }
+    }))
+    .await
 }

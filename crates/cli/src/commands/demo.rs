@@ -70,12 +70,6 @@ pub fn tenant_ids(count: u16) -> anyhow::Result<Vec<TenantId>> {
         .collect()
 }
 
-fn random_key(prefix: &str) -> anyhow::Result<String> {
-    let mut bytes = [0u8; 20];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for API keys: {e}"))?;
-    Ok(format!("{prefix}{}", hex::encode(bytes)))
-}
-
 /// Keys from an earlier run are kept, so re-running the demo does not invalidate them.
 pub fn load_or_create_keys(
     path: &Path,
@@ -92,8 +86,8 @@ pub fn load_or_create_keys(
             keys.insert(
                 t.to_string(),
                 DemoKeys {
-                    search_key: random_key("cpfs_")?,
-                    admin_key: random_key("cpfa_")?,
+                    search_key: super::random_key("cpfs_")?,
+                    admin_key: super::random_key("cpfa_")?,
                 },
             );
         }

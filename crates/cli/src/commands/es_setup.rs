@@ -30,8 +30,11 @@ pub struct EsSetupArgs {
 }
 
 pub async fn run(args: EsSetupArgs) -> anyhow::Result<()> {
-    let routes = cloudpf_engines::Routing::load(&args.tenants_file)
-        .and_then(|routing| routing.elasticsearch_routes())
+    let routing = cloudpf_engines::Routing::load(&args.tenants_file)
+        .with_context(|| format!("in {}", args.tenants_file.display()))?;
+    let routes = cloudpf_aws::secrets::with_secrets_from_env(routing)
+        .await?
+        .elasticsearch_routes()
         .with_context(|| format!("in {}", args.tenants_file.display()))?;
     let chosen: Vec<TenantId> = if args.tenants.is_empty() {
         routes.tenants().cloned().collect()
@@ -79,6 +82,17 @@ pub async fn run(args: EsSetupArgs) -> anyhow::Result<()> {
                 };
                 eprintln!("cloudpf es-setup: {tenant} {entity}: {what}");
             }
+        }
+    }
+    if entity.is_none() {
+        for cluster in engine
+            .setup_snapshots()
+            .await
+            .context("setting up snapshots")?
+        {
+            eprintln!(
+                "cloudpf es-setup: cluster {cluster}: snapshot repository and nightly policy ready"
+            );
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ pub mod replay;
 pub mod report;
 pub mod seed;
 pub mod serve;
+pub mod tenants;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,6 +21,13 @@ use cloudpf_search::{COMMIT_WITHIN, Durability, EngineOptions, TantivyEngine};
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use cloudpf_model::Entity;
+
+/// A new API key: `prefix` and 160 random bits in hex (`cpfs_…` search, `cpfa_…` admin).
+pub fn random_key(prefix: &str) -> anyhow::Result<String> {
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for API keys: {e}"))?;
+    Ok(format!("{prefix}{}", hex::encode(bytes)))
+}
 
 /// `products` or `purchases` as a flag value: listed in `--help`, and clap's error names
 /// both for anything else.

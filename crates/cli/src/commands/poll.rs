@@ -44,12 +44,13 @@ pub async fn run(args: PollArgs) -> anyhow::Result<()> {
     let sink = args.lake.sink(&args.data_dir).await;
     let routing = match args.search_backend {
         SearchBackend::Embedded => Routing::default(),
-        SearchBackend::Elasticsearch => Routing::load(
-            &args
+        SearchBackend::Elasticsearch => {
+            let file = args
                 .tenants_file
                 .clone()
-                .unwrap_or_else(|| args.data_dir.join("tenants.toml")),
-        )?,
+                .unwrap_or_else(|| args.data_dir.join("tenants.toml"));
+            cloudpf_aws::secrets::with_secrets_from_env(Routing::load(&file)?).await?
+        }
     };
     let engine = search_engine(
         args.search_backend,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cloudpf_analytics::DataFusionEngine;
-use cloudpf_engines::{search_engine, vars};
+use cloudpf_engines::{Routing, SearchBackend, search_engine, vars};
 use cloudpf_search_api::{AppState, Config, RawConfig, Tenants, server};
 
 use super::lake::LakeArgs;
@@ -60,10 +60,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// Serves `config`, with reports on `analytics`.
 pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Result<()> {
     let tenants = load_tenants(&config.tenants_file)?;
+    let routing = match config.search_backend {
+        SearchBackend::Embedded => Routing::default(),
+        SearchBackend::Elasticsearch => {
+            cloudpf_aws::secrets::with_secrets_from_env(tenants.routing()).await?
+        }
+    };
     let engine = search_engine(
         config.search_backend,
         &config.data_dir,
-        &tenants.routing(),
+        &routing,
         config.embedded,
     )?;
     let listener = tokio::net::TcpListener::bind(config.addr)

@@ -153,12 +153,17 @@ impl Server {
     /// An engine routing `acme` to this server, retrying after 1 ms, at most 3 sends,
     /// polling tasks every 1–2 ms for at most 5 s.
     pub fn engine(&self) -> ElasticsearchEngine {
+        self.engine_with(RawCluster::default())
+    }
+
+    /// [`Server::engine`] with the cluster's other settings from `cluster`.
+    pub fn engine_with(&self, cluster: RawCluster) -> ElasticsearchEngine {
         let mut config = EsConfig::default();
         config.clusters.insert(
             "local".into(),
             RawCluster {
                 url: self.url.clone(),
-                ..RawCluster::default()
+                ..cluster
             },
         );
         let routes =

@@ -7,5 +7,6 @@
 mod common;
 mod reads;
 mod rebuild;
+mod snapshots;
 mod steps;
 mod writes;

@@ -1,0 +1,65 @@
+//! Stored secrets (AWS Secrets Manager): the search clusters' credentials, which the
+//! tenants file names by `credentials_secret` and the search cluster stacks generate.
+//! Read once when a process builds its search engine (and again when the tenants file
+//! changes); the values go straight into the routes and are never logged.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read secret {name:?}: {reason}")]
+pub struct SecretsError {
+    pub name: String,
+    /// The service's error (never the secret's value, which was not read).
+    pub reason: String,
+}
+
+/// The text of each named secret.
+pub async fn read_secrets(
+    shared: &aws_config::SdkConfig,
+    names: impl IntoIterator<Item = String>,
+) -> Result<BTreeMap<String, String>, SecretsError> {
+    let mut out = BTreeMap::new();
+    let mut client = None;
+    for name in names {
+        let client = client.get_or_insert_with(|| aws_sdk_secretsmanager::Client::new(shared));
+        let fail = |reason: String| SecretsError {
+            name: name.clone(),
+            reason,
+        };
+        let value = client
+            .get_secret_value()
+            .secret_id(&name)
+            .send()
+            .await
+            .map_err(|e| fail(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
+        let text = value
+            .secret_string()
+            .ok_or_else(|| fail("it holds binary data, not the JSON text expected".to_owned()))?
+            .to_owned();
+        out.insert(name, text);
+    }
+    Ok(out)
+}
+
+/// `routing` with the stored secrets its clusters name (`credentials_secret`) read.
+pub async fn with_secrets(
+    routing: cloudpf_engines::Routing,
+    shared: &aws_config::SdkConfig,
+) -> Result<cloudpf_engines::Routing, SecretsError> {
+    let names = routing.stored_secrets();
+    if names.is_empty() {
+        return Ok(routing);
+    }
+    Ok(routing.with_stored(read_secrets(shared, names).await?))
+}
+
+/// [`with_secrets`] for the CLI: AWS configuration comes from the environment, and is
+/// loaded only when a cluster names a stored secret.
+pub async fn with_secrets_from_env(
+    routing: cloudpf_engines::Routing,
+) -> Result<cloudpf_engines::Routing, SecretsError> {
+    if routing.stored_secrets().is_empty() {
+        return Ok(routing);
+    }
+    with_secrets(routing, &aws_config::load_from_env().await).await
+}

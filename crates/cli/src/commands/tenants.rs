@@ -1,0 +1,461 @@
+//! `cloudpf tenants`: list, add and remove shops in the tenants file, a local path or the
+//! deployment's S3 object. Every edit is validated as the API would load it and written
+//! only over the version it read, so two operators never lose each other's change; the
+//! Lambdas pick it up within `CLOUDPF_TENANTS_REFRESH_SECONDS`, with no redeploy.
+//!
+//! `add --provision` first deploys the shop's own search cluster stack
+//! (`infra/search-cluster.yaml`, built into this binary) with CloudFormation, waits for
+//! it, and routes the shop to it; `remove --deprovision` unroutes the shop first, then
+//! deletes its cluster's stack. Both are safe to run again after an interruption.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use aws_sdk_cloudformation::types::{Capability, Parameter, Tag};
+use cloudpf_aws::TenantsFile;
+use cloudpf_aws::tenants_file::Version;
+use cloudpf_engines::vars;
+use cloudpf_model::TenantId;
+use cloudpf_search_api::Tenants;
+use cloudpf_search_api::tenants::{RawKey, RawTenant, RawTenantsFile, Scope, hash_key};
+use cloudpf_search_es::{EsConfig, RawCluster};
+
+/// The search cluster stack, as `--provision` deploys it.
+const SEARCH_CLUSTER_TEMPLATE: &str = include_str!("../../../../infra/search-cluster.yaml");
+
+#[derive(Debug, clap::Args)]
+pub struct TenantsArgs {
+    /// The tenants file: a path or `s3://bucket/key`.
+    #[arg(
+        long,
+        global = true,
+        default_value = "data/tenants.toml",
+        env = vars::TENANTS_FILE.name
+    )]
+    tenants_file: String,
+    /// Path-style S3 addressing (S3-compatible stores).
+    #[arg(long, global = true, env = vars::S3_FORCE_PATH_STYLE.name, value_parser = vars::parse_bool)]
+    force_path_style: bool,
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Print each shop with its search cluster and its keys' scopes.
+    List,
+    /// Add a shop with a new search key and admin key (printed once, as JSON).
+    Add(AddArgs),
+    /// Remove a shop from the tenants file (its keys stop working at once).
+    Remove(RemoveArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AddArgs {
+    /// The shop's tenant id.
+    id: String,
+    /// A browser origin allowed to call the API, e.g. `https://shop.example` (repeatable).
+    #[arg(long = "cors-origin")]
+    cors_origins: Vec<String>,
+    /// Route the shop to this existing cluster of the file (a shared cluster).
+    #[arg(long, conflicts_with = "provision")]
+    cluster: Option<String>,
+    /// Deploy the shop's own search cluster stack first and route the shop to it.
+    #[arg(long, requires = "main_stack")]
+    provision: bool,
+    #[command(flatten)]
+    stack: StackArgs,
+    /// Task CPU units of the shop's cluster (`--provision`).
+    #[arg(long, default_value = "512")]
+    cpu: String,
+    /// Task memory in MiB of the shop's cluster (`--provision`).
+    #[arg(long, default_value = "2048")]
+    memory: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct RemoveArgs {
+    /// The shop's tenant id.
+    id: String,
+    /// Also delete the shop's own search cluster stack (refused for a shared cluster).
+    #[arg(long, requires = "main_stack")]
+    deprovision: bool,
+    #[command(flatten)]
+    stack: StackArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct StackArgs {
+    /// The main cloudpf stack (infra/template.yaml) whose exports the cluster stack uses;
+    /// cluster stacks are named `<main stack>-search-<cluster>`.
+    #[arg(long)]
+    main_stack: Option<String>,
+    /// Deploy this template instead of the built-in infra/search-cluster.yaml.
+    #[arg(long)]
+    template: Option<std::path::PathBuf>,
+    /// How long to wait for a stack to be created or deleted, in minutes.
+    #[arg(long, default_value_t = 45)]
+    wait_minutes: u64,
+}
+
+impl StackArgs {
+    fn stack_name(&self, cluster: &str) -> anyhow::Result<String> {
+        let main = self
+            .main_stack
+            .as_deref()
+            .context("--main-stack is required")?;
+        Ok(format!("{main}-search-{cluster}"))
+    }
+}
+
+pub async fn run(args: TenantsArgs) -> anyhow::Result<()> {
+    let shared = aws_config::load_from_env().await;
+    let file = TenantsFile::new(&args.tenants_file, &shared, args.force_path_style);
+    match args.action {
+        Action::List => list(&file).await,
+        Action::Add(add_args) => add(&file, &shared, add_args).await,
+        Action::Remove(remove_args) => remove(&file, &shared, remove_args).await,
+    }
+}
+
+/// The file as written, and its version; a missing file is an empty one.
+async fn read(file: &TenantsFile) -> anyhow::Result<(RawTenantsFile, Option<Version>)> {
+    match file.read().await {
+        Ok((text, version)) => {
+            let raw: RawTenantsFile = toml::from_str(&text)
+                .with_context(|| format!("tenants file {} is not valid", file.location()))?;
+            Ok((raw, Some(version)))
+        }
+        Err(cloudpf_aws::TenantsFileError::Missing(_)) => Ok((
+            RawTenantsFile {
+                tenants: Vec::new(),
+                elasticsearch: None,
+                rate_limits: None,
+            },
+            None,
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Validates `raw` as the API loads it, then writes it over `expected`.
+async fn write(
+    file: &TenantsFile,
+    raw: &RawTenantsFile,
+    expected: Option<&Version>,
+) -> anyhow::Result<()> {
+    let text = toml::to_string_pretty(raw)?;
+    Tenants::from_toml(&text, file.location()).context("the edited tenants file is not valid")?;
+    let text = format!(
+        "# cloudpf tenants file: shops, hashed API keys, CORS origins, search clusters.\n\
+         # Edited by `cloudpf tenants`; comments are not kept.\n{text}"
+    );
+    file.write(&text, expected).await?;
+    Ok(())
+}
+
+async fn list(file: &TenantsFile) -> anyhow::Result<()> {
+    let (raw, _) = read(file).await?;
+    let mut out = std::io::stdout().lock();
+    for tenant in &raw.tenants {
+        let scopes: Vec<String> = tenant
+            .keys
+            .iter()
+            .map(|k| format!("{:?}", k.scope).to_lowercase())
+            .collect();
+        writeln!(
+            out,
+            "{}\tcluster={}\tkeys={}",
+            tenant.id,
+            tenant.search_cluster.as_deref().unwrap_or("-"),
+            scopes.join(",")
+        )?;
+    }
+    Ok(())
+}
+
+async fn add(
+    file: &TenantsFile,
+    shared: &aws_config::SdkConfig,
+    args: AddArgs,
+) -> anyhow::Result<()> {
+    let id = TenantId::parse(&args.id)?;
+    let (mut raw, version) = read(file).await?;
+    if raw.tenants.iter().any(|t| t.id == id.as_str()) {
+        bail!("tenant {id} is already in {}", file.location());
+    }
+    let search_cluster = if args.provision {
+        let stacks = Stacks::new(shared, &args.stack);
+        let name = args.stack.stack_name(id.as_str())?;
+        let template = match &args.stack.template {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+            None => SEARCH_CLUSTER_TEMPLATE.to_owned(),
+        };
+        let params = [
+            (
+                "MainStack",
+                args.stack.main_stack.clone().unwrap_or_default(),
+            ),
+            ("ClusterName", id.to_string()),
+            ("Cpu", args.cpu.clone()),
+            ("Memory", args.memory.clone()),
+        ];
+        eprintln!("cloudpf tenants: deploying stack {name} (a few minutes)");
+        let outputs = stacks.create(&name, &template, &params, &id).await?;
+        let output = |key: &str| {
+            outputs
+                .get(key)
+                .cloned()
+                .with_context(|| format!("stack {name} has no output {key}"))
+        };
+        let cluster = RawCluster {
+            url: output("ClusterUrl")?,
+            credentials_secret: Some(output("CredentialsSecretName")?),
+            snapshot_bucket: Some(output("SnapshotBucket")?),
+            ..RawCluster::default()
+        };
+        raw.elasticsearch
+            .get_or_insert_with(EsConfig::default)
+            .clusters
+            .insert(id.to_string(), cluster);
+        Some(id.to_string())
+    } else {
+        if let Some(cluster) = &args.cluster {
+            let known = raw
+                .elasticsearch
+                .as_ref()
+                .is_some_and(|es| es.clusters.contains_key(cluster));
+            if !known {
+                bail!(
+                    "cluster {cluster:?} is not in {}; add it there, or use --provision",
+                    file.location()
+                );
+            }
+        }
+        args.cluster.clone()
+    };
+    let search_key = super::random_key("cpfs_")?;
+    let admin_key = super::random_key("cpfa_")?;
+    raw.tenants.push(RawTenant {
+        id: id.to_string(),
+        cors_origins: args.cors_origins,
+        keys: vec![
+            RawKey {
+                scope: Scope::Search,
+                sha256: hash_key(&search_key),
+            },
+            RawKey {
+                scope: Scope::Admin,
+                sha256: hash_key(&admin_key),
+            },
+        ],
+        search_cluster,
+    });
+    write(file, &raw, version.as_ref()).await?;
+    eprintln!(
+        "cloudpf tenants: {id} added to {}; its keys are shown only now",
+        file.location()
+    );
+    writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        serde_json::json!({ "tenant": id.as_str(), "search_key": search_key, "admin_key": admin_key })
+    )?;
+    Ok(())
+}
+
+async fn remove(
+    file: &TenantsFile,
+    shared: &aws_config::SdkConfig,
+    args: RemoveArgs,
+) -> anyhow::Result<()> {
+    let id = TenantId::parse(&args.id)?;
+    let (mut raw, version) = read(file).await?;
+    let Some(at) = raw.tenants.iter().position(|t| t.id == id.as_str()) else {
+        bail!("tenant {id} is not in {}", file.location());
+    };
+    let removed = raw.tenants.remove(at);
+    let mut stack = None;
+    if args.deprovision {
+        let Some(cluster) = removed.search_cluster.clone() else {
+            bail!("tenant {id} has no search cluster to deprovision");
+        };
+        let es = raw.elasticsearch.get_or_insert_with(EsConfig::default);
+        let others: Vec<&str> = raw
+            .tenants
+            .iter()
+            .filter(|t| t.search_cluster.as_deref() == Some(cluster.as_str()))
+            .map(|t| t.id.as_str())
+            .chain(
+                es.tenants
+                    .iter()
+                    .filter(|(_, r)| r.cluster == cluster)
+                    .map(|(t, _)| t.as_str()),
+            )
+            .collect();
+        if !others.is_empty() {
+            bail!(
+                "cluster {cluster:?} also serves {}; remove the shop without --deprovision",
+                others.join(", ")
+            );
+        }
+        es.clusters.remove(&cluster);
+        stack = Some(args.stack.stack_name(&cluster)?);
+    }
+    // Unrouted first: nothing is sent to a cluster while its stack is deleted.
+    write(file, &raw, version.as_ref()).await?;
+    eprintln!("cloudpf tenants: {id} removed from {}", file.location());
+    if let Some(name) = stack {
+        eprintln!("cloudpf tenants: deleting stack {name}");
+        Stacks::new(shared, &args.stack).delete(&name).await?;
+        eprintln!("cloudpf tenants: stack {name} deleted");
+    }
+    Ok(())
+}
+
+/// CloudFormation, for the search cluster stacks.
+struct Stacks {
+    client: aws_sdk_cloudformation::Client,
+    wait: Duration,
+}
+
+impl Stacks {
+    fn new(shared: &aws_config::SdkConfig, args: &StackArgs) -> Self {
+        Self {
+            client: aws_sdk_cloudformation::Client::new(shared),
+            wait: Duration::from_secs(args.wait_minutes * 60),
+        }
+    }
+
+    /// The stack's status and outputs, `None` if it does not exist.
+    async fn describe(
+        &self,
+        name: &str,
+    ) -> anyhow::Result<Option<(String, BTreeMap<String, String>)>> {
+        let described = match self.client.describe_stacks().stack_name(name).send().await {
+            Ok(described) => described,
+            Err(e) => {
+                let text = aws_sdk_cloudformation::error::DisplayErrorContext(&e).to_string();
+                if text.contains("does not exist") {
+                    return Ok(None);
+                }
+                return Err(anyhow::anyhow!("cannot describe stack {name}: {text}"));
+            }
+        };
+        let Some(stack) = described.stacks().first() else {
+            return Ok(None);
+        };
+        let status = stack
+            .stack_status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default();
+        let outputs = stack
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+            .collect();
+        Ok(Some((status, outputs)))
+    }
+
+    /// Creates the stack (or finds it already created by an interrupted run) and waits
+    /// for it; its outputs.
+    async fn create(
+        &self,
+        name: &str,
+        template: &str,
+        params: &[(&str, String)],
+        tenant: &TenantId,
+    ) -> anyhow::Result<BTreeMap<String, String>> {
+        if self.describe(name).await?.is_none() {
+            let mut create = self
+                .client
+                .create_stack()
+                .stack_name(name)
+                .template_body(template)
+                .capabilities(Capability::CapabilityIam)
+                .tags(
+                    Tag::builder()
+                        .key("cloudpf:tenant")
+                        .value(tenant.as_str())
+                        .build(),
+                );
+            for (key, value) in params {
+                create = create.parameters(
+                    Parameter::builder()
+                        .parameter_key(*key)
+                        .parameter_value(value)
+                        .build(),
+                );
+            }
+            create.send().await.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot create stack {name}: {}",
+                    aws_sdk_cloudformation::error::DisplayErrorContext(e)
+                )
+            })?;
+        }
+        let outputs = self
+            .wait_for(name, |status| match status {
+                "CREATE_COMPLETE" | "UPDATE_COMPLETE" => Some(true),
+                s if s.ends_with("_IN_PROGRESS") => None,
+                _ => Some(false),
+            })
+            .await?;
+        outputs.with_context(|| format!("stack {name} disappeared while it was created"))
+    }
+
+    async fn delete(&self, name: &str) -> anyhow::Result<()> {
+        if self.describe(name).await?.is_none() {
+            return Ok(());
+        }
+        self.client
+            .delete_stack()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot delete stack {name}: {}",
+                    aws_sdk_cloudformation::error::DisplayErrorContext(e)
+                )
+            })?;
+        self.wait_for(name, |status| match status {
+            "DELETE_COMPLETE" => Some(true),
+            s if s.ends_with("_IN_PROGRESS") => None,
+            _ => Some(false),
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Polls the stack until `done` says it finished (`Some(true)`: its outputs) or
+    /// failed (`Some(false)`: an error with the status), within the wait.
+    async fn wait_for(
+        &self,
+        name: &str,
+        done: impl Fn(&str) -> Option<bool>,
+    ) -> anyhow::Result<Option<BTreeMap<String, String>>> {
+        let deadline = Instant::now() + self.wait;
+        let mut pause = Duration::from_millis(200);
+        loop {
+            let Some((status, outputs)) = self.describe(name).await? else {
+                // A deleted stack stops being listed under its name.
+                return Ok(None);
+            };
+            match done(&status) {
+                Some(true) => return Ok(Some(outputs)),
+                Some(false) => bail!("stack {name} ended in {status}; see its events"),
+                None if Instant::now() >= deadline => {
+                    bail!("stack {name} still {status} after the wait; run the command again")
+                }
+                None => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(15));
+                }
+            }
+        }
+    }
+}
