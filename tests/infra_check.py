@@ -283,10 +283,12 @@ def main():
               f"{role}: sends only to its failure queue")
     task = grants(cl.resources["TaskRole"])
     snap = "arn:aws:s3:::cloudpf-dev/SnapshotBucket"
-    objects = {r for a, r, _ in task if a.startswith("s3:") and a != "s3:ListBucket"}
+    bucket_level = {"s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:GetBucketLocation"}
+    objects = {r for a, r, _ in task if a.startswith("s3:") and a not in bucket_level}
     check(objects == {f"{snap}/{tenant}/*"}, "the node writes only its own snapshot prefix")
-    listing = [c for a, _, c in task if a == "s3:ListBucket"]
-    check(listing == [{"StringLike": {"s3:prefix": [f"{tenant}/*"]}}], "the node lists only its own prefix")
+    check({r for a, r, _ in task if a in bucket_level} == {snap}, "bucket-level actions on the snapshot bucket only")
+    listing = [c for a, _, c in task if a in ("s3:ListBucket", "s3:ListBucketMultipartUploads")]
+    check(listing == [{"StringLike": {"s3:prefix": [f"{tenant}/*"]}}] * 2, "the node lists only its own prefix")
     exe = grants(cl.resources["ExecutionRole"])
     check({r for a, r, _ in exe if a.startswith("secretsmanager:")} == {f"{cl.name}/CredentialsSecret"},
           "ECS reads only this cluster's password")

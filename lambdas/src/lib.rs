@@ -175,16 +175,19 @@ pub async fn pipeline(
             let origin = config.tenants_file.clone();
             let data_dir = config.data_dir.clone();
             let shared_for_build = shared.clone();
+            let secrets = Arc::new(cloudpf_aws::secrets::SecretCache::default());
             let build: reload::Build<Pipeline> = Box::new(move |text| {
-                let (origin, data_dir, shared, sink) = (
+                let (origin, data_dir, shared, sink, secrets) = (
                     origin.clone(),
                     data_dir.clone(),
                     shared_for_build.clone(),
                     sink.clone(),
+                    secrets.clone(),
                 );
                 Box::pin(async move {
-                    let routing =
-                        with_secrets(Routing::from_toml(&text, &origin)?, &shared).await?;
+                    let routing = secrets
+                        .resolve(Routing::from_toml(&text, &origin)?, &shared)
+                        .await?;
                     let engine = search_engine(
                         SearchBackend::Elasticsearch,
                         &data_dir,

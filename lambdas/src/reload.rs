@@ -6,7 +6,8 @@
 //! `every` (one `HeadObject`), so an idle function makes no call at all and a frozen
 //! container misses nothing. A changed file that does not build (bad TOML, an unknown
 //! cluster, an unreadable secret) is logged as an error and the last good one stays in
-//! use until the file changes again.
+//! use; it is tried again at the next check, so a passing failure (a throttled secret
+//! read) heals by itself.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -94,12 +95,10 @@ impl<T> Reloading<T> {
                 return;
             }
         };
-        // Remembered even when it does not build, so a broken file is tried once, not
-        // on every check.
-        state.version = version;
         match (self.build)(text).await {
             Ok(value) => {
                 state.current = Arc::new(value);
+                state.version = version;
                 self.builds.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(location, "tenants file changed; now in use");
             }

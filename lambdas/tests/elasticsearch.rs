@@ -255,6 +255,40 @@ async fn records_reach_the_cluster_the_s3_tenants_file_names_with_the_secret_man
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert_eq!(reloading.builds(), 2);
     assert!(bulks(&beta).len() > sent.len());
+
+    // A file naming a secret that cannot be read yet (created a moment later, or a
+    // throttled read) is tried again at the next check, without another edit.
+    let gamma_secret = cloudpf_testkit::unique("cloudpf/test/es/gamma");
+    stack
+        .put_tenants(&tenants_file("gamma", &alpine_url, &gamma_secret))
+        .await;
+    run().await;
+    assert_eq!(
+        reloading.builds(),
+        2,
+        "the unreadable secret keeps beta in use"
+    );
+    stack
+        .secret(
+            &gamma_secret,
+            json!({ "username": "elastic", "password": "gamma-pw" }),
+        )
+        .await;
+    let before = bulks(&alpine).len();
+    let response = run().await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(reloading.builds(), 3);
+    let gamma = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("elastic:gamma-pw")
+    );
+    let sent = bulks(&alpine);
+    assert!(sent.len() > before);
+    assert!(
+        sent[before..]
+            .iter()
+            .all(|auth| auth.as_deref() == Some(gamma.as_str()))
+    );
 }
 
 #[tokio::test]

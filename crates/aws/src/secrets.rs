@@ -41,6 +41,57 @@ pub async fn read_secrets(
     Ok(out)
 }
 
+/// Secrets already read by a long-lived process, by name: a reload of the tenants file
+/// reads only the secrets it did not name before, instead of every cluster's again
+/// (which, with many clusters, would be slow and invite throttling). A secret's new
+/// value is read by the next cold start.
+#[derive(Default)]
+pub struct SecretCache(std::sync::Mutex<BTreeMap<String, String>>);
+
+impl std::fmt::Debug for SecretCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretCache(<redacted>)")
+    }
+}
+
+impl SecretCache {
+    /// `routing` with its stored secrets, read from Secrets Manager only when not cached.
+    pub async fn resolve(
+        &self,
+        routing: cloudpf_engines::Routing,
+        shared: &aws_config::SdkConfig,
+    ) -> Result<cloudpf_engines::Routing, SecretsError> {
+        let names = routing.stored_secrets();
+        let missing: Vec<String> = {
+            let cached = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            names
+                .iter()
+                .filter(|n| !cached.contains_key(*n))
+                .cloned()
+                .collect()
+        };
+        if !missing.is_empty() {
+            let read = read_secrets(shared, missing).await?;
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(read);
+        }
+        let cached = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let stored = names
+            .into_iter()
+            .filter_map(|n| cached.get(&n).map(|v| (n, v.clone())))
+            .collect();
+        Ok(routing.with_stored(stored))
+    }
+}
+
 /// `routing` with the stored secrets its clusters name (`credentials_secret`) read.
 pub async fn with_secrets(
     routing: cloudpf_engines::Routing,

@@ -147,12 +147,16 @@ impl TenantsFile {
                     }
                     Err(e) => return Err(self.read_error(e.to_string())),
                 };
-                let modified = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos());
-                Ok(Version(format!("{modified}-{}", meta.len())))
+                // The content itself: a modification time may not tick between two
+                // quick edits of the same length.
+                let bytes = std::fs::read(path).map_err(|e| self.read_error(e.to_string()))?;
+                let mut hasher = std::hash::DefaultHasher::new();
+                std::hash::Hash::hash(&bytes, &mut hasher);
+                Ok(Version(format!(
+                    "{:016x}-{}",
+                    std::hash::Hasher::finish(&hasher),
+                    meta.len()
+                )))
             }
             (Location::S3 { .. }, None) => Err(self.read_error("no S3 client")),
         }
@@ -214,6 +218,13 @@ impl TenantsFile {
                 let dir = dir.unwrap_or_else(|| std::path::Path::new("."));
                 let mut tmp =
                     tempfile::NamedTempFile::new_in(dir).map_err(|e| write_error(e.to_string()))?;
+                // The new file keeps the old one's permissions (a temporary file is 0600,
+                // which a server running as another user could not read).
+                if let Ok(meta) = std::fs::metadata(path) {
+                    tmp.as_file()
+                        .set_permissions(meta.permissions())
+                        .map_err(|e| write_error(e.to_string()))?;
+                }
                 std::io::Write::write_all(&mut tmp, text.as_bytes())
                     .and_then(|()| tmp.as_file().sync_all())
                     .map_err(|e| write_error(e.to_string()))?;

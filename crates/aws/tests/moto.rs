@@ -561,4 +561,13 @@ async fn a_tenants_file_edit_over_a_version_someone_else_replaced_is_refused() {
             "{location}"
         );
     }
+    // A local edit keeps the file's permissions (a server running as another user still
+    // reads it).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let file = TenantsFile::new(&local.display().to_string(), &shared, true);
+    let (_, seen) = file.read().await.unwrap();
+    file.write("# three\n", Some(&seen)).await.unwrap();
+    let mode = std::fs::metadata(&local).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
 }

@@ -106,6 +106,27 @@ fn an_added_shop_searches_with_its_printed_key_and_a_removed_one_is_gone_from_th
     ]));
     assert!(bad_origin.contains("CORS origin"), "{bad_origin}");
 
+    // A file whose routes the Lambdas would refuse is not written.
+    let before = std::fs::read_to_string(file).unwrap();
+    std::fs::write(
+        file,
+        format!("{before}\n[elasticsearch.tenants.zeta]\ncluster = \"missing\"\n"),
+    )
+    .unwrap();
+    let refused = failed(&cloudpf(&[
+        "tenants",
+        "add",
+        "initech",
+        "--tenants-file",
+        file,
+    ]));
+    assert!(
+        refused.contains("search clusters are not valid"),
+        "{refused}"
+    );
+    assert!(!std::fs::read_to_string(file).unwrap().contains("initech"));
+    std::fs::write(file, &before).unwrap();
+
     ok(&cloudpf(&[
         "tenants",
         "remove",

@@ -169,6 +169,36 @@ impl Routing {
         Ok(Self::new(raw.elasticsearch, clusters))
     }
 
+    /// Checks the `[elasticsearch]` table and the tenants' routes as
+    /// [`Routing::elasticsearch_routes`] will, without the secrets (which only the
+    /// processes that use them can read): for tools that edit the tenants file.
+    pub fn check_routes(&self) -> Result<(), EngineError> {
+        let Some(config) = &self.elasticsearch else {
+            return if self.clusters.is_empty() {
+                Ok(())
+            } else {
+                Err(EngineError::NoElasticsearch)
+            };
+        };
+        let stand_in: BTreeMap<String, String> = config
+            .stored_secrets()
+            .into_iter()
+            .map(|name| {
+                (
+                    name,
+                    r#"{"username": "check", "password": "check"}"#.to_owned(),
+                )
+            })
+            .collect();
+        EsRoutes::with_sources(
+            config,
+            self.clusters.clone(),
+            |_| Some("Y2hlY2s=".to_owned()),
+            &stand_in,
+        )?;
+        Ok(())
+    }
+
     /// Each tenant's Elasticsearch cluster, validated, secrets read from the environment.
     /// Only the Elasticsearch backend asks, so embedded runs need no cluster settings.
     pub fn elasticsearch_routes(&self) -> Result<EsRoutes, EngineError> {

@@ -52,21 +52,23 @@ async fn main() -> Result<(), lambda_http::Error> {
     let api = Arc::new(api);
     let origin = config.tenants_file.clone();
     let shared_for_build = shared.clone();
+    let secrets = Arc::new(cloudpf_aws::secrets::SecretCache::default());
     let build: Build<cloudpf_search_api::Router> = Box::new(move |text| {
-        let (origin, shared, embedded, analytics, metrics, api) = (
+        let (origin, shared, embedded, analytics, metrics, api, secrets) = (
             origin.clone(),
             shared_for_build.clone(),
             embedded.clone(),
             analytics.clone(),
             metrics.clone(),
             api.clone(),
+            secrets.clone(),
         );
         Box::pin(async move {
             let tenants = cloudpf_search_api::Tenants::from_toml(&text, &origin)?;
             let engine = match embedded {
                 Some(engine) => engine,
                 None => {
-                    let routing = cloudpf_lambdas::with_secrets(tenants.routing(), &shared).await?;
+                    let routing = secrets.resolve(tenants.routing(), &shared).await?;
                     search_engine(
                         SearchBackend::Elasticsearch,
                         &api.data_dir,

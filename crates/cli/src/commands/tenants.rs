@@ -48,7 +48,7 @@ enum Action {
     List,
     /// Add a shop with a new search key and admin key (printed once, as JSON).
     Add(AddArgs),
-    /// Remove a shop from the tenants file (its keys stop working at once).
+    /// Remove a shop from the tenants file (its keys stop working once the API has it).
     Remove(RemoveArgs),
 }
 
@@ -147,7 +147,13 @@ async fn write(
     expected: Option<&Version>,
 ) -> anyhow::Result<()> {
     let text = toml::to_string_pretty(raw)?;
-    Tenants::from_toml(&text, file.location()).context("the edited tenants file is not valid")?;
+    // As the API and the Lambdas will load it: keys, origins, and the routes.
+    let tenants = Tenants::from_toml(&text, file.location())
+        .context("the edited tenants file is not valid")?;
+    tenants
+        .routing()
+        .check_routes()
+        .context("the edited tenants file's search clusters are not valid")?;
     let text = format!(
         "# cloudpf tenants file: shops, hashed API keys, CORS origins, search clusters.\n\
          # Edited by `cloudpf tenants`; comments are not kept.\n{text}"
@@ -183,8 +189,23 @@ async fn add(
 ) -> anyhow::Result<()> {
     let id = TenantId::parse(&args.id)?;
     let (mut raw, version) = read(file).await?;
-    if raw.tenants.iter().any(|t| t.id == id.as_str()) {
+    let routed = raw
+        .elasticsearch
+        .as_ref()
+        .is_some_and(|es| es.tenants.contains_key(id.as_str()));
+    if routed || raw.tenants.iter().any(|t| t.id == id.as_str()) {
         bail!("tenant {id} is already in {}", file.location());
+    }
+    if args.provision
+        && raw
+            .elasticsearch
+            .as_ref()
+            .is_some_and(|es| es.clusters.contains_key(id.as_str()))
+    {
+        bail!(
+            "{} already has a cluster named {id}; route the shop to it with --cluster",
+            file.location()
+        );
     }
     let search_cluster = if args.provision {
         let stacks = Stacks::new(shared, &args.stack);
@@ -369,6 +390,14 @@ impl Stacks {
         params: &[(&str, String)],
         tenant: &TenantId,
     ) -> anyhow::Result<BTreeMap<String, String>> {
+        // A first attempt that failed and rolled back leaves a stack that can only be
+        // deleted: delete it and start again.
+        if let Some((status, _)) = self.describe(name).await?
+            && status == "ROLLBACK_COMPLETE"
+        {
+            eprintln!("cloudpf tenants: stack {name} failed earlier ({status}); deleting it first");
+            self.delete(name).await?;
+        }
         if self.describe(name).await?.is_none() {
             let mut create = self
                 .client
