@@ -133,8 +133,6 @@ impl LambdaConfig {
 /// How often a warm function checks the tenants file unless configured.
 pub const DEFAULT_TENANTS_REFRESH: Duration = Duration::from_secs(10);
 
-pub use cloudpf_aws::secrets::with_secrets;
-
 /// A CDC function's pipeline: fixed for the embedded engine (which reads no routes),
 /// rebuilt from the tenants file when it changes for Elasticsearch.
 #[derive(Debug)]

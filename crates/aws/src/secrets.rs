@@ -92,25 +92,16 @@ impl SecretCache {
     }
 }
 
-/// `routing` with the stored secrets its clusters name (`credentials_secret`) read.
-pub async fn with_secrets(
-    routing: cloudpf_engines::Routing,
-    shared: &aws_config::SdkConfig,
-) -> Result<cloudpf_engines::Routing, SecretsError> {
-    let names = routing.stored_secrets();
-    if names.is_empty() {
-        return Ok(routing);
-    }
-    Ok(routing.with_stored(read_secrets(shared, names).await?))
-}
-
-/// [`with_secrets`] for the CLI: AWS configuration comes from the environment, and is
-/// loaded only when a cluster names a stored secret.
+/// `routing` with the stored secrets its clusters name (`credentials_secret`) read, for
+/// the CLI's one-shot reads: AWS configuration comes from the environment, and is loaded
+/// only when a cluster names a stored secret.
 pub async fn with_secrets_from_env(
     routing: cloudpf_engines::Routing,
 ) -> Result<cloudpf_engines::Routing, SecretsError> {
     if routing.stored_secrets().is_empty() {
         return Ok(routing);
     }
-    with_secrets(routing, &aws_config::load_from_env().await).await
+    SecretCache::default()
+        .resolve(routing, &aws_config::load_from_env().await)
+        .await
 }
