@@ -114,20 +114,19 @@ impl TenantsFile {
                 Ok((text, version))
             }
             (Location::Path(path), _) => {
-                let text = match std::fs::read_to_string(path) {
-                    Ok(text) => text,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Err(TenantsFileError::Missing(self.shown.clone()));
-                    }
-                    Err(e) => return Err(self.read_error(e.to_string())),
-                };
-                Ok((text, self.version().await?))
+                // One read gives both, so the version is that of the text returned.
+                let bytes = self.read_local(path)?;
+                let version = content_version(&bytes);
+                let text = String::from_utf8(bytes).map_err(|e| self.read_error(e.to_string()))?;
+                Ok((text, version))
             }
             (Location::S3 { .. }, None) => Err(self.read_error("no S3 client")),
         }
     }
 
-    /// The file's current version: one `HeadObject` (or `stat`), not the content.
+    /// The file's current version: one `HeadObject` in S3 (not the content); a local
+    /// file is read and hashed (a modification time may not tick between two quick
+    /// edits of the same length).
     pub async fn version(&self) -> Result<Version, TenantsFileError> {
         match (&self.location, &self.s3) {
             (Location::S3 { bucket, key }, Some(s3)) => {
@@ -139,26 +138,18 @@ impl TenantsFile {
                     Err(e) => Err(self.read_error(DisplayErrorContext(e).to_string())),
                 }
             }
-            (Location::Path(path), _) => {
-                let meta = match std::fs::metadata(path) {
-                    Ok(meta) => meta,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Err(TenantsFileError::Missing(self.shown.clone()));
-                    }
-                    Err(e) => return Err(self.read_error(e.to_string())),
-                };
-                // The content itself: a modification time may not tick between two
-                // quick edits of the same length.
-                let bytes = std::fs::read(path).map_err(|e| self.read_error(e.to_string()))?;
-                let mut hasher = std::hash::DefaultHasher::new();
-                std::hash::Hash::hash(&bytes, &mut hasher);
-                Ok(Version(format!(
-                    "{:016x}-{}",
-                    std::hash::Hasher::finish(&hasher),
-                    meta.len()
-                )))
-            }
+            (Location::Path(path), _) => Ok(content_version(&self.read_local(path)?)),
             (Location::S3 { .. }, None) => Err(self.read_error("no S3 client")),
+        }
+    }
+
+    fn read_local(&self, path: &std::path::Path) -> Result<Vec<u8>, TenantsFileError> {
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(TenantsFileError::Missing(self.shown.clone()))
+            }
+            Err(e) => Err(self.read_error(e.to_string())),
         }
     }
 
@@ -230,9 +221,20 @@ impl TenantsFile {
                     .map_err(|e| write_error(e.to_string()))?;
                 tmp.persist(path)
                     .map_err(|e| write_error(e.error.to_string()))?;
-                self.version().await
+                Ok(content_version(text.as_bytes()))
             }
             (Location::S3 { .. }, None) => Err(write_error("no S3 client".to_owned())),
         }
     }
+}
+
+/// A local file's version: a hash of its content, and its length.
+fn content_version(bytes: &[u8]) -> Version {
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(bytes, &mut hasher);
+    Version(format!(
+        "{:016x}-{}",
+        std::hash::Hasher::finish(&hasher),
+        bytes.len()
+    ))
 }

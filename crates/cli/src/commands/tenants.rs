@@ -390,15 +390,21 @@ impl Stacks {
         params: &[(&str, String)],
         tenant: &TenantId,
     ) -> anyhow::Result<BTreeMap<String, String>> {
-        // A first attempt that failed and rolled back leaves a stack that can only be
-        // deleted: delete it and start again.
-        if let Some((status, _)) = self.describe(name).await?
-            && status == "ROLLBACK_COMPLETE"
-        {
-            eprintln!("cloudpf tenants: stack {name} failed earlier ({status}); deleting it first");
-            self.delete(name).await?;
-        }
-        if self.describe(name).await?.is_none() {
+        let needs_create = match self.describe(name).await? {
+            None => true,
+            // A first attempt that failed and rolled back leaves a stack that can only
+            // be deleted: delete it and start again.
+            Some((status, _)) if status == "ROLLBACK_COMPLETE" => {
+                eprintln!(
+                    "cloudpf tenants: stack {name} failed earlier ({status}); deleting it first"
+                );
+                self.delete(name).await?;
+                true
+            }
+            // Created by an interrupted run: wait for it below.
+            Some(_) => false,
+        };
+        if needs_create {
             let mut create = self
                 .client
                 .create_stack()
