@@ -188,10 +188,11 @@ def main():
     es = Stack("cloudpf-dev", main_t, {**base, "SearchBackend": "elasticsearch"})
     emb = Stack("cloudpf-dev", main_t, {**base, "SearchBackend": "embedded"})
     tenant = "alpine-outfitters"
+    TLS_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:cloudpf/dev/es-tls/{tenant}-AbCdEf"
     cl = Stack(
         f"cloudpf-dev-search-{tenant}",
         cluster_t,
-        {"MainStack": "cloudpf-dev", "ClusterName": tenant},
+        {"MainStack": "cloudpf-dev", "ClusterName": tenant, "TlsSecretArn": TLS_ARN},
         imports=es.exports,
     )
 
@@ -268,7 +269,7 @@ def main():
         pattern = next(iter(secrets))
         arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret_name}-AbCdEf"
         check(fnmatch.fnmatchcase(arn, pattern), f"{role}: reaches the demo cluster's secret")
-        for other in ["cloudpf/prod/es/alpine-outfitters", "rds/billing/master"]:
+        for other in ["cloudpf/prod/es/alpine-outfitters", "rds/billing/master", f"cloudpf/dev/es-tls/{tenant}"]:
             check(not fnmatch.fnmatchcase(f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{other}-AbCdEf", pattern),
                   f"{role}: does not reach the secret {other}")
         check(all("*" not in a for a, _, _ in g), f"{role}: no wildcard actions")
@@ -290,16 +291,36 @@ def main():
     listing = [c for a, _, c in task if a in ("s3:ListBucket", "s3:ListBucketMultipartUploads")]
     check(listing == [{"StringLike": {"s3:prefix": [f"{tenant}/*"]}}] * 2, "the node lists only its own prefix")
     exe = grants(cl.resources["ExecutionRole"])
-    check({r for a, r, _ in exe if a.startswith("secretsmanager:")} == {f"{cl.name}/CredentialsSecret"},
-          "ECS reads only this cluster's password")
+    check({r for a, r, _ in exe if a.startswith("secretsmanager:")} == {f"{cl.name}/CredentialsSecret", TLS_ARN},
+          "ECS reads only this cluster's password and TLS identity")
     for name in ["TaskRole", "ExecutionRole"]:
         check(all("*" not in a and r != "*" for a, r, _ in grants(cl.resources[name])),
               f"{name}: no wildcard actions or resources")
     container = cl.props("TaskDefinition")["ContainerDefinitions"][0]
     env = {e["Name"]: e["Value"] for e in container["Environment"]}
     check(env["xpack.security.enabled"] == "true", "Elasticsearch security (authentication) is on")
-    check(container["Secrets"] == [{"Name": "ELASTIC_PASSWORD", "ValueFrom": f"{cl.name}/CredentialsSecret:password::"}],
-          "the password reaches the container from Secrets Manager, not from the template")
+    check(container["Secrets"] == [
+        {"Name": "ELASTIC_PASSWORD", "ValueFrom": f"{cl.name}/CredentialsSecret:password::"},
+        {"Name": "ES_TLS_CERTIFICATE", "ValueFrom": f"{TLS_ARN}:certificate::"},
+        {"Name": "ES_TLS_KEY", "ValueFrom": f"{TLS_ARN}:private_key::"},
+        {"Name": "ES_TLS_CA", "ValueFrom": f"{TLS_ARN}:ca_certificate::"},
+    ], "the password and the TLS identity reach the container from Secrets Manager, not from the template")
+    check(env["xpack.security.http.ssl.enabled"] == "true"
+          and env["xpack.security.http.ssl.certificate"] == "certs/node.crt"
+          and env["xpack.security.http.ssl.key"] == "certs/node.key",
+          "the node serves HTTPS with the provisioned certificate")
+    script = container["Command"][0]
+    check(container["EntryPoint"] == ["/bin/tini", "--", "/bin/bash", "-c"]
+          and all(f'"${v}" > config/certs/{f}' in script for v, f in
+                  [("ES_TLS_CERTIFICATE", "node.crt"), ("ES_TLS_KEY", "node.key"), ("ES_TLS_CA", "ca.crt")])
+          and "umask 077" in script
+          and script.rstrip().endswith("exec /usr/local/bin/docker-entrypoint.sh eswrapper"),
+          "the container writes the identity's files (private to the node's user), then runs the image's entry point")
+    health = container["HealthCheck"]["Command"][1]
+    check("--cacert /usr/share/elasticsearch/config/certs/ca.crt" in health and "https://localhost:9200/" in health,
+          "the health check speaks HTTPS and checks the certificate")
+    check(cl.outputs["ClusterUrl"]["Value"] == f"https://{tenant}.es.cloudpf-dev.internal:9200",
+          "the tenants file's url is the HTTPS address the certificate names")
 
     print("== parameters")
     pattern = cluster_t["Parameters"]["ClusterName"]["AllowedPattern"]
@@ -316,6 +337,10 @@ def main():
     check(set(fixture["Parameters"]) == set(cluster_t["Parameters"])
           and set(fixture["Outputs"]) == set(cluster_t["Outputs"]),
           "the moto stand-in of the cluster stack has its parameters and outputs")
+    main_fixture = load("tests/fixtures/main-stack-exports.yaml")
+    check({o["Export"]["Name"]["Fn::Sub"] for o in main_fixture["Outputs"].values()}
+          <= {o["Export"]["Name"]["Fn::Sub"] for o in main_t["Outputs"].values() if "Export" in o},
+          "the moto stand-in of the main stack exports only what the real one exports")
     imported = set()
 
     def walk(node):

@@ -183,16 +183,19 @@ pub async fn pipeline(
                     secrets.clone(),
                 );
                 Box::pin(async move {
-                    let routing = secrets
+                    let resolved = secrets
                         .resolve(Routing::from_toml(&text, &origin)?, &shared)
-                        .await?;
+                        .await;
                     let engine = search_engine(
                         SearchBackend::Elasticsearch,
                         &data_dir,
-                        &routing,
+                        &resolved.routing,
                         EngineOptions::default(),
                     )?;
-                    Ok(Pipeline::new(engine, sink))
+                    Ok(reload::Built {
+                        value: Pipeline::new(engine, sink),
+                        partial: !resolved.unread.is_empty(),
+                    })
                 })
             });
             let reloading = reload::Reloading::start(

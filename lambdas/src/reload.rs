@@ -6,8 +6,10 @@
 //! `every` (one `HeadObject`), so an idle function makes no call at all and a frozen
 //! container misses nothing. A changed file that does not build (bad TOML, an unknown
 //! cluster, an unreadable secret) is logged as an error and the last good one stays in
-//! use; it is tried again at the next check, so a passing failure (a throttled secret
-//! read) heals by itself.
+//! use; it is tried again at the next check. A build that is usable but *partial* (a
+//! cluster whose secret could not be read, so only that cluster's shops wait) is used,
+//! and built again at every check until it is whole, so a passing failure (a throttled
+//! secret read, a secret created a moment after the file) heals by itself.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,7 +23,24 @@ use lambda_runtime::Error;
 
 /// Builds the value from the file's text.
 pub type Build<T> = Box<dyn Fn(String) -> BuildFuture<T> + Send + Sync>;
-pub type BuildFuture<T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send>>;
+pub type BuildFuture<T> = Pin<Box<dyn Future<Output = Result<Built<T>, Error>> + Send>>;
+
+/// A built value, and whether part of it is missing for now (worth building again even
+/// if the file does not change).
+#[derive(Debug)]
+pub struct Built<T> {
+    pub value: T,
+    pub partial: bool,
+}
+
+impl<T> Built<T> {
+    pub fn whole(value: T) -> Self {
+        Self {
+            value,
+            partial: false,
+        }
+    }
+}
 
 pub struct Reloading<T> {
     file: TenantsFile,
@@ -34,6 +53,7 @@ pub struct Reloading<T> {
 
 struct State<T> {
     current: Arc<T>,
+    partial: bool,
     version: Version,
     checked: Instant,
 }
@@ -48,16 +68,18 @@ impl<T> std::fmt::Debug for Reloading<T> {
 }
 
 impl<T> Reloading<T> {
-    /// Reads and builds the file once: a file that does not build fails the start.
+    /// Reads and builds the file once: a file that does not build fails the start (a
+    /// partial build does not).
     pub async fn start(file: TenantsFile, every: Duration, build: Build<T>) -> Result<Self, Error> {
         let (text, version) = file.read().await?;
-        let current = Arc::new(build(text).await?);
+        let built = build(text).await?;
         Ok(Self {
             file,
             every,
             build,
             state: tokio::sync::Mutex::new(State {
-                current,
+                current: Arc::new(built.value),
+                partial: built.partial,
                 version,
                 checked: Instant::now(),
             }),
@@ -67,7 +89,7 @@ impl<T> Reloading<T> {
     }
 
     /// The value for this invocation: rebuilt first if the check is due and the file
-    /// changed.
+    /// changed (or the value in use is partial).
     pub async fn current(&self) -> Arc<T> {
         let mut state = self.state.lock().await;
         if state.checked.elapsed() >= self.every {
@@ -81,7 +103,7 @@ impl<T> Reloading<T> {
     async fn refresh(&self, state: &mut State<T>) {
         let location = self.file.location();
         match self.file.version().await {
-            Ok(version) if version == state.version => return,
+            Ok(version) if version == state.version && !state.partial => return,
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(%error, "cannot check the tenants file; keeping the one in use");
@@ -96,11 +118,16 @@ impl<T> Reloading<T> {
             }
         };
         match (self.build)(text).await {
-            Ok(value) => {
-                state.current = Arc::new(value);
+            Ok(built) => {
+                state.current = Arc::new(built.value);
+                state.partial = built.partial;
                 state.version = version;
                 self.builds.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(location, "tenants file changed; now in use");
+                tracing::info!(
+                    location,
+                    partial = built.partial,
+                    "tenants file built; now in use"
+                );
             }
             Err(error) => tracing::error!(
                 location,

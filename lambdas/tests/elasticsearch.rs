@@ -2,7 +2,8 @@
 //! tenants file in S3, each cluster's credentials in Secrets Manager (both moto, over
 //! the wire), and records routed to a scripted Elasticsearch node. The file is followed
 //! while the function is warm: a change of route is used by the next invocation, an
-//! unchanged file is not rebuilt, and a broken one leaves the last good one in use.
+//! unchanged file is not rebuilt, and a broken one leaves the last good one in use. A
+//! cluster whose secret cannot be read holds back only its own shops' records.
 #![allow(clippy::unwrap_used)] // a test that cannot set itself up should fail loudly
 
 use std::sync::{Arc, Mutex};
@@ -168,10 +169,16 @@ async fn stack() -> Option<Stack> {
 }
 
 fn bulks(seen: &Seen) -> Vec<Option<String>> {
+    bulks_of(seen, "acme")
+}
+
+/// The `Authorization` of each bulk request for `tenant`'s products.
+fn bulks_of(seen: &Seen, tenant: &str) -> Vec<Option<String>> {
+    let path = format!("/cloudpf-{tenant}-products/_bulk");
     seen.lock()
         .unwrap()
         .iter()
-        .filter(|(method, path, _)| method == "POST" && path == "/cloudpf-acme-products/_bulk")
+        .filter(|(method, p, _)| method == "POST" && *p == path)
         .map(|(_, _, auth)| auth.clone())
         .collect()
 }
@@ -257,27 +264,27 @@ async fn records_reach_the_cluster_the_s3_tenants_file_names_with_the_secret_man
     assert!(bulks(&beta).len() > sent.len());
 
     // A file naming a secret that cannot be read yet (created a moment later, or a
-    // throttled read) is tried again at the next check, without another edit.
+    // throttled read) is used, with that cluster unavailable: the shop's records are
+    // kept in the stream (a batch item failure), nothing is sent without credentials,
+    // and the file is built again at the next check, without another edit.
     let gamma_secret = cloudpf_testkit::unique("cloudpf/test/es/gamma");
     stack
         .put_tenants(&tenants_file("gamma", &alpine_url, &gamma_secret))
         .await;
-    run().await;
-    assert_eq!(
-        reloading.builds(),
-        2,
-        "the unreadable secret keeps beta in use"
-    );
+    let before = bulks(&alpine).len();
+    let response = run().await;
+    assert_eq!(response.batch_item_failures.len(), 1, "{response:?}");
+    assert_eq!(reloading.builds(), 3);
+    assert_eq!(bulks(&alpine).len(), before);
     stack
         .secret(
             &gamma_secret,
             json!({ "username": "elastic", "password": "gamma-pw" }),
         )
         .await;
-    let before = bulks(&alpine).len();
     let response = run().await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    assert_eq!(reloading.builds(), 3);
+    assert_eq!(reloading.builds(), 4);
     let gamma = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode("elastic:gamma-pw")
@@ -291,30 +298,105 @@ async fn records_reach_the_cluster_the_s3_tenants_file_names_with_the_secret_man
     );
 }
 
+/// The lifecycle fixture for acme, then the same changes for globex (later sequence
+/// numbers): one batch of a shard that two shops share.
+fn two_shops_event() -> Box<serde_json::value::RawValue> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/products-lifecycle.json");
+    let text = std::fs::read_to_string(path).unwrap();
+    let globex_text = text
+        .replace("\"acme\"", "\"globex\"")
+        .replace("\"SequenceNumber\": \"1111", "\"SequenceNumber\": \"2222");
+    assert!(globex_text.contains("globex") && globex_text.contains("\"2222"));
+    let acme: Value = serde_json::from_str(&text).unwrap();
+    let globex: Value = serde_json::from_str(&globex_text).unwrap();
+    let mut records = acme["Records"].as_array().unwrap().clone();
+    records.extend(globex["Records"].as_array().unwrap().iter().cloned());
+    serde_json::value::to_raw_value(&json!({ "Records": records })).unwrap()
+}
+
 #[tokio::test]
-async fn a_function_whose_cluster_secret_cannot_be_read_does_not_start() {
+async fn a_cluster_whose_secret_cannot_be_read_holds_back_only_its_own_shops_records() {
+    // Issue #17: one unreadable secret used to fail the function's start, so every shop
+    // of every cluster waited.
     let Some(stack) = stack().await else { return };
-    let (url, seen) = start_node().await;
+    let (alpine_url, alpine) = start_node().await;
+    let (beta_url, beta) = start_node().await;
+    let alpine_secret = cloudpf_testkit::unique("cloudpf/test/es/alpine-late");
+    let beta_secret = cloudpf_testkit::unique("cloudpf/test/es/beta");
     stack
-        .put_tenants(&tenants_file(
-            "alpine",
-            &url,
-            "cloudpf/test/es/never-created",
+        .secret(&beta_secret, json!({ "api_key": "YmV0YTprZXk=" }))
+        .await;
+    stack
+        .put_tenants(&format!(
+            r#"
+[[tenants]]
+id = "acme"
+search_cluster = "alpine"
+keys = []
+
+[[tenants]]
+id = "globex"
+search_cluster = "beta"
+keys = []
+
+[elasticsearch.clusters.alpine]
+url = "{alpine_url}"
+credentials_secret = "{alpine_secret}"
+
+[elasticsearch.clusters.beta]
+url = "{beta_url}"
+credentials_secret = "{beta_secret}"
+"#
         ))
         .await;
-    let bucket = stack.bucket.clone();
-    let config = LambdaConfig::from_vars(|name| match name {
-        "CLOUDPF_LAKE_BUCKET" => Some(bucket.clone()),
-        "CLOUDPF_SEARCH_BACKEND" => Some("elasticsearch".into()),
-        "CLOUDPF_TENANTS_FILE" => Some(format!("s3://{bucket}/config/tenants.toml")),
-        "CLOUDPF_S3_FORCE_PATH_STYLE" => Some("true".into()),
-        _ => None,
-    })
-    .unwrap();
-    let err = cloudpf_lambdas::pipeline(&config, &stack.shared)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("cloudpf/test/es/never-created"), "{err}");
-    assert!(seen.lock().unwrap().is_empty());
+
+    let pipeline = stack.pipeline().await;
+    let CdcPipeline::Reloading(reloading) = &pipeline else {
+        panic!("the elasticsearch backend follows the tenants file");
+    };
+    let event = two_shops_event();
+    let run = || async {
+        let current = pipeline.current().await;
+        handle(&event, Entity::Products, &current).await.unwrap()
+    };
+
+    // globex is indexed; acme's records are kept in the stream from its first one.
+    let response = run().await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .filter_map(|f| f.item_identifier.as_deref())
+        .collect();
+    assert_eq!(failed, ["111100000000000000001"]);
+    assert!(!bulks_of(&beta, "globex").is_empty());
+    assert!(
+        alpine.lock().unwrap().is_empty(),
+        "nothing is sent without credentials"
+    );
+
+    // The secret appears: the next invocation reads it, without a change of the file;
+    // once whole, the file is not built again.
+    let before = reloading.builds();
+    stack
+        .secret(
+            &alpine_secret,
+            json!({ "username": "elastic", "password": "late-pw" }),
+        )
+        .await;
+    let response = run().await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(reloading.builds(), before + 1);
+    run().await;
+    assert_eq!(reloading.builds(), before + 1);
+    let late = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("elastic:late-pw")
+    );
+    let sent = bulks_of(&alpine, "acme");
+    assert!(!sent.is_empty());
+    assert!(
+        sent.iter()
+            .all(|auth| auth.as_deref() == Some(late.as_str()))
+    );
 }

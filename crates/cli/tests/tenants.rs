@@ -1,11 +1,15 @@
 //! `cloudpf tenants` (issue #17): adding a shop gives it working keys, edits are
 //! validated and never overwrite someone else's, and `--provision` / `--deprovision`
-//! create and delete the shop's search cluster stack around its route (CloudFormation
-//! and the S3 tenants file on moto).
+//! create and delete the shop's search cluster stack and TLS identity around its route
+//! (CloudFormation, Secrets Manager and the S3 tenants file on moto).
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cloudpf_search_es::{ElasticsearchEngine, EsConfig, EsRoutes, RawCluster};
 use common::{Server, cloudpf, get};
 use serde_json::Value;
 
@@ -195,7 +199,7 @@ async fn stack_status(shared: &aws_config::SdkConfig, name: &str) -> Option<Stri
 }
 
 #[tokio::test]
-async fn provisioning_deploys_the_shops_cluster_stack_routes_it_in_the_s3_tenants_file_and_deprovisioning_undoes_both()
+async fn provisioning_deploys_a_cluster_stack_with_its_tls_identity_routes_it_in_the_s3_tenants_file_and_deprovisioning_undoes_both()
  {
     let Some((url, shared)) = moto().await else {
         return;
@@ -209,6 +213,31 @@ async fn provisioning_deploys_the_shops_cluster_stack_routes_it_in_the_s3_tenant
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let file = format!("s3://{bucket}/config/tenants.toml");
     let main = cloudpf_testkit::unique("cloudpf-t");
+    // The main stack's exports the cluster stack imports, with its KMS key.
+    let cf = aws_sdk_cloudformation::Client::new(&shared);
+    let main_template = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/main-stack-exports.yaml"
+    ))
+    .unwrap();
+    cf.create_stack()
+        .stack_name(&main)
+        .template_body(main_template)
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("Environment")
+                .parameter_value(&main)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stack_status(&shared, &main).await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+    let secrets = aws_sdk_secretsmanager::Client::new(&shared);
+    let tls_secret = format!("cloudpf/{main}/es-tls/alpine");
     let template = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/fixtures/search-cluster-outputs.yaml"
@@ -241,15 +270,57 @@ async fn provisioning_deploys_the_shops_cluster_stack_routes_it_in_the_s3_tenant
         Some("CREATE_COMPLETE")
     );
 
-    // The route written from the stack's outputs: where the cluster is, the name of
-    // its credentials, its snapshot bucket.
+    // The route written from the stack's outputs: where the cluster is (HTTPS), the
+    // name of its credentials, its snapshot bucket, the authority of its certificate.
     let text = tenants_text(&s3, &bucket).await;
     let written: toml::Value = toml::from_str(&text).unwrap();
     let cluster = &written["elasticsearch"]["clusters"]["alpine"];
     assert_eq!(
         cluster["url"].as_str(),
-        Some(format!("http://alpine.es.{main}.internal:9200").as_str())
+        Some(format!("https://alpine.es.cloudpf-{main}.internal:9200").as_str())
     );
+    let ca = cluster["ca_certificate"].as_str().unwrap().to_owned();
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    assert!(!text.contains("PRIVATE KEY"), "{text}");
+
+    // The node's identity is in its own secret, under the authority the route trusts:
+    // an engine configured from the route reaches a node serving that certificate.
+    let stored = secrets
+        .get_secret_value()
+        .secret_id(&tls_secret)
+        .send()
+        .await
+        .unwrap();
+    let identity: Value = serde_json::from_str(stored.secret_string().unwrap()).unwrap();
+    assert_eq!(identity["ca_certificate"].as_str(), Some(ca.as_str()));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    let node = axum::Router::new().fallback(move || async move {
+        counted.fetch_add(1, Ordering::SeqCst);
+        (
+            [("content-type", "application/json")],
+            r#"{"acknowledged": true}"#,
+        )
+    });
+    let node_url = cloudpf_testkit::http::serve_tls(
+        node,
+        identity["certificate"].as_str().unwrap(),
+        identity["private_key"].as_str().unwrap(),
+    )
+    .await;
+    let mut es = EsConfig::default();
+    es.clusters.insert(
+        "alpine".into(),
+        RawCluster {
+            url: node_url,
+            ca_certificate: Some(ca),
+            snapshot_bucket: cluster["snapshot_bucket"].as_str().map(str::to_owned),
+            ..RawCluster::default()
+        },
+    );
+    let engine = ElasticsearchEngine::new(EsRoutes::with_env(&es, [], |_| None).unwrap()).unwrap();
+    assert_eq!(engine.setup_snapshots().await.unwrap(), ["alpine"]);
+    assert_eq!(requests.load(Ordering::SeqCst), 2);
     assert_eq!(
         cluster["credentials_secret"].as_str(),
         Some(format!("cloudpf/{main}/es/alpine").as_str())
@@ -291,4 +362,60 @@ async fn provisioning_deploys_the_shops_cluster_stack_routes_it_in_the_s3_tenant
     assert!(listed.is_empty(), "{listed}");
     let text = tenants_text(&s3, &bucket).await;
     assert!(!text.contains("alpine"), "{text}");
+    let gone = secrets
+        .get_secret_value()
+        .secret_id(&tls_secret)
+        .send()
+        .await;
+    assert!(
+        gone.is_err_and(|e| e
+            .as_service_error()
+            .is_some_and(|e| e.is_resource_not_found_exception())),
+        "the node's TLS secret outlived it"
+    );
+
+    // A shared cluster: deployed and added on its own, then shops are routed to it; it
+    // cannot be removed while it serves one.
+    let with_stack = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--main-stack", main.as_str(), "--template", template]);
+        run(&all)
+    };
+    ok(&with_stack(&[
+        "tenants",
+        "add-cluster",
+        "shared",
+        "--cpu",
+        "1024",
+    ]));
+    let shared_stack = format!("{main}-search-shared");
+    assert_eq!(
+        stack_status(&shared, &shared_stack).await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+    let written: toml::Value = toml::from_str(&tenants_text(&s3, &bucket).await).unwrap();
+    let cluster = &written["elasticsearch"]["clusters"]["shared"];
+    assert_eq!(
+        cluster["url"].as_str(),
+        Some(format!("https://shared.es.cloudpf-{main}.internal:9200").as_str())
+    );
+    assert!(cluster["ca_certificate"].as_str().is_some());
+    ok(&run(&["tenants", "add", "harbor", "--cluster", "shared"]));
+    let refused = failed(&with_stack(&["tenants", "remove-cluster", "shared"]));
+    assert!(refused.contains("still serves harbor"), "{refused}");
+    ok(&run(&["tenants", "remove", "harbor"]));
+    ok(&with_stack(&["tenants", "remove-cluster", "shared"]));
+    let status = stack_status(&shared, &shared_stack).await;
+    assert!(
+        matches!(status.as_deref(), None | Some("DELETE_COMPLETE")),
+        "{status:?}"
+    );
+    let text = tenants_text(&s3, &bucket).await;
+    assert!(!text.contains("shared"), "{text}");
+    let gone = secrets
+        .get_secret_value()
+        .secret_id(format!("cloudpf/{main}/es-tls/shared"))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the shared node's TLS secret outlived it");
 }

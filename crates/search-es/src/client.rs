@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use elasticsearch::auth::Credentials;
+use elasticsearch::cert::{Certificate, CertificateValidation};
 use elasticsearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, Transport, TransportBuilder};
 use elasticsearch::http::{Method, Url};
@@ -141,6 +142,12 @@ impl Conn {
                 builder.auth(Credentials::EncodedApiKey(key.expose().to_owned()))
             }
         };
+        if let Some(pem) = &cluster.ca_certificate {
+            let ca = Certificate::from_pem(pem.as_bytes()).map_err(|e| {
+                SearchError::Unavailable(format!("cluster {}: ca_certificate: {e}", cluster.name))
+            })?;
+            builder = builder.cert_validation(CertificateValidation::Full(ca));
+        }
         let transport = builder.build().map_err(|e| {
             SearchError::Unavailable(format!("cluster {}: client not built: {e}", cluster.name))
         })?;

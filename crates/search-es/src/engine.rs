@@ -52,6 +52,10 @@ use crate::{query, response};
 pub struct ElasticsearchEngine {
     routes: EsRoutes,
     conns: BTreeMap<String, Conn>,
+    /// Clusters that cannot be used, with the reason: credentials not readable, or a
+    /// connection that cannot be built (an unparsable `ca_certificate`). Their tenants
+    /// get [`SearchError::Unavailable`]; the other clusters serve.
+    unavailable: BTreeMap<String, String>,
     retry: RetryPolicy,
     task_wait: TaskWait,
     /// (cluster, tenant, entity) whose alias is known to exist.
@@ -64,7 +68,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ElasticsearchEngine {
-    /// An engine over the clusters of `routes`. No request is sent until used.
+    /// An engine over the clusters of `routes`. No request is sent until used. A cluster
+    /// that cannot be used is logged and answers its tenants as unavailable.
     pub fn new(routes: EsRoutes) -> Result<Self, SearchError> {
         Self::with_options(routes, RetryPolicy::default(), REQUEST_TIMEOUT)
     }
@@ -75,15 +80,39 @@ impl ElasticsearchEngine {
         request_timeout: Duration,
     ) -> Result<Self, SearchError> {
         let mut conns = BTreeMap::new();
+        let mut unavailable: BTreeMap<String, String> = routes
+            .unavailable()
+            .map(|(name, reason)| (name.to_owned(), reason.to_owned()))
+            .collect();
         for cluster in routes.clusters() {
-            conns.insert(
-                cluster.name.clone(),
-                Conn::new(cluster.clone(), request_timeout)?,
+            match Conn::new(cluster.clone(), request_timeout) {
+                Ok(conn) => {
+                    conns.insert(cluster.name.clone(), conn);
+                }
+                Err(SearchError::Unavailable(reason) | SearchError::Corrupt(reason)) => {
+                    // The reason already names the cluster.
+                    let reason = reason
+                        .strip_prefix(&format!("cluster {}: ", cluster.name))
+                        .unwrap_or(&reason)
+                        .to_owned();
+                    unavailable.insert(cluster.name.clone(), reason);
+                }
+                Err(e @ SearchError::NotConfigured(_)) => {
+                    unavailable.insert(cluster.name.clone(), e.to_string());
+                }
+            }
+        }
+        for (cluster, reason) in &unavailable {
+            tracing::error!(
+                cluster,
+                reason,
+                "search cluster unavailable; its tenants wait"
             );
         }
         Ok(Self {
             routes,
             conns,
+            unavailable,
             retry,
             task_wait: TaskWait::default(),
             ensured: Mutex::new(HashSet::new()),
@@ -103,10 +132,20 @@ impl ElasticsearchEngine {
     }
 
     fn conn(&self, tenant: &TenantId) -> Result<&Conn, SearchError> {
-        self.routes
-            .cluster_for(tenant)
-            .and_then(|c| self.conns.get(&c.name))
-            .ok_or_else(|| SearchError::NotConfigured(tenant.to_string()))
+        let name = self
+            .routes
+            .cluster_name_for(tenant)
+            .ok_or_else(|| SearchError::NotConfigured(tenant.to_string()))?;
+        if let Some(conn) = self.conns.get(name) {
+            return Ok(conn);
+        }
+        let reason = self
+            .unavailable
+            .get(name)
+            .map_or("not usable", String::as_str);
+        Err(SearchError::Unavailable(format!(
+            "cluster {name}: {reason}"
+        )))
     }
 
     fn names(conn: &Conn, tenant: &TenantId, entity: Entity) -> IndexNames {

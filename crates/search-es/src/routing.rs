@@ -71,6 +71,12 @@ pub struct RawCluster {
     /// snapshot policy. The cluster reaches the bucket with its own AWS credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_bucket: Option<String>,
+    /// PEM of the certificate authority that signed the cluster's certificate, for an
+    /// `https://` cluster whose certificate no public authority signed (what
+    /// `cloudpf tenants add --provision` generates for each cluster it deploys). The
+    /// cluster's host name is checked against the certificate as usual.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificate: Option<String>,
     /// Start of every index name on this cluster; `cloudpf` unless set. Lowercase
     /// letters, digits and `-`, starting with a letter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,12 +149,21 @@ pub struct EsCluster {
     pub auth: EsAuth,
     pub index_prefix: String,
     pub snapshot_bucket: Option<String>,
+    /// PEM of the extra certificate authority the cluster's certificate is checked
+    /// against.
+    pub ca_certificate: Option<String>,
 }
 
 /// Tenant → cluster, validated. Cheap to clone.
+///
+/// A cluster whose stored credentials could not be read (or are not shaped as
+/// credentials) is not an error of the whole configuration: it is *unavailable*, with
+/// the reason, so its tenants wait (retried records, `503`s) while every other cluster
+/// serves. One shop's broken secret never stops the others.
 #[derive(Debug, Clone)]
 pub struct EsRoutes {
     clusters: BTreeMap<String, Arc<EsCluster>>,
+    unavailable: BTreeMap<String, String>,
     tenants: BTreeMap<TenantId, String>,
 }
 
@@ -180,11 +195,16 @@ impl EsRoutes {
         stored: &BTreeMap<String, String>,
     ) -> Result<Self, ConfigError> {
         let mut clusters = BTreeMap::new();
+        let mut unavailable = BTreeMap::new();
         for (name, raw) in &config.clusters {
-            clusters.insert(
-                name.clone(),
-                Arc::new(validate_cluster(name, raw, &env, stored)?),
-            );
+            match validate_cluster(name, raw, &env, stored)? {
+                Ok(cluster) => {
+                    clusters.insert(name.clone(), Arc::new(cluster));
+                }
+                Err(secret) => {
+                    unavailable.insert(name.clone(), secret);
+                }
+            }
         }
         let mut listed = Vec::new();
         for (raw, route) in &config.tenants {
@@ -194,7 +214,7 @@ impl EsRoutes {
         }
         let mut routed = BTreeMap::new();
         for (tenant, cluster) in listed.into_iter().chain(tenants) {
-            if !clusters.contains_key(&cluster) {
+            if !clusters.contains_key(&cluster) && !unavailable.contains_key(&cluster) {
                 return Err(ConfigError::UnknownCluster {
                     tenant: tenant.to_string(),
                     cluster,
@@ -206,19 +226,34 @@ impl EsRoutes {
         }
         Ok(Self {
             clusters,
+            unavailable,
             tenants: routed,
         })
     }
 
-    /// The cluster serving `tenant`, if it has one.
+    /// The cluster serving `tenant`, if it has one and it is available.
     pub fn cluster_for(&self, tenant: &TenantId) -> Option<&Arc<EsCluster>> {
         self.tenants
             .get(tenant)
             .and_then(|name| self.clusters.get(name))
     }
 
+    /// The name of the cluster `tenant` is routed to, available or not.
+    pub fn cluster_name_for(&self, tenant: &TenantId) -> Option<&str> {
+        self.tenants.get(tenant).map(String::as_str)
+    }
+
+    /// The available clusters.
     pub fn clusters(&self) -> impl Iterator<Item = &Arc<EsCluster>> {
         self.clusters.values()
+    }
+
+    /// The clusters whose stored credentials are not usable, with the reason (which
+    /// names the secret, never its text).
+    pub fn unavailable(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.unavailable
+            .iter()
+            .map(|(name, reason)| (name.as_str(), reason.as_str()))
     }
 
     pub fn tenants(&self) -> impl Iterator<Item = &TenantId> {
@@ -226,12 +261,14 @@ impl EsRoutes {
     }
 }
 
+/// A valid cluster, or (inner `Err`) a valid configuration whose stored credentials are
+/// not usable, with the reason; the outer `Err` is a configuration error.
 fn validate_cluster(
     name: &str,
     raw: &RawCluster,
     env: &impl Fn(&str) -> Option<String>,
     stored: &BTreeMap<String, String>,
-) -> Result<EsCluster, ConfigError> {
+) -> Result<Result<EsCluster, String>, ConfigError> {
     let url = validate_url(name, &raw.url)?;
     let secret = |var: &str, what: &str| match env(var) {
         Some(v) if !v.is_empty() => Ok(Secret(v)),
@@ -240,10 +277,15 @@ fn validate_cluster(
             format!("environment variable {var} (the {what}) is not set"),
         )),
     };
+    // A stored secret is judged last: the rest of the table must be valid either way.
+    let mut from_store = None;
     let auth = match (&raw.username, &raw.password_env, &raw.api_key_env) {
         (None, None, None) => match &raw.credentials_secret {
             None => EsAuth::None,
-            Some(id) => stored_auth(name, id, stored)?,
+            Some(id) => {
+                from_store = Some(stored_auth(name, id, stored));
+                EsAuth::None
+            }
         },
         _ if raw.credentials_secret.is_some() => {
             return Err(cluster_error(
@@ -303,13 +345,28 @@ fn validate_cluster(
             ));
         }
     }
-    Ok(EsCluster {
+    if let Some(pem) = &raw.ca_certificate {
+        if !url.starts_with("https://") {
+            return Err(cluster_error(name, "ca_certificate needs an https:// url"));
+        }
+        // The certificates themselves are parsed when the connection is built.
+        elasticsearch::cert::Certificate::from_pem(pem.as_bytes())
+            .map_err(|_| cluster_error(name, "ca_certificate holds no PEM certificate"))?;
+    }
+    let auth = match from_store {
+        None => auth,
+        Some(Ok(auth)) => auth,
+        Some(Err(ConfigError::Cluster { problem, .. })) => return Ok(Err(problem)),
+        Some(Err(other)) => return Err(other),
+    };
+    Ok(Ok(EsCluster {
         name: name.to_owned(),
         url,
         auth,
         index_prefix,
         snapshot_bucket: raw.snapshot_bucket.clone(),
-    })
+        ca_certificate: raw.ca_certificate.clone(),
+    }))
 }
 
 fn check_api_key(name: &str, key: &Secret, source: &str) -> Result<(), ConfigError> {
@@ -578,33 +635,42 @@ mod tests {
         );
         assert!(!format!("{routes:?}").contains("gen3rated-pw"));
 
-        // Not read (no AWS access), badly shaped, or mixed with *_env: clear errors that
-        // name the secret and never repeat its text.
-        let unread = EsRoutes::with_env(&config, [], |_| None).unwrap_err();
+        // Not read (no AWS access) or badly shaped: that cluster alone is unavailable,
+        // with a reason that names the secret and never repeats its text; its tenants
+        // stay routed to it (they wait, they are not dropped), the other cluster serves.
+        let shops = || {
+            [
+                (tenant("acme"), "alpine".to_owned()),
+                (tenant("globex"), "shared".to_owned()),
+            ]
+        };
+        let mut partial = stored.clone();
+        partial.remove("cloudpf/prod/es/alpine");
+        let routes = EsRoutes::with_sources(&config, shops(), |_| None, &partial).unwrap();
+        let down: Vec<(&str, &str)> = routes.unavailable().collect();
+        assert_eq!(down.len(), 1);
+        assert_eq!(down[0].0, "alpine");
         assert!(
-            unread
-                .to_string()
+            down[0]
+                .1
                 .contains("\"cloudpf/prod/es/alpine\" was not read"),
-            "{unread}"
+            "{down:?}"
         );
-        let mut bad = stored.clone();
-        bad.insert(
-            "cloudpf/prod/es/alpine".into(),
-            r#"{"password": "gen3rated-pw"}"#.into(),
+        assert!(routes.cluster_for(&tenant("acme")).is_none());
+        assert_eq!(routes.cluster_name_for(&tenant("acme")), Some("alpine"));
+        assert_eq!(
+            routes.cluster_for(&tenant("globex")).unwrap().name,
+            "shared"
         );
-        let err = EsRoutes::with_sources(&config, [], |_| None, &bad)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("must hold JSON with"), "{err}");
-        assert!(!err.contains("gen3rated-pw"), "{err}");
-        bad.insert("cloudpf/prod/es/alpine".into(), "gen3rated-pw".into());
-        let err = EsRoutes::with_sources(&config, [], |_| None, &bad)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("must hold JSON with") && !err.contains("gen3rated-pw"),
-            "{err}"
-        );
+        for text in [r#"{"password": "gen3rated-pw"}"#, "gen3rated-pw"] {
+            let mut bad = stored.clone();
+            bad.insert("cloudpf/prod/es/alpine".into(), text.into());
+            let routes = EsRoutes::with_sources(&config, shops(), |_| None, &bad).unwrap();
+            let down: Vec<(&str, &str)> = routes.unavailable().collect();
+            assert_eq!(down.len(), 1, "{text}");
+            assert!(down[0].1.contains("must hold JSON with"), "{down:?}");
+            assert!(!format!("{routes:?}").contains("gen3rated-pw"));
+        }
         let mixed = config_with(
             "url = \"http://x:9200\"\ncredentials_secret = \"s\"\napi_key_env = \"ES_ACME_API_KEY\"",
         );
@@ -629,7 +695,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_bad_schemes_mixed_auth_and_bad_prefixes_are_refused() {
+    fn unknown_keys_bad_schemes_mixed_auth_bad_prefixes_and_bad_authorities_are_refused() {
         let unknown = serde_json::from_value::<EsConfig>(serde_json::json!({
             "clusters": {"main": {"url": "http://x:9200", "pasword_env": "P"}}
         }));
@@ -648,6 +714,15 @@ mod tests {
             (
                 "url = \"http://x:9200\"\nindex_prefix = \"Cloud_PF\"",
                 "index_prefix \"Cloud_PF\"",
+            ),
+            // A trusted authority over plain HTTP would protect nothing.
+            (
+                "url = \"http://x:9200\"\nca_certificate = \"\"\"\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n\"\"\"",
+                "ca_certificate needs an https:// url",
+            ),
+            (
+                "url = \"https://x:9200\"\nca_certificate = \"/etc/ssl/ca.pem\"",
+                "ca_certificate holds no PEM certificate",
             ),
         ];
         for (body, expected) in cases {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cloudpf_analytics::{AthenaConfig, AthenaEngine};
 use cloudpf_engines::{Routing, SearchBackend, search_engine};
-use cloudpf_lambdas::reload::{Build, Reloading};
+use cloudpf_lambdas::reload::{Build, Built, Reloading};
 use cloudpf_search_api::{AppState, RawConfig, app};
 use lambda_http::tower::ServiceExt;
 
@@ -65,25 +65,29 @@ async fn main() -> Result<(), lambda_http::Error> {
         );
         Box::pin(async move {
             let tenants = cloudpf_search_api::Tenants::from_toml(&text, &origin)?;
-            let engine = match embedded {
-                Some(engine) => engine,
+            let (engine, partial) = match embedded {
+                Some(engine) => (engine, false),
                 None => {
-                    let routing = secrets.resolve(tenants.routing(), &shared).await?;
-                    search_engine(
+                    let resolved = secrets.resolve(tenants.routing(), &shared).await;
+                    let engine = search_engine(
                         SearchBackend::Elasticsearch,
                         &api.data_dir,
-                        &routing,
+                        &resolved.routing,
                         api.embedded,
-                    )?
+                    )?;
+                    (engine, !resolved.unread.is_empty())
                 }
             };
-            Ok(app(AppState {
-                engine,
-                analytics,
-                tenants: Arc::new(tenants),
-                config: api,
-                metrics,
-            }))
+            Ok(Built {
+                value: app(AppState {
+                    engine,
+                    analytics,
+                    tenants: Arc::new(tenants),
+                    config: api,
+                    metrics,
+                }),
+                partial,
+            })
         })
     });
     let app = Arc::new(

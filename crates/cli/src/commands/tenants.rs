@@ -3,10 +3,11 @@
 //! only over the version it read, so two operators never lose each other's change; the
 //! Lambdas pick it up within `CLOUDPF_TENANTS_REFRESH_SECONDS`, with no redeploy.
 //!
-//! `add --provision` first deploys the shop's own search cluster stack
-//! (`infra/search-cluster.yaml`, built into this binary) with CloudFormation, waits for
-//! it, and routes the shop to it; `remove --deprovision` unroutes the shop first, then
-//! deletes its cluster's stack. Both are safe to run again after an interruption.
+//! `add --provision` first makes the cluster's TLS identity ([`cluster_tls`]), deploys
+//! the shop's own search cluster stack (`infra/search-cluster.yaml`, built into this
+//! binary) with CloudFormation, waits for it, and routes the shop to it, trusting the
+//! identity's authority; `remove --deprovision` unroutes the shop first, then deletes
+//! its cluster's stack and identity. Both are safe to run again after an interruption.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -21,6 +22,8 @@ use cloudpf_model::TenantId;
 use cloudpf_search_api::Tenants;
 use cloudpf_search_api::tenants::{RawKey, RawTenant, RawTenantsFile, Scope, hash_key};
 use cloudpf_search_es::{EsConfig, RawCluster};
+
+use super::cluster_tls::{self, ClusterTls};
 
 /// The search cluster stack, as `--provision` deploys it.
 const SEARCH_CLUSTER_TEMPLATE: &str = include_str!("../../../../infra/search-cluster.yaml");
@@ -50,6 +53,11 @@ enum Action {
     Add(AddArgs),
     /// Remove a shop from the tenants file (its keys stop working once the API has it).
     Remove(RemoveArgs),
+    /// Deploy a search cluster stack for many shops (`add --cluster`) and add it to the
+    /// file.
+    AddCluster(AddClusterArgs),
+    /// Delete a cluster that serves no shop any more: from the file, then its stack.
+    RemoveCluster(RemoveClusterArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,12 +75,36 @@ struct AddArgs {
     provision: bool,
     #[command(flatten)]
     stack: StackArgs,
-    /// Task CPU units of the shop's cluster (`--provision`).
+    #[command(flatten)]
+    size: ClusterSize,
+}
+
+#[derive(Debug, clap::Args)]
+struct ClusterSize {
+    /// Task CPU units of the cluster (with `--provision`: the shop's own).
     #[arg(long, default_value = "512")]
     cpu: String,
-    /// Task memory in MiB of the shop's cluster (`--provision`).
+    /// Task memory in MiB of the cluster (with `--provision`: the shop's own).
     #[arg(long, default_value = "2048")]
     memory: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct AddClusterArgs {
+    /// The cluster's name: lowercase letters, digits and '-' (a tenant id's rules).
+    name: String,
+    #[command(flatten)]
+    stack: StackArgs,
+    #[command(flatten)]
+    size: ClusterSize,
+}
+
+#[derive(Debug, clap::Args)]
+struct RemoveClusterArgs {
+    /// The cluster's name.
+    name: String,
+    #[command(flatten)]
+    stack: StackArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,6 +149,8 @@ pub async fn run(args: TenantsArgs) -> anyhow::Result<()> {
         Action::List => list(&file).await,
         Action::Add(add_args) => add(&file, &shared, add_args).await,
         Action::Remove(remove_args) => remove(&file, &shared, remove_args).await,
+        Action::AddCluster(cluster_args) => add_cluster(&file, &shared, cluster_args).await,
+        Action::RemoveCluster(cluster_args) => remove_cluster(&file, &shared, cluster_args).await,
     }
 }
 
@@ -208,36 +242,7 @@ async fn add(
         );
     }
     let search_cluster = if args.provision {
-        let stacks = Stacks::new(shared, &args.stack);
-        let name = args.stack.stack_name(id.as_str())?;
-        let template = match &args.stack.template {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?,
-            None => SEARCH_CLUSTER_TEMPLATE.to_owned(),
-        };
-        let params = [
-            (
-                "MainStack",
-                args.stack.main_stack.clone().unwrap_or_default(),
-            ),
-            ("ClusterName", id.to_string()),
-            ("Cpu", args.cpu.clone()),
-            ("Memory", args.memory.clone()),
-        ];
-        eprintln!("cloudpf tenants: deploying stack {name} (a few minutes)");
-        let outputs = stacks.create(&name, &template, &params, &id).await?;
-        let output = |key: &str| {
-            outputs
-                .get(key)
-                .cloned()
-                .with_context(|| format!("stack {name} has no output {key}"))
-        };
-        let cluster = RawCluster {
-            url: output("ClusterUrl")?,
-            credentials_secret: Some(output("CredentialsSecretName")?),
-            snapshot_bucket: Some(output("SnapshotBucket")?),
-            ..RawCluster::default()
-        };
+        let cluster = provision(shared, &args.stack, &id, &args.size).await?;
         raw.elasticsearch
             .get_or_insert_with(EsConfig::default)
             .clusters
@@ -304,37 +309,189 @@ async fn remove(
         let Some(cluster) = removed.search_cluster.clone() else {
             bail!("tenant {id} has no search cluster to deprovision");
         };
-        let es = raw.elasticsearch.get_or_insert_with(EsConfig::default);
-        let others: Vec<&str> = raw
-            .tenants
-            .iter()
-            .filter(|t| t.search_cluster.as_deref() == Some(cluster.as_str()))
-            .map(|t| t.id.as_str())
-            .chain(
-                es.tenants
-                    .iter()
-                    .filter(|(_, r)| r.cluster == cluster)
-                    .map(|(t, _)| t.as_str()),
-            )
-            .collect();
+        let others = shops_on(&raw, &cluster);
         if !others.is_empty() {
             bail!(
                 "cluster {cluster:?} also serves {}; remove the shop without --deprovision",
                 others.join(", ")
             );
         }
-        es.clusters.remove(&cluster);
-        stack = Some(args.stack.stack_name(&cluster)?);
+        if let Some(es) = raw.elasticsearch.as_mut() {
+            es.clusters.remove(&cluster);
+        }
+        stack = Some(cluster);
     }
     // Unrouted first: nothing is sent to a cluster while its stack is deleted.
     write(file, &raw, version.as_ref()).await?;
     eprintln!("cloudpf tenants: {id} removed from {}", file.location());
-    if let Some(name) = stack {
-        eprintln!("cloudpf tenants: deleting stack {name}");
-        Stacks::new(shared, &args.stack).delete(&name).await?;
-        eprintln!("cloudpf tenants: stack {name} deleted");
+    if let Some(cluster) = stack {
+        deprovision(shared, &args.stack, &cluster).await?;
     }
     Ok(())
+}
+
+/// Deploys the search cluster stack `name` with a new TLS identity (or finishes an
+/// interrupted deployment); the tenants file's entry for it.
+async fn provision(
+    shared: &aws_config::SdkConfig,
+    stack: &StackArgs,
+    name: &TenantId,
+    size: &ClusterSize,
+) -> anyhow::Result<RawCluster> {
+    let stacks = Stacks::new(shared, stack);
+    let stack_name = stack.stack_name(name.as_str())?;
+    let template = match &stack.template {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        None => SEARCH_CLUSTER_TEMPLATE.to_owned(),
+    };
+    let main = stack.main_stack.clone().unwrap_or_default();
+    let exports = stacks.exports(&main).await?;
+    // The node's name, which its certificate carries: the stack's ClusterUrl host.
+    let host = format!("{name}.{}", exports.namespace);
+    let (tls_arn, tls) = cluster_tls::ensure_secret(
+        &aws_sdk_secretsmanager::Client::new(shared),
+        &cluster_tls::secret_name(&exports.environment, name.as_str()),
+        &exports.key_arn,
+        || ClusterTls::generate(name.as_str(), &host, chrono::Utc::now().date_naive()),
+    )
+    .await?;
+    let params = [
+        ("MainStack", main),
+        ("ClusterName", name.to_string()),
+        ("Cpu", size.cpu.clone()),
+        ("Memory", size.memory.clone()),
+        ("TlsSecretArn", tls_arn),
+    ];
+    eprintln!("cloudpf tenants: deploying stack {stack_name} (a few minutes)");
+    let outputs = stacks.create(&stack_name, &template, &params, name).await?;
+    let output = |key: &str| {
+        outputs
+            .get(key)
+            .cloned()
+            .with_context(|| format!("stack {stack_name} has no output {key}"))
+    };
+    let url = output("ClusterUrl")?;
+    let expected = format!("https://{host}:9200");
+    if url != expected {
+        bail!(
+            "stack {stack_name}'s ClusterUrl {url} is not {expected}, the name its certificate was made for"
+        );
+    }
+    Ok(RawCluster {
+        url,
+        credentials_secret: Some(output("CredentialsSecretName")?),
+        snapshot_bucket: Some(output("SnapshotBucket")?),
+        ca_certificate: Some(tls.ca_certificate),
+        ..RawCluster::default()
+    })
+}
+
+/// Deletes the search cluster stack of `cluster`, then its TLS identity.
+async fn deprovision(
+    shared: &aws_config::SdkConfig,
+    stack: &StackArgs,
+    cluster: &str,
+) -> anyhow::Result<()> {
+    let stacks = Stacks::new(shared, stack);
+    let name = stack.stack_name(cluster)?;
+    let exports = stacks
+        .exports(stack.main_stack.as_deref().unwrap_or_default())
+        .await?;
+    eprintln!("cloudpf tenants: deleting stack {name}");
+    stacks.delete(&name).await?;
+    // After the node is gone: its certificate is of no use to anything else.
+    cluster_tls::delete_secret(
+        &aws_sdk_secretsmanager::Client::new(shared),
+        &cluster_tls::secret_name(&exports.environment, cluster),
+    )
+    .await?;
+    eprintln!("cloudpf tenants: stack {name} and its TLS secret deleted");
+    Ok(())
+}
+
+/// The shops of `raw` routed to `cluster`, in the tenant list or the routing table.
+fn shops_on<'a>(raw: &'a RawTenantsFile, cluster: &str) -> Vec<&'a str> {
+    let listed = raw
+        .tenants
+        .iter()
+        .filter(|t| t.search_cluster.as_deref() == Some(cluster))
+        .map(|t| t.id.as_str());
+    let routed = raw.elasticsearch.iter().flat_map(|es| {
+        es.tenants
+            .iter()
+            .filter(|(_, r)| r.cluster == cluster)
+            .map(|(t, _)| t.as_str())
+    });
+    listed.chain(routed).collect()
+}
+
+async fn add_cluster(
+    file: &TenantsFile,
+    shared: &aws_config::SdkConfig,
+    args: AddClusterArgs,
+) -> anyhow::Result<()> {
+    let name = TenantId::parse(&args.name).context("a cluster name follows a tenant id's rules")?;
+    let known = |raw: &RawTenantsFile| {
+        raw.elasticsearch
+            .as_ref()
+            .is_some_and(|es| es.clusters.contains_key(name.as_str()))
+    };
+    if known(&read(file).await?.0) {
+        bail!("{} already has a cluster named {name}", file.location());
+    }
+    let cluster = provision(shared, &args.stack, &name, &args.size).await?;
+    // Read again: the deployment took minutes, and the write is conditional on this read.
+    let (mut raw, version) = read(file).await?;
+    if known(&raw) {
+        bail!("{} got a cluster named {name} meanwhile", file.location());
+    }
+    raw.elasticsearch
+        .get_or_insert_with(EsConfig::default)
+        .clusters
+        .insert(name.to_string(), cluster);
+    write(file, &raw, version.as_ref()).await?;
+    eprintln!(
+        "cloudpf tenants: cluster {name} added to {}; route shops to it with `add --cluster {name}`",
+        file.location()
+    );
+    Ok(())
+}
+
+async fn remove_cluster(
+    file: &TenantsFile,
+    shared: &aws_config::SdkConfig,
+    args: RemoveClusterArgs,
+) -> anyhow::Result<()> {
+    let (mut raw, version) = read(file).await?;
+    let shops = shops_on(&raw, &args.name);
+    if !shops.is_empty() {
+        bail!(
+            "cluster {:?} still serves {}; remove or move those shops first",
+            args.name,
+            shops.join(", ")
+        );
+    }
+    let known = raw
+        .elasticsearch
+        .as_mut()
+        .is_some_and(|es| es.clusters.remove(&args.name).is_some());
+    if known {
+        write(file, &raw, version.as_ref()).await?;
+        eprintln!(
+            "cloudpf tenants: cluster {} removed from {}",
+            args.name,
+            file.location()
+        );
+    }
+    deprovision(shared, &args.stack, &args.name).await
+}
+
+/// What a cluster stack uses of the main stack's exports.
+struct MainExports {
+    environment: String,
+    namespace: String,
+    key_arn: String,
 }
 
 /// CloudFormation, for the search cluster stacks.
@@ -379,6 +536,47 @@ impl Stacks {
             .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
             .collect();
         Ok(Some((status, outputs)))
+    }
+
+    /// The exports of the main stack `main` that a cluster stack imports.
+    async fn exports(&self, main: &str) -> anyhow::Result<MainExports> {
+        let mut found = BTreeMap::new();
+        let mut next = None;
+        loop {
+            let page = self
+                .client
+                .list_exports()
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot list the stacks' exports: {}",
+                        aws_sdk_cloudformation::error::DisplayErrorContext(e)
+                    )
+                })?;
+            for export in page.exports() {
+                if let (Some(name), Some(value)) = (export.name(), export.value())
+                    && let Some(key) = name.strip_prefix(main).and_then(|n| n.strip_prefix('-'))
+                {
+                    found.insert(key.to_owned(), value.to_owned());
+                }
+            }
+            next = page.next_token().map(str::to_owned);
+            if next.is_none() {
+                break;
+            }
+        }
+        let mut take = |key: &str| {
+            found.remove(key).with_context(|| {
+                format!("stack {main} exports no {main}-{key}; is it cloudpf's main stack, with SearchBackend=elasticsearch?")
+            })
+        };
+        Ok(MainExports {
+            environment: take("Environment")?,
+            namespace: take("SearchNamespaceName")?,
+            key_arn: take("KeyArn")?,
+        })
     }
 
     /// Creates the stack (or finds it already created by an interrupted run) and waits

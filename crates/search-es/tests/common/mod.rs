@@ -131,6 +131,20 @@ impl Server {
         }
     }
 
+    /// [`Server::start`] over HTTPS with the PEM certificate `cert` (which must name
+    /// `localhost`) and its key.
+    pub async fn start_tls(steps: Vec<Step>, cert: &str, key: &str) -> Self {
+        let script = Arc::new(Script {
+            steps: Mutex::new(steps.into()),
+            ..Script::default()
+        });
+        let app = Router::new().fallback(answer).with_state(script.clone());
+        Self {
+            url: cloudpf_testkit::http::serve_tls(app, cert, key).await,
+            script,
+        }
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.script.seen.lock().unwrap().clone()
     }

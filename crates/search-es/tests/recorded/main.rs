@@ -9,4 +9,6 @@ mod reads;
 mod rebuild;
 mod snapshots;
 mod steps;
+mod tls;
+mod unavailable;
 mod writes;
