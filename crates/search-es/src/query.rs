@@ -15,7 +15,9 @@
 //! [`MAX_RESULT_WINDOW`] (see [`window`]).
 
 use cloudpf_model::Money;
-use cloudpf_search::{MAX_SUGGESTIONS, ProductQuery, ProductSort, PurchaseQuery, auto_fuzziness};
+use cloudpf_search::{
+    MAX_SUGGESTIONS, ProductQuery, ProductSort, PurchaseQuery, auto_fuzziness, plural_variants,
+};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -36,7 +38,10 @@ pub(crate) const MARK_START: char = '\u{E000}';
 pub(crate) const MARK_END: char = '\u{E001}';
 
 const EXACT: f64 = 4.0;
+/// The scores of the embedded engine's kinds of match (`crates/search/src/embedded/text.rs`).
+const PLURAL: f64 = 3.0;
 const PREFIX: f64 = 2.0;
+const JOINED: f64 = 1.5;
 const FUZZY: f64 = 1.0;
 
 /// Fields of the product text search with their weights.
@@ -82,7 +87,43 @@ fn constant(query: Value, boost: f64) -> Value {
 /// prefix (exact, or with a typo on the field's word-prefix subfield `<field>.prefix`,
 /// which every searched field has).
 pub fn words_query(fields: &[(&str, f64)], words: &[String]) -> Value {
+    words_query_with(fields, words, false)
+}
+
+/// [`words_query`], and with `alternatives` (product search, issue #16) as the embedded
+/// engine does: a word also matches its other English form ([`plural_variants`]), and
+/// two adjacent words match one indexed word joining them (within the joined word's typo
+/// budget; as a prefix when the second is being typed) in every field but the
+/// description. A word split in two ("laptopstand") is not matched here: that needs a
+/// shingle subfield in the mapping (a new mapping version and a rebuild).
+pub fn words_query_with(fields: &[(&str, f64)], words: &[String], alternatives: bool) -> Value {
     let last = words.len().saturating_sub(1);
+    // Per adjacent pair, the clauses matching the two words joined: both words' clauses.
+    let joins: Vec<Vec<Value>> = if alternatives {
+        words
+            .windows(2)
+            .enumerate()
+            .map(|(i, pair)| {
+                let joined = format!("{}{}", pair[0].to_lowercase(), pair[1].to_lowercase());
+                let mut clauses = Vec::new();
+                for &(field, weight) in fields.iter().filter(|(f, _)| *f != "description") {
+                    clauses.push(constant(
+                        json!({ "match": { field: { "query": joined, "fuzziness": "AUTO", "fuzzy_rewrite": "constant_score" } } }),
+                        JOINED * weight,
+                    ));
+                    if i + 1 == last {
+                        clauses.push(constant(
+                            json!({ "match_bool_prefix": { field: { "query": joined } } }),
+                            JOINED * weight,
+                        ));
+                    }
+                }
+                clauses
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let musts: Vec<Value> = words
         .iter()
         .enumerate()
@@ -112,6 +153,20 @@ pub fn words_query(fields: &[(&str, f64)], words: &[String]) -> Value {
                             FUZZY * weight,
                         ));
                     }
+                }
+                if alternatives {
+                    let forms = plural_variants(&word.to_lowercase());
+                    if !forms.is_empty() {
+                        shoulds.push(constant(
+                            json!({ "match": { field: { "query": forms.join(" ") } } }),
+                            PLURAL * weight,
+                        ));
+                    }
+                }
+            }
+            for pair in [i.checked_sub(1), Some(i)].into_iter().flatten() {
+                if let Some(clauses) = joins.get(pair) {
+                    shoulds.extend(clauses.iter().cloned());
                 }
             }
             json!({ "bool": { "should": shoulds, "minimum_should_match": 1 } })
@@ -180,7 +235,10 @@ pub fn product_search(q: &ProductQuery) -> Value {
     let mut bool_query = serde_json::Map::new();
     bool_query.insert("filter".into(), json!(filters));
     if !words.is_empty() {
-        bool_query.insert("must".into(), json!([words_query(&PRODUCT_FIELDS, &words)]));
+        bool_query.insert(
+            "must".into(),
+            json!([words_query_with(&PRODUCT_FIELDS, &words, true)]),
+        );
     }
     let (from, size) = window(q.offset, q.limit);
     let tie = json!({ "product_id": "asc" });
@@ -519,6 +577,44 @@ mod tests {
             Value::Array(a) => a.iter().map(leaves).sum(),
             _ => 0,
         }
+    }
+
+    #[test]
+    fn product_words_also_match_their_other_english_form_and_adjacent_words_joined() {
+        // Issue #16, as the embedded engine: "phones" also as "phone", "head phones" also
+        // as the one word "headphones" (with its typos), in name, brand, category, tags.
+        let body = product_search(&ProductQuery {
+            text: "Head Phones".into(),
+            limit: 10,
+            ..ProductQuery::default()
+        });
+        let text = body["query"].to_string();
+        assert!(
+            text.contains(r#"{"match":{"name":{"query":"phone"}}}"#),
+            "{text}"
+        );
+        let joined = r#"{"match":{"name":{"fuzziness":"AUTO","fuzzy_rewrite":"constant_score","query":"headphones"}}}"#;
+        assert!(text.contains(joined), "{text}");
+        // The join is a way for either word to match, so both words carry it.
+        let musts = body["query"]["bool"]["must"][0]["bool"]["must"]
+            .as_array()
+            .unwrap();
+        assert_eq!(musts.len(), 2);
+        for word in musts {
+            assert!(word.to_string().contains("headphones"), "{word}");
+        }
+        assert!(!text.contains(r#"{"match":{"description":{"fuzziness":"AUTO","fuzzy_rewrite":"constant_score","query":"headphones"}}}"#));
+        // Purchases are searched by their own words only.
+        let purchases = purchase_search(&PurchaseQuery {
+            text: "Head Phones".into(),
+            limit: 10,
+            ..PurchaseQuery::default()
+        });
+        let text = purchases["query"].to_string();
+        assert!(
+            !text.contains("headphones") && !text.contains(r#""query":"phone""#),
+            "{text}"
+        );
     }
 
     #[test]

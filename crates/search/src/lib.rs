@@ -17,4 +17,5 @@ pub use engine::{
 pub use query::{
     FacetCount, Facets, Highlights, MAX_SUGGESTIONS, ProductHit, ProductQuery, ProductResults,
     ProductSort, PurchaseQuery, PurchaseResults, Suggestion, auto_fuzziness, escape_html,
+    plural_variants,
 };

@@ -139,6 +139,51 @@ pub fn auto_fuzziness(term: &str) -> u8 {
     }
 }
 
+/// The English singular and plural forms of a lowercase `word` other than itself
+/// ("boot" ↔ "boots", "glass" ↔ "glasses", "battery" ↔ "batteries"): both engines
+/// search them too, a step below the word itself. Regular forms only, by suffix rules
+/// (no stemmer: Lucene's minimal English stemmer turns "glasses" into "glasse"); words
+/// under three letters or with digits are left alone, and a word ending in "ss", "us"
+/// or "is" is not taken for a plural. One form per word, so the work stays bounded.
+pub fn plural_variants(word: &str) -> Vec<String> {
+    let letters = word.chars().count();
+    if letters < 3 || !word.chars().all(|c| c.is_alphabetic()) {
+        return Vec::new();
+    }
+    let sibilant = |stem: &str| {
+        ["s", "x", "z", "ch", "sh"]
+            .iter()
+            .any(|e| stem.ends_with(e))
+    };
+    let vowel = |c: char| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u');
+    let mut out = Vec::new();
+    // As a plural: its singular.
+    if let Some(stem) = word.strip_suffix("ies").filter(|s| s.chars().count() >= 2) {
+        out.push(format!("{stem}y"));
+    } else if let Some(stem) = word.strip_suffix("es").filter(|s| sibilant(s)) {
+        out.push(stem.to_owned());
+    } else if let Some(stem) = word.strip_suffix('s')
+        && !["ss", "us", "is"].iter().any(|e| word.ends_with(e))
+    {
+        out.push(stem.to_owned());
+    }
+    // As a singular (not already taken for a plural): its plural.
+    if !out.is_empty() {
+        out.retain(|v| v != word && v.chars().count() >= 2);
+        return out;
+    }
+    let plural = if sibilant(word) {
+        format!("{word}es")
+    } else if let Some(stem) = word.strip_suffix('y')
+        && stem.chars().last().is_some_and(|c| !vowel(c))
+    {
+        format!("{stem}ies")
+    } else {
+        format!("{word}s")
+    };
+    vec![plural]
+}
+
 /// Appends `text` to `out` escaped for HTML text and attribute values: `<`, `>`, `&`,
 /// `"` and `'` (as `&#39;`); the escaping of every highlight, whichever engine made it.
 pub fn escape_html_into(out: &mut String, text: &str) {
@@ -159,4 +204,31 @@ pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     escape_html_into(&mut out, text);
     out
+}
+
+#[cfg(test)]
+mod plural_tests {
+    use super::plural_variants;
+
+    #[test]
+    fn singular_and_plural_forms_follow_the_regular_english_rules() {
+        let cases: [(&str, &[&str]); 10] = [
+            ("boot", &["boots"]),
+            ("boots", &["boot"]),
+            ("glass", &["glasses"]),
+            ("glasses", &["glass"]),
+            ("battery", &["batteries"]),
+            ("batteries", &["battery"]),
+            ("shoes", &["shoe"]),
+            ("key", &["keys"]),
+            ("box", &["boxes"]),
+            ("bus", &["buses"]),
+        ];
+        for (word, expected) in cases {
+            assert_eq!(plural_variants(word), *expected, "{word}");
+        }
+        for left_alone in ["tv", "4k", "usb3", ""] {
+            assert!(plural_variants(left_alone).is_empty(), "{left_alone}");
+        }
+    }
 }

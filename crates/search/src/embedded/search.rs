@@ -112,7 +112,7 @@ impl TenantIndex {
             .tokenizer_for_field(f.name)
             .map_err(unavailable)?;
         let words = analyze(&analyzer, &q.text);
-        let matcher = WordMatcher::new(automata, &words);
+        let mut matcher = WordMatcher::new(automata, &words).with_alternatives(automata);
         let searcher = self.reader.searcher();
         // Tombstones have no text fields, so words alone keep them out; browsing without
         // words needs the filter.
@@ -136,7 +136,12 @@ impl TenantIndex {
             let typo_fields = [f.name, f.category, f.brand, f.tags];
             clauses.push((
                 Occur::Must,
-                words_query(&self.lexicon(&searcher), &fields, &typo_fields, &matcher)?,
+                words_query(
+                    &self.lexicon(&searcher),
+                    &fields,
+                    &typo_fields,
+                    &mut matcher,
+                )?,
             ));
         }
         if let Some(c) = &q.category {
@@ -248,14 +253,14 @@ impl TenantIndex {
         let mut clauses = vec![live(&f.common)];
         let searcher = self.reader.searcher();
         if !words.is_empty() {
-            let matcher = WordMatcher::new(automata, &words);
+            let mut matcher = WordMatcher::new(automata, &words);
             clauses.push((
                 Occur::Must,
                 words_query(
                     &self.lexicon(&searcher),
                     &[(f.text, 1.0)],
                     &[f.text],
-                    &matcher,
+                    &mut matcher,
                 )?,
             ));
         }

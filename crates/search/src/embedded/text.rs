@@ -12,7 +12,7 @@
 //! "exact above prefix above fuzzy" holds whatever the term statistics; BM25 on exact
 //! matches orders documents within a kind.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use fst::automaton::Str;
@@ -23,7 +23,7 @@ use tantivy::index::SegmentId;
 use tantivy::postings::TermInfo;
 use tantivy::query::{
     BitSetDocSet, BooleanQuery, ConstScoreQuery, ConstScorer, EmptyScorer, EnableScoring,
-    Explanation, Occur, Query, Scorer, TermQuery, Weight,
+    Explanation, Occur, PhrasePrefixQuery, PhraseQuery, Query, Scorer, TermQuery, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
@@ -32,11 +32,23 @@ use tantivy::{BitSet, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED,
 use super::suggest::Lev;
 use super::unavailable;
 use crate::engine::SearchError;
-use crate::query::{auto_fuzziness, escape_html_into};
+use crate::query::{auto_fuzziness, escape_html_into, plural_variants};
 
 const EXACT: f32 = 4.0;
+/// The word's other English form ("boots" for "boot"): nearly as good as the word.
+const PLURAL: f32 = 3.0;
 const PREFIX: f32 = 2.0;
+/// Two adjacent words found joined ("head phones" → "headphones") or one word found as
+/// two ("laptopstand" → "laptop stand"): below exact and prefix matches, above typos.
+const JOINED: f32 = 1.5;
 const FUZZY: f32 = 1.0;
+
+/// A word is tried as two (split) only from this many letters, each part at least
+/// [`SPLIT_MIN_PART`] long, at no more than [`MAX_SPLITS`] split points: bounded work for
+/// a word that matched nothing exactly.
+const SPLIT_MIN_CHARS: usize = 6;
+const SPLIT_MIN_PART: usize = 3;
+const MAX_SPLITS: usize = 2;
 
 /// The words of `text` as the index analyzer sees them.
 pub fn analyze(analyzer: &TextAnalyzer, text: &str) -> Vec<String> {
@@ -499,6 +511,9 @@ fn any_of(expanded: Option<ExpandedQuery>, score: f32) -> Option<(Occur, Box<dyn
     expanded.map(|q| constant(Box::new(q), score))
 }
 
+/// A searched field, its weight and its vocabulary.
+type FieldVocabulary = (Field, f32, Arc<Map<Vec<u8>>>);
+
 /// What a product or purchase search reads its terms' expansions from.
 pub struct Lexicon<'a> {
     pub searcher: &'a Searcher,
@@ -509,13 +524,47 @@ pub struct Lexicon<'a> {
 /// All words of `matcher` must match, each in any of the weighted `fields` (see the
 /// module doc). Typo tolerance applies to the fields listed in `typo_fields`; prefixes
 /// and typos expand to at most [`MAX_EXPANSIONS`] index terms per word and field.
+///
+/// With [`WordMatcher::with_alternatives`] (product search), a word also matches its
+/// other English form ([`plural_variants`], in the fields whose vocabulary has it), two
+/// adjacent words match one indexed word that joins them (with a typo if either word is
+/// not indexed, as a prefix if the second is being typed), and a long word that is not
+/// indexed matches two adjacent indexed words it splits into. The parts of such splits
+/// are added to the matcher's highlights.
 pub fn words_query(
     lexicon: &Lexicon<'_>,
     fields: &[(Field, f32)],
     typo_fields: &[Field],
-    matcher: &WordMatcher,
+    matcher: &mut WordMatcher,
 ) -> Result<Box<dyn Query>, SearchError> {
     let last = matcher.words.len().saturating_sub(1);
+    let vocabularies: Vec<FieldVocabulary> = if matcher.alternatives {
+        fields
+            .iter()
+            .map(|&(field, weight)| {
+                let v = vocabulary(
+                    lexicon.vocabularies,
+                    lexicon.searcher,
+                    lexicon.commit,
+                    field,
+                )?;
+                Ok((field, weight, v))
+            })
+            .collect::<Result<_, SearchError>>()?
+    } else {
+        Vec::new()
+    };
+    let known: Vec<bool> = matcher
+        .words
+        .iter()
+        .map(|(w, _, _)| vocabularies.iter().any(|(_, _, v)| v.contains_key(w)))
+        .collect();
+    let joins = if matcher.alternatives {
+        join_clauses(lexicon, &vocabularies, typo_fields, matcher, &known)?
+    } else {
+        Vec::new()
+    };
+    let mut split_parts = Vec::new();
     let mut musts: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for (i, (word, typo, prefix_typo)) in matcher.words.iter().enumerate() {
         let mut shoulds: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -543,6 +592,38 @@ pub fn words_query(
                 }
             }
         }
+        for (field, weight, vocabulary) in &vocabularies {
+            for form in plural_variants(word) {
+                if vocabulary.contains_key(&form) {
+                    let term = Term::from_field_text(*field, &form);
+                    let q = TermQuery::new(term, IndexRecordOption::Basic);
+                    shoulds.push(constant(Box::new(q), PLURAL * weight));
+                }
+            }
+            if !known[i] && typo_fields.contains(field) {
+                for (left, right, prefix) in splits(vocabulary, word, i == last) {
+                    let terms = vec![
+                        Term::from_field_text(*field, &left),
+                        Term::from_field_text(*field, &right),
+                    ];
+                    let q: Box<dyn Query> = if prefix {
+                        let mut q = PhrasePrefixQuery::new(terms);
+                        q.set_max_expansions(u32::try_from(MAX_EXPANSIONS).unwrap_or(50));
+                        Box::new(q)
+                    } else {
+                        Box::new(PhraseQuery::new(terms))
+                    };
+                    shoulds.push(constant(q, JOINED * weight));
+                    split_parts.extend([left, right]);
+                }
+            }
+        }
+        // A pair's join covers both of its words.
+        for pair in [i.checked_sub(1), Some(i)].into_iter().flatten() {
+            if let Some(clauses) = joins.get(pair) {
+                shoulds.extend(clauses.iter().map(|q| (Occur::Should, q.box_clone())));
+            }
+        }
         // One word is iterated, which Tantivy's buffered union does best; several words
         // are intersected, which seeks (see [`AnyOf`]).
         let any: Box<dyn Query> = if matcher.words.len() == 1 {
@@ -554,7 +635,80 @@ pub fn words_query(
         };
         musts.push((Occur::Must, any));
     }
+    matcher.extra.extend(split_parts);
     Ok(Box::new(BooleanQuery::new(musts)))
+}
+
+/// For each pair of adjacent words, the clauses matching them joined into one indexed
+/// word: exactly; as a prefix when the second word is the one being typed; within the
+/// joined word's typo budget when either word is not indexed as it is.
+fn join_clauses(
+    lexicon: &Lexicon<'_>,
+    vocabularies: &[FieldVocabulary],
+    typo_fields: &[Field],
+    matcher: &WordMatcher,
+    known: &[bool],
+) -> Result<Vec<Vec<Box<dyn Query>>>, SearchError> {
+    let last = matcher.words.len().saturating_sub(1);
+    let mut out = Vec::new();
+    for (i, pair) in matcher.words.windows(2).enumerate() {
+        let joined = format!("{}{}", pair[0].0, pair[1].0);
+        let typo = (!known[i] || !known[i + 1])
+            .then(|| matcher.automata_dfa(&joined))
+            .flatten();
+        let mut clauses: Vec<Box<dyn Query>> = Vec::new();
+        for (field, weight, vocabulary) in vocabularies {
+            if !typo_fields.contains(field) {
+                continue;
+            }
+            let widen = |w| expand(lexicon.searcher, vocabulary, *field, w);
+            if vocabulary.contains_key(&joined) {
+                let term = Term::from_field_text(*field, &joined);
+                let q = TermQuery::new(term, IndexRecordOption::Basic);
+                clauses.push(constant(Box::new(q), JOINED * weight).1);
+            } else if i + 1 == last {
+                if let Some(q) = widen(Widen::Prefix(&joined))? {
+                    clauses.push(constant(Box::new(q), JOINED * weight).1);
+                }
+            } else if let Some(dfa) = typo
+                && let Some(q) = widen(Widen::Typo(dfa))?
+            {
+                clauses.push(constant(Box::new(q), FUZZY * weight).1);
+            }
+        }
+        out.push(clauses);
+    }
+    Ok(out)
+}
+
+/// Where `word` splits into two indexed words of `vocabulary` (the second a prefix of
+/// one when `typing`): at most [`MAX_SPLITS`], longest first part first.
+fn splits(vocabulary: &Map<Vec<u8>>, word: &str, typing: bool) -> Vec<(String, String, bool)> {
+    let chars: Vec<(usize, char)> = word.char_indices().collect();
+    if chars.len() < SPLIT_MIN_CHARS {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    for k in (SPLIT_MIN_PART..=chars.len() - SPLIT_MIN_PART).rev() {
+        let (left, right) = word.split_at(chars[k].0);
+        if !vocabulary.contains_key(left) {
+            continue;
+        }
+        if vocabulary.contains_key(right) {
+            found.push((left.to_owned(), right.to_owned(), false));
+        } else if typing {
+            let mut stream = vocabulary
+                .search(Str::new(right).starts_with())
+                .into_stream();
+            if stream.next().is_some() {
+                found.push((left.to_owned(), right.to_owned(), true));
+            }
+        }
+        if found.len() == MAX_SPLITS {
+            break;
+        }
+    }
+    found
 }
 
 /// Levenshtein automata builders for distances 1 and 2. Building one takes a few
@@ -598,6 +752,12 @@ impl Automata {
 /// word): built once per request, used to expand the words and to highlight matches.
 pub struct WordMatcher {
     words: Vec<(String, Option<DFA>, Option<DFA>)>,
+    /// Whether words also match their other forms, joined and split (product search).
+    alternatives: bool,
+    /// Tokens that match as such alternatives, for highlights.
+    extra: HashSet<String>,
+    /// Typo automata of the joined adjacent words, built with the words' automata.
+    joined_typos: HashMap<String, DFA>,
 }
 
 impl WordMatcher {
@@ -619,12 +779,46 @@ impl WordMatcher {
                 )
             })
             .collect();
-        Self { words }
+        Self {
+            words,
+            alternatives: false,
+            extra: HashSet::new(),
+            joined_typos: HashMap::new(),
+        }
+    }
+
+    /// Also matches each word's other English form, adjacent words joined, and a word
+    /// split in two (see [`words_query`]): what a shopper's search box needs.
+    #[must_use]
+    pub fn with_alternatives(mut self, automata: &Automata) -> Self {
+        self.alternatives = true;
+        for (word, _, _) in &self.words {
+            self.extra.extend(plural_variants(word));
+        }
+        let joined: Vec<String> = self
+            .words
+            .windows(2)
+            .map(|pair| format!("{}{}", pair[0].0, pair[1].0))
+            .collect();
+        for word in joined {
+            if let Some(dfa) = automata.dfa(&word, auto_fuzziness(&word), false) {
+                self.joined_typos.insert(word.clone(), dfa);
+            }
+            self.extra.insert(word);
+        }
+        self
+    }
+
+    fn automata_dfa(&self, joined: &str) -> Option<&DFA> {
+        self.joined_typos.get(joined)
     }
 
     /// Whether `token` matches a word of the query: exactly, as a prefix of the last
     /// word, or (with `typos`) within its edit distance.
     fn matches(&self, token: &str, typos: bool) -> bool {
+        if self.extra.contains(token) {
+            return true;
+        }
         let n = self.words.len();
         self.words
             .iter()

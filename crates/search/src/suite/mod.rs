@@ -5,9 +5,11 @@
 //! The functions panic with a message on failure, like any test.
 
 mod fixtures;
+mod relevance;
 mod scenarios;
 
 pub use fixtures::*;
+pub use relevance::{Figures, RELEVANCE_TENANT, relevance};
 pub use scenarios::*;
 
 /// Instantiates the whole suite as `#[tokio::test]`s for one engine: `$make` is an
