@@ -437,6 +437,29 @@ async fn products_are_found_by_a_typo_through_http_with_exact_money_and_facets()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_that_finds_nothing_says_what_would_find_something() {
+    // Issue #16: "lptp" is two edits from "laptop", beyond a four-letter word's typo budget.
+    let h = Harness::new().await;
+    let (status, json) = h
+        .get("/search/shop-a/products?q=gaming+lptp", Some(SEARCH_A))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["total"], 0, "{json}");
+    assert_eq!(json["did_you_mean"], "gaming laptop", "{json}");
+    let (_, again) = h
+        .get("/search/shop-a/products?q=gaming+laptop", Some(SEARCH_A))
+        .await;
+    assert_eq!(again["total"], 1);
+    assert!(again.get("did_you_mean").is_none(), "{again}");
+    // Only shop-a's catalog is consulted: shop-b's "Sleeve" is no suggestion here.
+    let (_, other) = h
+        .get("/search/shop-a/products?q=slevee", Some(SEARCH_A))
+        .await;
+    assert_eq!(other["total"], 0, "{other}");
+    assert!(other.get("did_you_mean").is_none(), "{other}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_search_box_shows_purchases_only_to_admin_keys() {
     let h = Harness::new().await;
     let (_, as_search) = h.get("/search/shop-a?q=gaming", Some(SEARCH_A)).await;

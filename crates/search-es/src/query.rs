@@ -248,7 +248,7 @@ pub fn product_search(q: &ProductQuery) -> Value {
         ProductSort::PriceDesc => json!([{ "price": "desc" }, tie]),
         ProductSort::Newest => json!([{ "created_micros": "desc" }, tie]),
     };
-    json!({
+    let mut body = json!({
         "query": { "bool": bool_query },
         "from": from,
         "size": size,
@@ -277,8 +277,22 @@ pub fn product_search(q: &ProductQuery) -> Value {
                 }
             }
         }
-    })
+    });
+    // "Did you mean": for each word not in any product name, the closest one that is
+    // (within two edits), read by `parse_products` only when nothing matched.
+    if !words.is_empty() {
+        body["suggest"] = json!({
+            "text": words.join(" ").to_lowercase(),
+            DID_YOU_MEAN: {
+                "term": { "field": "name", "suggest_mode": "missing", "max_edits": 2, "size": 1 }
+            }
+        });
+    }
+    body
 }
+
+/// The name of the term suggestion of a product search.
+pub(crate) const DID_YOU_MEAN: &str = "did_you_mean";
 
 /// Autocomplete: three tiers of constant scores, the best one counting. The name starts
 /// with the input (3), a word inside the name starts with the input (2), the input

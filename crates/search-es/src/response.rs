@@ -91,16 +91,37 @@ pub fn parse_products(body: &Value) -> Result<ProductResults, SearchError> {
             highlights,
         });
     }
+    // `track_total_hits: true`: Elasticsearch counts every match.
+    let total = total(body)?;
     Ok(ProductResults {
-        // `track_total_hits: true`: Elasticsearch counts every match.
-        total: total(body)?,
+        total,
         total_is_estimate: false,
         hits: out,
         facets: Facets {
             category: buckets(body, "category"),
             brand: buckets(body, "brand"),
         },
+        did_you_mean: if total == 0 { did_you_mean(body) } else { None },
     })
+}
+
+/// The searched words with each one the term suggestion has a correction for replaced
+/// by it; `None` if there is nothing to correct. Unlike the embedded engine's, it is not
+/// checked to find something (that would be a second request).
+fn did_you_mean(body: &Value) -> Option<String> {
+    let entries = body
+        .pointer(&format!("/suggest/{}", crate::query::DID_YOU_MEAN))?
+        .as_array()?;
+    let mut changed = false;
+    let words: Vec<&str> = entries
+        .iter()
+        .filter_map(|entry| {
+            let better = entry.pointer("/options/0/text").and_then(Value::as_str);
+            changed |= better.is_some();
+            better.or_else(|| entry.get("text").and_then(Value::as_str))
+        })
+        .collect();
+    (changed && !words.is_empty()).then(|| words.join(" "))
 }
 
 pub fn parse_suggestions(body: &Value) -> Result<Vec<Suggestion>, SearchError> {
@@ -187,6 +208,31 @@ mod tests {
         // A text that holds a mark itself cannot be told apart from a highlight.
         assert_eq!(highlight(&hit, "name", "odd \u{E000} name"), None);
         assert_eq!(highlight(&hit, "description", "Kid's"), None);
+    }
+
+    #[test]
+    fn an_empty_result_offers_the_term_suggestions_corrections_as_did_you_mean() {
+        // As Elasticsearch 8 answers a term suggestion in `suggest_mode: missing`.
+        let answer = |total: u64| {
+            json!({
+                "took": 2, "timed_out": false,
+                "hits": { "total": { "value": total, "relation": "eq" }, "max_score": null, "hits": [] },
+                "suggest": { "did_you_mean": [
+                    { "text": "gaming", "offset": 0, "length": 6, "options": [] },
+                    { "text": "lptp", "offset": 7, "length": 4,
+                      "options": [{ "text": "laptop", "score": 0.5, "freq": 3 }] }
+                ] }
+            })
+        };
+        let empty = parse_products(&answer(0)).unwrap();
+        assert_eq!(empty.did_you_mean.as_deref(), Some("gaming laptop"));
+        // Only when nothing matched; and nothing to correct, nothing to say.
+        assert_eq!(parse_products(&answer(3)).unwrap().did_you_mean, None);
+        let mut nothing = answer(0);
+        nothing["suggest"]["did_you_mean"][1]["options"] = json!([]);
+        assert_eq!(parse_products(&nothing).unwrap().did_you_mean, None);
+        nothing.as_object_mut().unwrap().remove("suggest");
+        assert_eq!(parse_products(&nothing).unwrap().did_you_mean, None);
     }
 
     #[test]

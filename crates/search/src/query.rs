@@ -82,6 +82,9 @@ pub struct ProductResults {
     pub hits: Vec<ProductHit>,
     /// Counts over every matching product (estimated with `total_is_estimate`).
     pub facets: Facets,
+    /// When nothing matched: a query that would find something, its unknown words
+    /// replaced by the closest catalog words ("did you mean").
+    pub did_you_mean: Option<String>,
 }
 
 /// The most autocomplete suggestions one request may ask for (and every engine returns):

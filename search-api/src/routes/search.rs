@@ -195,6 +195,10 @@ pub struct ProductSearchResponse {
     pub size: usize,
     pub hits: Vec<ProductHitBody>,
     pub facets: Facets,
+    /// Only when nothing matched: a query that would find something, its words that are
+    /// in no product replaced by the closest ones that are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub did_you_mean: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -359,7 +363,9 @@ pub async fn search_products(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ProductSearchResponse>, ApiError> {
     let (query, page) = ProductParams::from_query(raw.as_deref(), &state.config.limits)?;
-    let (total, hits, facets) = hits(state.engine.search_products(&auth.tenant, &query).await?);
+    let mut results = state.engine.search_products(&auth.tenant, &query).await?;
+    let did_you_mean = results.did_you_mean.take();
+    let (total, hits, facets) = hits(results);
     Ok(Json(ProductSearchResponse {
         total: total.0,
         total_is_estimate: total.1,
@@ -367,6 +373,7 @@ pub async fn search_products(
         size: page.size,
         hits,
         facets,
+        did_you_mean,
     }))
 }
 

@@ -12,8 +12,9 @@ use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
 
 use super::collect::{By, ProductCollector};
-use super::schema::{CommonFields, LIVE};
-use super::text::{Automata, Lexicon, WordMatcher, analyze, words_query};
+use super::schema::{CommonFields, LIVE, ProductFields};
+use super::suggest::Lev;
+use super::text::{Automata, Lexicon, WordMatcher, analyze, vocabulary, words_query};
 use super::{Fields, TenantIndex, unavailable};
 use crate::engine::SearchError;
 use crate::query::{
@@ -48,6 +49,11 @@ fn i64_range(field: Field, lo: Option<i64>, hi: Option<i64>) -> Option<Clause> {
         })
     };
     Some(filter(Box::new(RangeQuery::new(bound(lo), bound(hi)))))
+}
+
+/// The product fields searched with typos.
+fn typo_fields(f: &ProductFields) -> [Field; 4] {
+    [f.name, f.category, f.brand, f.tags]
 }
 
 fn live(common: &CommonFields) -> Clause {
@@ -114,49 +120,7 @@ impl TenantIndex {
         let words = analyze(&analyzer, &q.text);
         let mut matcher = WordMatcher::new(automata, &words).with_alternatives(automata);
         let searcher = self.reader.searcher();
-        // Tombstones have no text fields, so words alone keep them out; browsing without
-        // words needs the filter.
-        let mut clauses = if words.is_empty() {
-            vec![live(&f.common)]
-        } else {
-            Vec::new()
-        };
-        clauses.push(filter(Box::new(TermQuery::new(
-            Term::from_field_u64(f.active, 1),
-            IndexRecordOption::Basic,
-        ))));
-        if !words.is_empty() {
-            let fields = [
-                (f.name, 3.0),
-                (f.category, 2.0),
-                (f.brand, 2.0),
-                (f.tags, 1.5),
-                (f.description, 1.0),
-            ];
-            let typo_fields = [f.name, f.category, f.brand, f.tags];
-            clauses.push((
-                Occur::Must,
-                words_query(
-                    &self.lexicon(&searcher),
-                    &fields,
-                    &typo_fields,
-                    &mut matcher,
-                )?,
-            ));
-        }
-        if let Some(c) = &q.category {
-            clauses.push(term(f.category_exact, c));
-        }
-        if let Some(b) = &q.brand {
-            clauses.push(term(f.brand_exact, b));
-        }
-        clauses.extend(money_range(f.price_micros, q.min_price, q.max_price));
-        clauses.extend(match q.in_stock {
-            Some(true) => i64_range(f.stock, Some(1), None),
-            Some(false) => i64_range(f.stock, None, Some(0)),
-            None => None,
-        });
-        let query = boolean(clauses);
+        let query = self.product_query(f, &searcher, &mut matcher, q)?;
 
         let by = match q.sort {
             ProductSort::Relevance => By::Score,
@@ -193,12 +157,132 @@ impl TenantIndex {
                 highlights,
             });
         }
+        let did_you_mean = if collected.total == 0 && !words.is_empty() {
+            self.did_you_mean(f, automata, &searcher, &words, q)?
+        } else {
+            None
+        };
         Ok(ProductResults {
             total: collected.total,
             total_is_estimate: collected.estimated,
             hits,
             facets: Facets { category, brand },
+            did_you_mean,
         })
+    }
+
+    /// The product search of `q` for the words of `matcher`, with `q`'s filters.
+    fn product_query(
+        &self,
+        f: &ProductFields,
+        searcher: &Searcher,
+        matcher: &mut WordMatcher,
+        q: &ProductQuery,
+    ) -> Result<Box<dyn Query>, SearchError> {
+        // Tombstones have no text fields, so words alone keep them out; browsing without
+        // words needs the filter.
+        let mut clauses = if matcher.is_empty() {
+            vec![live(&f.common)]
+        } else {
+            Vec::new()
+        };
+        clauses.push(filter(Box::new(TermQuery::new(
+            Term::from_field_u64(f.active, 1),
+            IndexRecordOption::Basic,
+        ))));
+        if !matcher.is_empty() {
+            let fields = [
+                (f.name, 3.0),
+                (f.category, 2.0),
+                (f.brand, 2.0),
+                (f.tags, 1.5),
+                (f.description, 1.0),
+            ];
+            clauses.push((
+                Occur::Must,
+                words_query(&self.lexicon(searcher), &fields, &typo_fields(f), matcher)?,
+            ));
+        }
+        if let Some(c) = &q.category {
+            clauses.push(term(f.category_exact, c));
+        }
+        if let Some(b) = &q.brand {
+            clauses.push(term(f.brand_exact, b));
+        }
+        clauses.extend(money_range(f.price_micros, q.min_price, q.max_price));
+        clauses.extend(match q.in_stock {
+            Some(true) => i64_range(f.stock, Some(1), None),
+            Some(false) => i64_range(f.stock, None, Some(0)),
+            None => None,
+        });
+        Ok(boolean(clauses))
+    }
+
+    /// For a search that found nothing: the same words with each word that is in none of
+    /// the typo-tolerant fields replaced by the closest word that is, if that search, with
+    /// the same filters, finds something. "Closest": within two edits from four letters
+    /// on (one below), so more than the search itself allows a short word; the most
+    /// frequent among the closest. One vocabulary walk per unknown word and one count,
+    /// only on an empty result.
+    fn did_you_mean(
+        &self,
+        f: &ProductFields,
+        automata: &Automata,
+        searcher: &Searcher,
+        words: &[String],
+        q: &ProductQuery,
+    ) -> Result<Option<String>, SearchError> {
+        let lexicon = self.lexicon(searcher);
+        let vocabularies = typo_fields(f)
+            .into_iter()
+            .map(|field| vocabulary(lexicon.vocabularies, searcher, lexicon.commit, field))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut corrected = Vec::with_capacity(words.len());
+        let mut changed = false;
+        for word in words {
+            if vocabularies.iter().any(|v| v.contains_key(word)) {
+                corrected.push(word.clone());
+                continue;
+            }
+            let distance = if word.chars().count() < 4 { 1 } else { 2 };
+            let Some(dfa) = automata.dfa(word, distance, false) else {
+                corrected.push(word.clone());
+                continue;
+            };
+            // (distance, more documents first, the word)
+            let mut best: Option<(u8, std::cmp::Reverse<u64>, String)> = None;
+            for v in &vocabularies {
+                let mut stream = fst::IntoStreamer::into_stream(v.search(Lev(&dfa)));
+                while let Some((term, docs)) = fst::Streamer::next(&mut stream) {
+                    let levenshtein_automata::Distance::Exact(d) = dfa.eval(term) else {
+                        continue;
+                    };
+                    let Ok(text) = std::str::from_utf8(term) else {
+                        continue;
+                    };
+                    let candidate = (d, std::cmp::Reverse(docs), text.to_owned());
+                    if best.as_ref().is_none_or(|b| candidate < *b) {
+                        best = Some(candidate);
+                    }
+                }
+            }
+            match best {
+                Some((_, _, better)) => {
+                    corrected.push(better);
+                    changed = true;
+                }
+                None => corrected.push(word.clone()),
+            }
+        }
+        if !changed {
+            return Ok(None);
+        }
+        let mut matcher = WordMatcher::new(automata, &corrected).with_alternatives(automata);
+        let query = self.product_query(f, searcher, &mut matcher, q)?;
+        let found = searcher
+            .search(query.as_ref(), &Count)
+            .map_err(unavailable)?;
+        Ok((found > 0).then(|| corrected.join(" ")))
     }
 
     /// Autocomplete while the tenant's suggester is being built: the names of the

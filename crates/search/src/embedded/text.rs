@@ -809,6 +809,11 @@ impl WordMatcher {
         self
     }
 
+    /// Whether the query has no words (browsing).
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
     fn automata_dfa(&self, joined: &str) -> Option<&DFA> {
         self.joined_typos.get(joined)
     }
