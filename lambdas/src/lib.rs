@@ -1,7 +1,7 @@
 //! The Lambda functions' shared code: configuration from the environment, the context
 //! built once per container, and the plain handler the binaries wrap.
 
-pub mod reload;
+pub use cloudpf_aws::reload;
 
 use std::path::PathBuf;
 use std::sync::Arc;

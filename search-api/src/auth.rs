@@ -75,6 +75,9 @@ impl<S: RequiredScope> FromRequestParts<AppState> for TenantAuth<S> {
             .tenants
             .authenticate(key)
             .ok_or(ApiError::InvalidApiKey)?;
+        if caller.expired_at(&cloudpf_model::Timestamp::now()) {
+            return Err(ApiError::ExpiredApiKey);
+        }
         // Counted before anything else the key asks, so a key over its quota costs no work.
         state
             .tenants

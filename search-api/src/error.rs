@@ -16,6 +16,8 @@ pub enum ApiError {
     MissingApiKey,
     #[error("the API key is not valid")]
     InvalidApiKey,
+    #[error("the API key has expired")]
+    ExpiredApiKey,
     #[error("this API key does not belong to tenant {0:?}")]
     WrongTenant(String),
     #[error("this endpoint needs an admin key; search keys may only search products")]
@@ -128,7 +130,9 @@ impl ApiError {
         match self {
             ApiError::InvalidTenantId(_) | ApiError::BadParameter(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::MissingApiKey | ApiError::InvalidApiKey => StatusCode::UNAUTHORIZED,
+            ApiError::MissingApiKey | ApiError::InvalidApiKey | ApiError::ExpiredApiKey => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::WrongTenant(_) | ApiError::InsufficientScope => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -147,6 +151,7 @@ impl ApiError {
             ApiError::InvalidTenantId(_) => "invalid_tenant_id",
             ApiError::MissingApiKey => "missing_api_key",
             ApiError::InvalidApiKey => "invalid_api_key",
+            ApiError::ExpiredApiKey => "expired_api_key",
             ApiError::WrongTenant(_) => "wrong_tenant",
             ApiError::InsufficientScope => "insufficient_scope",
             ApiError::BadParameter(b) => b.code,

@@ -1,8 +1,11 @@
 //! Running the API on a socket: background index maintenance and graceful shutdown.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
+use cloudpf_search::SearchEngine;
 use tokio::net::TcpListener;
 
 use crate::{AppState, app};
@@ -17,6 +20,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let engine = state.engine.clone();
+    serve_router(app(state), engine, listener, shutdown).await
+}
+
+/// [`serve`] for a router already built (one that follows the tenants file, say), with
+/// `engine`'s derived structures refreshed in the background.
+pub async fn serve_router(
+    router: Router,
+    engine: Arc<dyn SearchEngine>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let refresher = tokio::spawn(async move {
         let mut tick = tokio::time::interval(REFRESH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -27,7 +41,7 @@ pub async fn serve(
             }
         }
     });
-    let result = axum::serve(listener, app(state))
+    let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
     refresher.abort();

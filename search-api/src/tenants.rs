@@ -12,7 +12,13 @@
 //! [[tenants.keys]]
 //! scope = "admin"           # everything of the tenant, purchases and analytics too
 //! sha256 = "…"
+//! label = "dashboard"       # optional: what the key is for
+//! created = "2026-12-03T10:00:00Z"   # optional
+//! expires = "2027-03-01T00:00:00Z"   # optional: refused from then on
 //! ```
+//!
+//! `cloudpf keys create|list|revoke` edits them; a key is named by the first 12 hex
+//! digits of its hash (its id), which says nothing usable about the key.
 //!
 //! Keys are random 160-bit tokens, so a plain SHA-256 is the right hash (as for other
 //! high-entropy API tokens): the file never holds a usable key, and checking one is cheap.
@@ -21,7 +27,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use cloudpf_engines::{EsConfig, Routing};
-use cloudpf_model::TenantId;
+use cloudpf_model::{TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -77,6 +83,36 @@ pub struct RawKey {
     pub scope: Scope,
     /// Hex SHA-256 of the key.
     pub sha256: String,
+    /// What the key is for, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// When the key was made (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// From when the key is refused (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+/// How many hex digits of a key's hash name it (`cloudpf keys`).
+pub const KEY_ID_LEN: usize = 12;
+
+impl RawKey {
+    /// A key of `scope` stored as its hash, without label, dates or expiry.
+    pub fn new(scope: Scope, sha256: String) -> Self {
+        Self {
+            scope,
+            sha256,
+            label: None,
+            created: None,
+            expires: None,
+        }
+    }
+
+    /// The key's id: the start of its hash.
+    pub fn id(&self) -> &str {
+        self.sha256.get(..KEY_ID_LEN).unwrap_or(&self.sha256)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +132,7 @@ struct Key {
     hash: [u8; 32],
     tenant: TenantId,
     scope: Scope,
+    expires: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +157,14 @@ pub struct Caller {
     pub tenant: TenantId,
     pub scope: Scope,
     hash: [u8; 32],
+    expires: Option<Timestamp>,
+}
+
+impl Caller {
+    /// Whether the key had expired at `now`.
+    pub fn expired_at(&self, now: &Timestamp) -> bool {
+        self.expires.as_ref().is_some_and(|e| e <= now)
+    }
 }
 
 /// Hex SHA-256 of an API key, as the tenants file stores it.
@@ -172,10 +217,29 @@ impl Tenants {
                 if out.keys.iter().any(|other| other.hash == hash) {
                     return Err(invalid("a key is used twice".into()));
                 }
+                let expires = k
+                    .expires
+                    .as_deref()
+                    .map(Timestamp::parse)
+                    .transpose()
+                    .map_err(|e| invalid(format!("a key's expires: {e}")))?;
+                if let Some(created) = &k.created {
+                    Timestamp::parse(created)
+                        .map_err(|e| invalid(format!("a key's created: {e}")))?;
+                }
+                if k.label
+                    .as_ref()
+                    .is_some_and(|l| l.chars().count() > 100 || l.chars().any(char::is_control))
+                {
+                    return Err(invalid(
+                        "a key's label must be at most 100 printable characters".into(),
+                    ));
+                }
                 out.keys.push(Key {
                     hash,
                     tenant: id.clone(),
                     scope: k.scope,
+                    expires,
                 });
             }
             if let Some(cluster) = t.search_cluster {
@@ -220,6 +284,7 @@ impl Tenants {
                     tenant: k.tenant.clone(),
                     scope: k.scope,
                     hash: k.hash,
+                    expires: k.expires,
                 });
             }
         }
@@ -282,6 +347,42 @@ mod tests {
         assert_eq!(t.authenticate("admin-a "), None);
         assert_eq!(t.authenticate(""), None);
         assert!(Scope::Admin.allows(Scope::Search) && !Scope::Search.allows(Scope::Admin));
+    }
+
+    #[test]
+    fn a_key_with_an_expiry_authenticates_until_then_and_bad_dates_are_refused() {
+        let raw: RawTenantsFile = toml::from_str(&format!(
+            r#"
+            [[tenants]]
+            id = "shop-a"
+            [[tenants.keys]]
+            scope = "search"
+            sha256 = "{}"
+            label = "storefront"
+            created = "2026-12-01T00:00:00Z"
+            expires = "2027-01-01T00:00:00Z"
+            "#,
+            hash_key("search-a")
+        ))
+        .unwrap();
+        let t = Tenants::from_raw(raw.clone()).unwrap();
+        let caller = t.authenticate("search-a").unwrap();
+        let at = |s: &str| Timestamp::parse(s).unwrap();
+        assert!(!caller.expired_at(&at("2026-12-31T23:59:59Z")));
+        assert!(caller.expired_at(&at("2027-01-01T00:00:00Z")));
+        assert_eq!(
+            raw.tenants[0].keys[0].id(),
+            &hash_key("search-a")[..KEY_ID_LEN]
+        );
+
+        let mut bad = raw;
+        bad.tenants[0].keys[0].expires = Some("next week".into());
+        let err = Tenants::from_raw(bad.clone()).unwrap_err().to_string();
+        assert!(err.contains("expires"), "{err}");
+        bad.tenants[0].keys[0].expires = None;
+        bad.tenants[0].keys[0].label = Some("a\nb".into());
+        let err = Tenants::from_raw(bad).unwrap_err().to_string();
+        assert!(err.contains("label"), "{err}");
     }
 
     #[test]

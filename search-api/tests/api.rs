@@ -39,10 +39,7 @@ fn tenants() -> Tenants {
         cors_origins: vec![format!("https://{id}.example")],
         keys: keys
             .iter()
-            .map(|(scope, k)| RawKey {
-                scope: *scope,
-                sha256: hash_key(k),
-            })
+            .map(|(scope, k)| RawKey::new(*scope, hash_key(k)))
             .collect(),
         search_cluster: None,
     };

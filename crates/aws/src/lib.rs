@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod poller;
+pub mod reload;
 pub mod s3;
 pub mod secrets;
 pub mod tables;

@@ -79,6 +79,15 @@ impl TenantsFile {
         }
     }
 
+    /// A file on the local file system.
+    pub fn local(path: &std::path::Path) -> Self {
+        Self {
+            location: Location::Path(path.to_owned()),
+            shown: path.display().to_string(),
+            s3: None,
+        }
+    }
+
     /// Where the file is, as configured.
     pub fn location(&self) -> &str {
         &self.shown

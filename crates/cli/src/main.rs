@@ -50,6 +50,8 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// List, add and remove shops in the tenants file (and deploy their search clusters).
     Tenants(commands::tenants::TenantsArgs),
+    /// Create, list and revoke a shop's API keys in the tenants file.
+    Keys(commands::keys::KeysArgs),
     /// Print the SHA-256 of an API key read from stdin, for the tenants file.
     HashKey,
 }
@@ -103,6 +105,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Report(args) => commands::report::run(args).await,
         Command::Compact(args) => commands::compact::run(args).await,
         Command::Tenants(args) => commands::tenants::run(args).await,
+        Command::Keys(args) => commands::keys::run(args).await,
         Command::HashKey => {
             // From stdin, so the key stays out of shell history and process lists.
             let mut key = String::new();

@@ -10,22 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cloudpf_search_es::{ElasticsearchEngine, EsConfig, EsRoutes, RawCluster};
-use common::{Server, cloudpf, get};
+use common::{Server, cloudpf, failed, get, ok};
 use serde_json::Value;
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "cloudpf failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn failed(out: &std::process::Output) -> String {
-    assert!(!out.status.success(), "cloudpf should have failed");
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
 
 #[test]
 fn an_added_shop_searches_with_its_printed_key_and_a_removed_one_is_gone_from_the_file() {

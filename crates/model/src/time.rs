@@ -38,6 +38,11 @@ impl Timestamp {
     }
 
     /// An instant known to be in range (a clock reading, a parsed or shifted timestamp).
+    /// The current time.
+    pub fn now() -> Self {
+        Self::from_utc(Utc::now())
+    }
+
     pub fn from_utc(t: DateTime<Utc>) -> Self {
         Self(t)
     }

@@ -233,14 +233,8 @@ pub fn write_tenants_file(
                 format!("http://127.0.0.1:{port}"),
             ],
             keys: vec![
-                RawKey {
-                    scope: Scope::Search,
-                    sha256: hash_key(&k.search_key),
-                },
-                RawKey {
-                    scope: Scope::Admin,
-                    sha256: hash_key(&k.admin_key),
-                },
+                RawKey::new(Scope::Search, hash_key(&k.search_key)),
+                RawKey::new(Scope::Admin, hash_key(&k.admin_key)),
             ],
             search_cluster: elasticsearch_url.map(|url| cluster_name(url, id)),
         })

@@ -4,6 +4,7 @@ pub mod cluster_tls;
 pub mod compact;
 pub mod demo;
 pub mod es_setup;
+pub mod keys;
 pub mod lake;
 pub mod poll;
 pub mod replay;

@@ -1,4 +1,7 @@
-//! `cloudpf serve`: the search API over existing data.
+//! `cloudpf serve`: the search API over existing data. It follows its tenants file: a
+//! request checks it at most once a second ([`TENANTS_CHECK_EVERY`]) and a changed file
+//! (a new shop, a created or revoked key) is used from the next request on, without a
+//! restart; an idle server does not look.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -6,7 +9,14 @@ use std::sync::Arc;
 use anyhow::Context;
 use cloudpf_analytics::DataFusionEngine;
 use cloudpf_engines::{Routing, SearchBackend, search_engine, vars};
-use cloudpf_search_api::{AppState, Config, RawConfig, Tenants, server};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use cloudpf_aws::TenantsFile;
+use cloudpf_aws::reload::{Build, Built, Reloading};
+use cloudpf_search_api::{AppState, Config, RawConfig, Tenants, app, server};
+use tower::ServiceExt as _;
 
 use super::lake::LakeArgs;
 
@@ -57,6 +67,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     serve(config, analytics).await
 }
 
+/// How often a request may check the tenants file for a change.
+pub const TENANTS_CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// Serves `config`, with reports on `analytics`.
 pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Result<()> {
     let tenants = load_tenants(&config.tenants_file)?;
@@ -81,8 +94,49 @@ pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Resul
     eprintln!(
         "cloudpf search API on http://{addr} ({tenant_count} tenants); docs at http://{addr}/docs"
     );
-    let state = AppState::new(engine, tenants, config).with_analytics(Arc::new(analytics))?;
-    server::serve(state, listener, server::shutdown_signal()).await?;
+    let backend = config.search_backend;
+    let file = TenantsFile::local(&config.tenants_file);
+    let origin = config.tenants_file.display().to_string();
+    let base =
+        AppState::new(engine.clone(), tenants, config).with_analytics(Arc::new(analytics))?;
+    // The same engine, reports pool and metrics for every version of the file; only the
+    // tenants (and, with Elasticsearch, the routes) are rebuilt.
+    let build: Build<Router> = Box::new(move |text| {
+        let (base, origin) = (base.clone(), origin.clone());
+        Box::pin(async move {
+            let tenants = Tenants::from_toml(&text, &origin)?;
+            let engine = match backend {
+                SearchBackend::Embedded => base.engine.clone(),
+                SearchBackend::Elasticsearch => search_engine(
+                    backend,
+                    &base.config.data_dir,
+                    &cloudpf_aws::secrets::with_secrets_from_env(tenants.routing()).await?,
+                    base.config.embedded,
+                )?,
+            };
+            Ok(Built::whole(app(AppState {
+                engine,
+                tenants: Arc::new(tenants),
+                ..base
+            })))
+        })
+    });
+    let reloading = Arc::new(
+        Reloading::start(file, TENANTS_CHECK_EVERY, build)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?,
+    );
+    let router = Router::new().fallback(move |request: Request| {
+        let reloading = reloading.clone();
+        async move {
+            let current = reloading.current().await;
+            match current.as_ref().clone().oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+    });
+    server::serve_router(router, engine, listener, server::shutdown_signal()).await?;
     Ok(())
 }
 

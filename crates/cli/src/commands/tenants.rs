@@ -28,8 +28,9 @@ use super::cluster_tls::{self, ClusterTls};
 /// The search cluster stack, as `--provision` deploys it.
 const SEARCH_CLUSTER_TEMPLATE: &str = include_str!("../../../../infra/search-cluster.yaml");
 
+/// Where the tenants file is, for the commands that edit it (`tenants`, `keys`).
 #[derive(Debug, clap::Args)]
-pub struct TenantsArgs {
+pub struct TenantsFileArgs {
     /// The tenants file: a path or `s3://bucket/key`.
     #[arg(
         long,
@@ -41,6 +42,18 @@ pub struct TenantsArgs {
     /// Path-style S3 addressing (S3-compatible stores).
     #[arg(long, global = true, env = vars::S3_FORCE_PATH_STYLE.name, value_parser = vars::parse_bool)]
     force_path_style: bool,
+}
+
+impl TenantsFileArgs {
+    pub fn open(&self, shared: &aws_config::SdkConfig) -> TenantsFile {
+        TenantsFile::new(&self.tenants_file, shared, self.force_path_style)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TenantsArgs {
+    #[command(flatten)]
+    file: TenantsFileArgs,
     #[command(subcommand)]
     action: Action,
 }
@@ -144,7 +157,7 @@ impl StackArgs {
 
 pub async fn run(args: TenantsArgs) -> anyhow::Result<()> {
     let shared = aws_config::load_from_env().await;
-    let file = TenantsFile::new(&args.tenants_file, &shared, args.force_path_style);
+    let file = args.file.open(&shared);
     match args.action {
         Action::List => list(&file).await,
         Action::Add(add_args) => add(&file, &shared, add_args).await,
@@ -155,7 +168,7 @@ pub async fn run(args: TenantsArgs) -> anyhow::Result<()> {
 }
 
 /// The file as written, and its version; a missing file is an empty one.
-async fn read(file: &TenantsFile) -> anyhow::Result<(RawTenantsFile, Option<Version>)> {
+pub(super) async fn read(file: &TenantsFile) -> anyhow::Result<(RawTenantsFile, Option<Version>)> {
     match file.read().await {
         Ok((text, version)) => {
             let raw: RawTenantsFile = toml::from_str(&text)
@@ -175,7 +188,7 @@ async fn read(file: &TenantsFile) -> anyhow::Result<(RawTenantsFile, Option<Vers
 }
 
 /// Validates `raw` as the API loads it, then writes it over `expected`.
-async fn write(
+pub(super) async fn write(
     file: &TenantsFile,
     raw: &RawTenantsFile,
     expected: Option<&Version>,
@@ -269,14 +282,8 @@ async fn add(
         id: id.to_string(),
         cors_origins: args.cors_origins,
         keys: vec![
-            RawKey {
-                scope: Scope::Search,
-                sha256: hash_key(&search_key),
-            },
-            RawKey {
-                scope: Scope::Admin,
-                sha256: hash_key(&admin_key),
-            },
+            RawKey::new(Scope::Search, hash_key(&search_key)),
+            RawKey::new(Scope::Admin, hash_key(&admin_key)),
         ],
         search_cluster,
     });

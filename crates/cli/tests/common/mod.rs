@@ -137,3 +137,19 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// The stdout of a `cloudpf` run that must succeed (its stderr in the failure message).
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "cloudpf failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// The stderr of a `cloudpf` run that must fail.
+pub fn failed(out: &std::process::Output) -> String {
+    assert!(!out.status.success(), "cloudpf should have failed");
+    String::from_utf8(out.stderr.clone()).unwrap()
+}

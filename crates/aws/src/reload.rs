@@ -1,11 +1,11 @@
-//! What a warm function built from the tenants file (its Elasticsearch routes, the API's
-//! keys), rebuilt when the file changes, so onboarding a shop or revoking a key needs no
-//! redeploy.
+//! What a long-lived process built from the tenants file (a warm Lambda's Elasticsearch
+//! routes or API router, `cloudpf serve`'s router with its keys), rebuilt when the file
+//! changes, so onboarding a shop or revoking a key needs no redeploy and no restart.
 //!
-//! There is no background task: the check runs on an invocation, at most once per
-//! `every` (one `HeadObject`), so an idle function makes no call at all and a frozen
-//! container misses nothing. A changed file that does not build (bad TOML, an unknown
-//! cluster, an unreadable secret) is logged as an error and the last good one stays in
+//! There is no background task: the check runs on a request, at most once per `every`
+//! (one `HeadObject`, or one read of a local file), so an idle process makes no call at
+//! all and a frozen Lambda container misses nothing. A changed file that does not build
+//! (bad TOML, an unknown cluster) is logged as an error and the last good one stays in
 //! use; it is tried again at the next check. A build that is usable but *partial* (a
 //! cluster whose secret could not be read, so only that cluster's shops wait) is used,
 //! and built again at every check until it is whole, so a passing failure (a throttled
@@ -17,9 +17,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cloudpf_aws::TenantsFile;
-use cloudpf_aws::tenants_file::Version;
-use lambda_runtime::Error;
+use crate::TenantsFile;
+use crate::tenants_file::Version;
+
+/// Why a build or the first read failed.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Builds the value from the file's text.
 pub type Build<T> = Box<dyn Fn(String) -> BuildFuture<T> + Send + Sync>;
