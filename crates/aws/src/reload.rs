@@ -58,7 +58,15 @@ struct State<T> {
     partial: bool,
     version: Version,
     checked: Instant,
+    /// When the value in use was built, and how long a partial one waits before it is
+    /// built again (doubling from `every` up to [`MAX_PARTIAL_WAIT`]): a secret that
+    /// stays unreadable must not cost a rebuild and a failed read on every check.
+    built: Instant,
+    partial_wait: Duration,
 }
+
+/// The longest a partial build waits to be tried again.
+pub const MAX_PARTIAL_WAIT: Duration = Duration::from_secs(300);
 
 impl<T> std::fmt::Debug for Reloading<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -83,6 +91,8 @@ impl<T> Reloading<T> {
                 current: Arc::new(built.value),
                 partial: built.partial,
                 version,
+                built: Instant::now(),
+                partial_wait: every,
                 checked: Instant::now(),
             }),
             builds: AtomicU64::new(1),
@@ -105,7 +115,12 @@ impl<T> Reloading<T> {
     async fn refresh(&self, state: &mut State<T>) {
         let location = self.file.location();
         match self.file.version().await {
-            Ok(version) if version == state.version && !state.partial => return,
+            Ok(version)
+                if version == state.version
+                    && (!state.partial || state.built.elapsed() < state.partial_wait) =>
+            {
+                return;
+            }
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(%error, "cannot check the tenants file; keeping the one in use");
@@ -121,9 +136,15 @@ impl<T> Reloading<T> {
         };
         match (self.build)(text).await {
             Ok(built) => {
+                state.partial_wait = if built.partial && state.partial && version == state.version {
+                    (state.partial_wait * 2).clamp(self.every, MAX_PARTIAL_WAIT)
+                } else {
+                    self.every
+                };
                 state.current = Arc::new(built.value);
                 state.partial = built.partial;
                 state.version = version;
+                state.built = Instant::now();
                 self.builds.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(
                     location,

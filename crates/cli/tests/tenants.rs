@@ -391,6 +391,9 @@ async fn provisioning_deploys_a_cluster_stack_with_its_tls_identity_routes_it_in
     assert!(refused.contains("still serves harbor"), "{refused}");
     ok(&run(&["tenants", "remove", "harbor"]));
     ok(&with_stack(&["tenants", "remove-cluster", "shared"]));
+    // A cluster the file does not name is not deleted without --force (the wrong file).
+    let unnamed = failed(&with_stack(&["tenants", "remove-cluster", "shared"]));
+    assert!(unnamed.contains("--force"), "{unnamed}");
     let status = stack_status(&shared, &shared_stack).await;
     assert!(
         matches!(status.as_deref(), None | Some("DELETE_COMPLETE")),

@@ -37,12 +37,12 @@ impl Timestamp {
         }
     }
 
-    /// An instant known to be in range (a clock reading, a parsed or shifted timestamp).
     /// The current time.
     pub fn now() -> Self {
         Self::from_utc(Utc::now())
     }
 
+    /// An instant known to be in range (a clock reading, a parsed or shifted timestamp).
     pub fn from_utc(t: DateTime<Utc>) -> Self {
         Self(t)
     }

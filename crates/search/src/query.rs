@@ -147,7 +147,8 @@ pub fn auto_fuzziness(term: &str) -> u8 {
 /// search them too, a step below the word itself. Regular forms only, by suffix rules
 /// (no stemmer: Lucene's minimal English stemmer turns "glasses" into "glasse"); words
 /// under three letters or with digits are left alone, and a word ending in "ss", "us"
-/// or "is" is not taken for a plural. One form per word, so the work stays bounded.
+/// or "is" is not taken for a plural. At most two forms per word, so the work stays
+/// bounded.
 pub fn plural_variants(word: &str) -> Vec<String> {
     let letters = word.chars().count();
     if letters < 3 || !word.chars().all(|c| c.is_alphabetic()) {
@@ -160,11 +161,14 @@ pub fn plural_variants(word: &str) -> Vec<String> {
     };
     let vowel = |c: char| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u');
     let mut out = Vec::new();
-    // As a plural: its singular.
+    // As a plural: its singular. Where the rules cannot tell ("movies": "movy" or
+    // "movie"; "cases": "cas" or "case"), both, and the vocabulary decides.
     if let Some(stem) = word.strip_suffix("ies").filter(|s| s.chars().count() >= 2) {
         out.push(format!("{stem}y"));
+        out.push(format!("{stem}ie"));
     } else if let Some(stem) = word.strip_suffix("es").filter(|s| sibilant(s)) {
         out.push(stem.to_owned());
+        out.push(format!("{stem}e"));
     } else if let Some(stem) = word.strip_suffix('s')
         && !["ss", "us", "is"].iter().any(|e| word.ends_with(e))
     {
@@ -215,13 +219,15 @@ mod plural_tests {
 
     #[test]
     fn singular_and_plural_forms_follow_the_regular_english_rules() {
-        let cases: [(&str, &[&str]); 10] = [
+        let cases: [(&str, &[&str]); 12] = [
             ("boot", &["boots"]),
             ("boots", &["boot"]),
             ("glass", &["glasses"]),
-            ("glasses", &["glass"]),
+            ("glasses", &["glass", "glasse"]),
             ("battery", &["batteries"]),
-            ("batteries", &["battery"]),
+            ("batteries", &["battery", "batterie"]),
+            ("movies", &["movy", "movie"]),
+            ("cases", &["cas", "case"]),
             ("shoes", &["shoe"]),
             ("key", &["keys"]),
             ("box", &["boxes"]),

@@ -182,7 +182,7 @@ async fn revoke_key(file: &TenantsFile, args: RevokeArgs) -> anyhow::Result<()> 
         .keys
         .iter()
         .enumerate()
-        .filter(|(_, k)| k.sha256.starts_with(&wanted))
+        .filter(|(_, k)| k.sha256.to_ascii_lowercase().starts_with(&wanted))
         .map(|(i, _)| i)
         .collect();
     let at = match matching.as_slice() {

@@ -15,6 +15,7 @@ use axum::Router;
 use axum::extract::Request;
 use cloudpf_aws::TenantsFile;
 use cloudpf_aws::reload::{Build, Built, Reloading};
+use cloudpf_aws::secrets::SecretCache;
 use cloudpf_search_api::{AppState, Config, RawConfig, Tenants, app, server};
 use tower::ServiceExt as _;
 
@@ -73,11 +74,11 @@ pub const TENANTS_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Serves `config`, with reports on `analytics`.
 pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Result<()> {
     let tenants = load_tenants(&config.tenants_file)?;
+    // With Elasticsearch this engine only checks the routes: each version of the file
+    // gets its own, with the secrets it names (see `build` below).
     let routing = match config.search_backend {
         SearchBackend::Embedded => Routing::default(),
-        SearchBackend::Elasticsearch => {
-            cloudpf_aws::secrets::with_secrets_from_env(tenants.routing()).await?
-        }
+        SearchBackend::Elasticsearch => tenants.routing(),
     };
     let engine = search_engine(
         config.search_backend,
@@ -101,24 +102,41 @@ pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Resul
         AppState::new(engine.clone(), tenants, config).with_analytics(Arc::new(analytics))?;
     // The same engine, reports pool and metrics for every version of the file; only the
     // tenants (and, with Elasticsearch, the routes) are rebuilt.
+    // With Elasticsearch, a cluster whose secret cannot be read waits on its own (its
+    // shops get 503s) while the file's other changes, a revoked key included, apply.
+    let aws = match backend {
+        SearchBackend::Embedded => None,
+        SearchBackend::Elasticsearch => Some(Arc::new((
+            aws_config::load_from_env().await,
+            SecretCache::default(),
+        ))),
+    };
     let build: Build<Router> = Box::new(move |text| {
-        let (base, origin) = (base.clone(), origin.clone());
+        let (base, origin, aws) = (base.clone(), origin.clone(), aws.clone());
         Box::pin(async move {
             let tenants = Tenants::from_toml(&text, &origin)?;
-            let engine = match backend {
-                SearchBackend::Embedded => base.engine.clone(),
-                SearchBackend::Elasticsearch => search_engine(
-                    backend,
-                    &base.config.data_dir,
-                    &cloudpf_aws::secrets::with_secrets_from_env(tenants.routing()).await?,
-                    base.config.embedded,
-                )?,
+            let (engine, partial) = match &aws {
+                None => (base.engine.clone(), false),
+                Some(aws) => {
+                    let (shared, secrets) = aws.as_ref();
+                    let resolved = secrets.resolve(tenants.routing(), shared).await;
+                    let engine = search_engine(
+                        backend,
+                        &base.config.data_dir,
+                        &resolved.routing,
+                        base.config.embedded,
+                    )?;
+                    (engine, !resolved.unread.is_empty())
+                }
             };
-            Ok(Built::whole(app(AppState {
-                engine,
-                tenants: Arc::new(tenants),
-                ..base
-            })))
+            Ok(Built {
+                value: app(AppState {
+                    engine,
+                    tenants: Arc::new(tenants),
+                    ..base
+                }),
+                partial,
+            })
         })
     });
     let reloading = Arc::new(

@@ -116,6 +116,10 @@ struct AddClusterArgs {
 struct RemoveClusterArgs {
     /// The cluster's name.
     name: String,
+    /// Delete the stack even though the tenants file names no such cluster (a file
+    /// edited by hand, or the wrong file: shops routed elsewhere would lose their search).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     stack: StackArgs,
 }
@@ -489,6 +493,12 @@ async fn remove_cluster(
             "cloudpf tenants: cluster {} removed from {}",
             args.name,
             file.location()
+        );
+    } else if !args.force {
+        bail!(
+            "{} names no cluster {:?}; check the file, or pass --force to delete its stack anyway",
+            file.location(),
+            args.name
         );
     }
     deprovision(shared, &args.stack, &args.name).await
