@@ -118,7 +118,7 @@ impl TenantIndex {
             .tokenizer_for_field(f.name)
             .map_err(unavailable)?;
         let words = analyze(&analyzer, &q.text);
-        let mut matcher = WordMatcher::new(automata, &words).with_alternatives(automata);
+        let mut matcher = WordMatcher::new(automata, &words).with_alternatives();
         let searcher = self.reader.searcher();
         let query = self.product_query(f, &searcher, &mut matcher, q)?;
 
@@ -277,7 +277,7 @@ impl TenantIndex {
         if !changed {
             return Ok(None);
         }
-        let mut matcher = WordMatcher::new(automata, &corrected).with_alternatives(automata);
+        let mut matcher = WordMatcher::new(automata, &corrected).with_alternatives();
         let query = self.product_query(f, searcher, &mut matcher, q)?;
         let found = searcher
             .search(query.as_ref(), &Count)

@@ -653,8 +653,14 @@ fn join_clauses(
     let mut out = Vec::new();
     for (i, pair) in matcher.words.windows(2).enumerate() {
         let joined = format!("{}{}", pair[0].0, pair[1].0);
+        // Built only when needed: a typo automaton of a long word costs more than the
+        // lookups of a whole query.
         let typo = (!known[i] || !known[i + 1])
-            .then(|| matcher.automata_dfa(&joined))
+            .then(|| {
+                matcher
+                    .automata
+                    .dfa(&joined, auto_fuzziness(&joined), false)
+            })
             .flatten();
         let mut clauses: Vec<Box<dyn Query>> = Vec::new();
         for (field, weight, vocabulary) in vocabularies {
@@ -670,7 +676,7 @@ fn join_clauses(
                 if let Some(q) = widen(Widen::Prefix(&joined))? {
                     clauses.push(constant(Box::new(q), JOINED * weight).1);
                 }
-            } else if let Some(dfa) = typo
+            } else if let Some(dfa) = &typo
                 && let Some(q) = widen(Widen::Typo(dfa))?
             {
                 clauses.push(constant(Box::new(q), FUZZY * weight).1);
@@ -750,18 +756,17 @@ impl Automata {
 
 /// A query's words with their typo automata (full word, and as a prefix for the last
 /// word): built once per request, used to expand the words and to highlight matches.
-pub struct WordMatcher {
+pub struct WordMatcher<'a> {
+    automata: &'a Automata,
     words: Vec<(String, Option<DFA>, Option<DFA>)>,
     /// Whether words also match their other forms, joined and split (product search).
     alternatives: bool,
     /// Tokens that match as such alternatives, for highlights.
     extra: HashSet<String>,
-    /// Typo automata of the joined adjacent words, built with the words' automata.
-    joined_typos: HashMap<String, DFA>,
 }
 
-impl WordMatcher {
-    pub fn new(automata: &Automata, terms: &[String]) -> Self {
+impl<'a> WordMatcher<'a> {
+    pub fn new(automata: &'a Automata, terms: &[String]) -> Self {
         let last = terms.len().saturating_sub(1);
         let words = terms
             .iter()
@@ -780,17 +785,17 @@ impl WordMatcher {
             })
             .collect();
         Self {
+            automata,
             words,
             alternatives: false,
             extra: HashSet::new(),
-            joined_typos: HashMap::new(),
         }
     }
 
     /// Also matches each word's other English form, adjacent words joined, and a word
     /// split in two (see [`words_query`]): what a shopper's search box needs.
     #[must_use]
-    pub fn with_alternatives(mut self, automata: &Automata) -> Self {
+    pub fn with_alternatives(mut self) -> Self {
         self.alternatives = true;
         for (word, _, _) in &self.words {
             self.extra.extend(plural_variants(word));
@@ -800,22 +805,13 @@ impl WordMatcher {
             .windows(2)
             .map(|pair| format!("{}{}", pair[0].0, pair[1].0))
             .collect();
-        for word in joined {
-            if let Some(dfa) = automata.dfa(&word, auto_fuzziness(&word), false) {
-                self.joined_typos.insert(word.clone(), dfa);
-            }
-            self.extra.insert(word);
-        }
+        self.extra.extend(joined);
         self
     }
 
     /// Whether the query has no words (browsing).
     pub fn is_empty(&self) -> bool {
         self.words.is_empty()
-    }
-
-    fn automata_dfa(&self, joined: &str) -> Option<&DFA> {
-        self.joined_typos.get(joined)
     }
 
     /// Whether `token` matches a word of the query: exactly, as a prefix of the last
