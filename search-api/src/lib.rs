@@ -39,6 +39,8 @@ pub struct AppState {
     pub tenants: Arc<Tenants>,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
+    /// The shops the demo storefront at `/` offers, with their public search keys.
+    pub storefront: Arc<Vec<routes::pages::StorefrontShop>>,
 }
 
 impl AppState {
@@ -49,7 +51,14 @@ impl AppState {
             tenants: Arc::new(tenants),
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::new()),
+            storefront: Arc::new(Vec::new()),
         }
+    }
+
+    /// Offers `shops` on the demo storefront (`cloudpf demo` passes its shops).
+    pub fn with_storefront(mut self, shops: Vec<routes::pages::StorefrontShop>) -> Self {
+        self.storefront = Arc::new(shops);
+        self
     }
 
     /// Adds the reports backend, with its pool sized by the configured limits.

@@ -1412,3 +1412,142 @@ async fn report_specs_carrying_sql_injection_are_refused_or_match_nothing() {
     assert_eq!(status, StatusCode::OK, "{json}");
     assert_eq!(json["rows"].as_array().map(Vec::len), Some(1), "{json}");
 }
+
+/// Issue #12: the widget's dropdown shows each product's price from the one autocomplete
+/// request it makes per keystroke.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suggestions_carry_the_products_exact_price_and_currency() {
+    let h = Harness::new().await;
+    let (status, json) = h
+        .get("/search/shop-a/autocomplete?q=wirel", Some(SEARCH_A))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let first = &json["suggestions"][0];
+    assert_eq!(
+        (&first["text"], &first["price"], &first["currency"]),
+        (
+            &Value::from("Wireless Mouse"),
+            &Value::from("19.99"),
+            &Value::from("EUR")
+        ),
+        "{json}"
+    );
+}
+
+/// Issue #12: storefronts on other origins load the widget with a script tag; caches may
+/// keep it, and a revalidation costs no body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widget_is_served_cacheable_and_revalidates_without_a_body() {
+    let h = Harness::new().await;
+    for (path, content_type, marker) in [
+        (
+            "/widget/v1/cloudpf-search.js",
+            "text/javascript; charset=utf-8",
+            "window.CloudpfSearch",
+        ),
+        (
+            "/widget/v1/cloudpf-search.css",
+            "text/css; charset=utf-8",
+            ".cpf-listbox",
+        ),
+    ] {
+        let (status, headers, body) = h.call(Method::GET, path, &[], Body::empty()).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(headers["content-type"], content_type);
+        assert!(body.as_str().unwrap().contains(marker), "{path}");
+        assert!(
+            headers["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("max-age=")
+        );
+        let etag = headers["etag"].to_str().unwrap().to_owned();
+        let (status, headers, body) = h
+            .call(
+                Method::GET,
+                path,
+                &[("if-none-match", &etag)],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(headers["etag"].to_str().unwrap(), etag);
+        assert_eq!(body, Value::String(String::new()));
+        let (status, ..) = h
+            .call(
+                Method::GET,
+                path,
+                &[("if-none-match", "\"stale\"")],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+/// Issue #12: the demo storefront lists the shops it was given that the tenants file
+/// still serves, with their search keys only, and its page runs only its own scripts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_storefront_offers_its_served_shops_with_search_keys_only() {
+    use cloudpf_search_api::routes::pages::StorefrontShop;
+    let mut h = Harness::new().await;
+    let shop = |t: &str, key: &str| StorefrontShop {
+        tenant: TenantId::parse(t).unwrap(),
+        search_key: key.to_owned(),
+    };
+    h.state = h.state.clone().with_storefront(vec![
+        shop("shop-a", SEARCH_A),
+        shop("shop-gone", "cpfs_key_of_a_removed_shop"),
+    ]);
+    let (status, headers, body) = h.call(Method::GET, "/", &[], Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    let html = body.as_str().unwrap();
+    assert!(
+        html.contains(SEARCH_A) && html.contains("\"shop-a\""),
+        "{html}"
+    );
+    assert!(!html.contains("shop-gone") && !html.contains(ADMIN_A));
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"));
+
+    // Without shops the page asks for one instead of listing any.
+    h.state = h.state.clone().with_storefront(Vec::new());
+    let (_, _, body) = h.call(Method::GET, "/", &[], Body::empty()).await;
+    assert!(
+        body.as_str()
+            .unwrap()
+            .contains(r#"<script type="application/json" id="shops">[]</script>"#)
+    );
+}
+
+/// Issue #12: the dashboard page and its charting library come from the binary (no CDN),
+/// and the page itself never carries a key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_and_its_vendored_chart_library_are_served_offline() {
+    let h = Harness::new().await;
+    let (status, headers, body) = h.call(Method::GET, "/dashboard", &[], Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let html = body.as_str().unwrap();
+    assert!(!html.contains("cpfa_") && !html.contains("cpfs_"));
+    for src in [
+        "/dashboard/vendor/uPlot.iife.min.js",
+        "/dashboard/dashboard.js",
+    ] {
+        assert!(html.contains(&format!("src=\"{src}\"")), "{src}");
+        let (status, headers, _) = h.call(Method::GET, src, &[], Body::empty()).await;
+        assert_eq!(status, StatusCode::OK, "{src}");
+        assert_eq!(headers["content-type"], "text/javascript; charset=utf-8");
+    }
+    let (status, _, licence) = h
+        .call(
+            Method::GET,
+            "/dashboard/vendor/uPlot.LICENSE",
+            &[],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(licence.as_str().unwrap().contains("MIT"));
+}

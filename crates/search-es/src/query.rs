@@ -325,7 +325,7 @@ pub fn autocomplete(prefix: &str, size: usize) -> Value {
         "size": size.min(MAX_SUGGESTIONS),
         "sort": [{ "_score": "desc" }, { "units_sold": "desc" }, { "product_id": "asc" }],
         "track_scores": true,
-        "_source": ["product_id", "name", "units_sold"]
+        "_source": ["product_id", "name", "units_sold", "price_exact", "currency"]
     })
 }
 

@@ -3,7 +3,7 @@
 //! the embedded engine escapes them), suggestions and units sold. A reply missing what
 //! it must hold is [`SearchError::Unavailable`]: retrying may reach a node that answers.
 
-use cloudpf_model::{Product, Purchase};
+use cloudpf_model::{Currency, Money, Product, Purchase};
 use cloudpf_search::{
     FacetCount, Facets, Highlights, ProductHit, ProductResults, PurchaseResults, SearchError,
     Suggestion, escape_html,
@@ -136,16 +136,24 @@ pub fn parse_suggestions(body: &Value) -> Result<Vec<Suggestion>, SearchError> {
                     .get(f)
                     .and_then(Value::as_str)
                     .map(str::to_owned)
-                    .ok_or_else(|| unexpected("suggestion without name or product_id"))
+                    .ok_or_else(|| {
+                        unexpected("suggestion without name, product_id, price or currency")
+                    })
             };
             let matched: Vec<&str> = hit
                 .get("matched_queries")
                 .and_then(Value::as_array)
                 .map(|m| m.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
+            let price = Money::parse(&text("price_exact")?)
+                .map_err(|_| unexpected("suggestion with a malformed price"))?;
+            let currency = Currency::parse(&text("currency")?)
+                .map_err(|_| unexpected("suggestion with a malformed currency"))?;
             Ok(Suggestion {
                 text: text("name")?,
                 product_id: text("product_id")?,
+                price,
+                currency,
                 popularity: source
                     .get("units_sold")
                     .and_then(Value::as_u64)

@@ -1,6 +1,6 @@
 //! What a caller can ask a search engine, and what it answers; engine-independent.
 
-use cloudpf_model::{Money, Product, Purchase, PurchaseStatus, Timestamp};
+use cloudpf_model::{Currency, Money, Product, Purchase, PurchaseStatus, Timestamp};
 use serde::Serialize;
 
 /// How product hits are ordered.
@@ -97,6 +97,11 @@ pub const MAX_SUGGESTIONS: usize = 20;
 pub struct Suggestion {
     pub text: String,
     pub product_id: String,
+    /// The product's price, so a dropdown can show it without a second request.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub price: Money,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub currency: Currency,
     /// Units sold, from the purchases stream.
     pub popularity: u64,
     /// True when the input matched only with a typo.

@@ -85,6 +85,9 @@ async fn main() -> Result<(), lambda_http::Error> {
                     tenants: Arc::new(tenants),
                     config: api,
                     metrics,
+                    // The Lambda API serves the widget and the dashboard; the demo
+                    // storefront there asks for a shop id and search key.
+                    storefront: Arc::default(),
                 }),
                 partial,
             })

@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod docs;
 pub mod health;
+pub mod pages;
 pub mod search;
 
 use axum::Router;
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .merge(analytics::router())
         .merge(health::router())
         .merge(docs::router())
+        .merge(pages::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,

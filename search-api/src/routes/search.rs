@@ -3,7 +3,7 @@
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use cloudpf_model::{Product, Purchase};
+use cloudpf_model::{Currency, Money, Product, Purchase};
 use cloudpf_search::{Facets, Highlights, ProductQuery, PurchaseQuery, Suggestion};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -213,6 +213,11 @@ pub struct SuggestionBody {
     /// The product name to complete the search box with.
     pub text: String,
     pub product_id: String,
+    /// The product's price (exact decimal) in `currency`, for the dropdown.
+    #[schema(value_type = String)]
+    pub price: Money,
+    #[schema(value_type = String)]
+    pub currency: Currency,
     /// Position in this answer, from 1 (best: closest match, then best seller).
     pub rank: usize,
     /// True when the input matched only with a typo.
@@ -227,6 +232,8 @@ impl SuggestionBody {
         Self {
             text: s.text,
             product_id: s.product_id,
+            price: s.price,
+            currency: s.currency,
             rank: position + 1,
             fuzzy: s.fuzzy,
             popularity: scope.allows(Scope::Admin).then_some(s.popularity),

@@ -51,7 +51,10 @@ pub struct DemoArgs {
     pub addr: String,
 }
 
-/// The demo shops' API keys in plain text, for local use only (`demo-keys.json`).
+/// Where a demo's data directory keeps its shops' keys.
+pub const KEYS_FILE: &str = "demo-keys.json";
+
+/// The demo shops' API keys in plain text, for local use only ([`KEYS_FILE`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DemoKeys {
     pub search_key: String,
@@ -194,7 +197,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     pipeline.search().flush().await?;
-    let keys = load_or_create_keys(&dir.join("demo-keys.json"), &tenants)?;
+    let keys = load_or_create_keys(&dir.join(KEYS_FILE), &tenants)?;
     write_tenants_file(&dir.join("tenants.toml"), &keys, &args.addr, None)?;
     print_summary(dir, &tenants, &pipeline, &totals, &keys, &args.addr).await?;
     // Close the demo's index writers, so that `cloudpf replay` (or the poller) in another

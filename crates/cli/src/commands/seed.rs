@@ -77,7 +77,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
             written[n] += tables::write_records(&shared, table, &event.records).await?;
         }
     }
-    let keys = demo::load_or_create_keys(&dir.join("demo-keys.json"), &tenants)?;
+    let keys = demo::load_or_create_keys(&dir.join(demo::KEYS_FILE), &tenants)?;
     demo::write_tenants_file(
         &dir.join("tenants.toml"),
         &keys,
@@ -91,7 +91,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         args.tables.products_table,
         args.tables.purchases_table,
         tenants.len(),
-        dir.join("demo-keys.json").display()
+        dir.join(demo::KEYS_FILE).display()
     );
     Ok(())
 }

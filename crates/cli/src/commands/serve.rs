@@ -16,7 +16,10 @@ use axum::extract::Request;
 use cloudpf_aws::TenantsFile;
 use cloudpf_aws::reload::{Build, Built, Reloading};
 use cloudpf_aws::secrets::SecretCache;
+use cloudpf_model::TenantId;
+use cloudpf_search_api::routes::pages::StorefrontShop;
 use cloudpf_search_api::{AppState, Config, RawConfig, Tenants, app, server};
+use std::collections::BTreeMap;
 use tower::ServiceExt as _;
 
 use super::lake::LakeArgs;
@@ -98,8 +101,10 @@ pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Resul
     let backend = config.search_backend;
     let file = TenantsFile::local(&config.tenants_file);
     let origin = config.tenants_file.display().to_string();
-    let base =
-        AppState::new(engine.clone(), tenants, config).with_analytics(Arc::new(analytics))?;
+    let shops = storefront_shops(&config.data_dir);
+    let base = AppState::new(engine.clone(), tenants, config)
+        .with_analytics(Arc::new(analytics))?
+        .with_storefront(shops);
     // The same engine, reports pool and metrics for every version of the file; only the
     // tenants (and, with Elasticsearch, the routes) are rebuilt.
     // With Elasticsearch, a cluster whose secret cannot be read waits on its own (its
@@ -156,6 +161,31 @@ pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Resul
     });
     server::serve_router(router, engine, listener, server::shutdown_signal()).await?;
     Ok(())
+}
+
+/// The demo storefront's shops: those of a `cloudpf demo` in `data_dir` (its
+/// `demo-keys.json`), with their search keys only. Other data directories have none, and
+/// the storefront asks for a shop id and search key instead.
+fn storefront_shops(data_dir: &Path) -> Vec<StorefrontShop> {
+    let path = data_dir.join(super::demo::KEYS_FILE);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Vec::new();
+    };
+    let keys: BTreeMap<String, super::demo::DemoKeys> = match serde_json::from_slice(&bytes) {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "not a demo keys file; the storefront offers no shops");
+            return Vec::new();
+        }
+    };
+    keys.into_iter()
+        .filter_map(|(tenant, k)| {
+            Some(StorefrontShop {
+                tenant: TenantId::parse(&tenant).ok()?,
+                search_key: k.search_key,
+            })
+        })
+        .collect()
 }
 
 fn load_tenants(path: &Path) -> anyhow::Result<Tenants> {

@@ -267,10 +267,10 @@ async fn autocomplete_reads_popularity_and_marks_typo_only_matches_fuzzy() {
                 "total": { "value": 2, "relation": "eq" }, "max_score": null,
                 "hits": [
                     { "_index": "cloudpf-acme-products-v1", "_id": "p6", "_score": 2.0,
-                      "_source": { "product_id": "p6", "name": "Camping Stove", "units_sold": 7 },
+                      "_source": { "product_id": "p6", "name": "Camping Stove", "units_sold": 7, "price_exact": "39.9900", "currency": "EUR" },
                       "matched_queries": ["word", "fuzzy"], "sort": [2.0, 7, "p6"] },
                     { "_index": "cloudpf-acme-products-v1", "_id": "p7", "_score": 1.0,
-                      "_source": { "product_id": "p7", "name": "Marble Stone Coasters", "units_sold": 0 },
+                      "_source": { "product_id": "p7", "name": "Marble Stone Coasters", "units_sold": 0, "price_exact": "12.5000", "currency": "EUR" },
                       "matched_queries": ["fuzzy"], "sort": [1.0, 0, "p7"] }
                 ]
             }
@@ -283,12 +283,14 @@ async fn autocomplete_reads_popularity_and_marks_typo_only_matches_fuzzy() {
         .await
         .unwrap();
     server.assert_done();
-    let got: Vec<(&str, &str, u64, bool)> = s
+    let got: Vec<(&str, &str, String, &str, u64, bool)> = s
         .iter()
         .map(|s| {
             (
                 s.text.as_str(),
                 s.product_id.as_str(),
+                s.price.to_string(),
+                s.currency.as_str(),
                 s.popularity,
                 s.fuzzy,
             )
@@ -297,8 +299,15 @@ async fn autocomplete_reads_popularity_and_marks_typo_only_matches_fuzzy() {
     assert_eq!(
         got,
         [
-            ("Camping Stove", "p6", 7, false),
-            ("Marble Stone Coasters", "p7", 0, true)
+            ("Camping Stove", "p6", "39.9900".into(), "EUR", 7, false),
+            (
+                "Marble Stone Coasters",
+                "p7",
+                "12.5000".into(),
+                "EUR",
+                0,
+                true
+            )
         ]
     );
 }

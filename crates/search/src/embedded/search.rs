@@ -308,6 +308,8 @@ impl TenantIndex {
                 fuzzy: h.highlights.name.is_none(),
                 text: h.product.name,
                 product_id: h.product.product_id,
+                price: h.product.price,
+                currency: h.product.currency,
                 popularity: 0,
             })
             .collect())

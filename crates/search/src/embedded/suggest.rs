@@ -13,7 +13,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 
-use cloudpf_model::{Product, Purchase, PurchaseStatus};
+use cloudpf_model::{Currency, Money, Product, Purchase, PurchaseStatus};
 use fst::{Automaton, IntoStreamer, Map, MapBuilder, Streamer};
 use levenshtein_automata::{DFA, Distance, SINK_STATE};
 use std::sync::Arc;
@@ -133,6 +133,8 @@ struct ProductRow {
     name_end: u32,
     id_end: u32,
     folded_end: u32,
+    price: Money,
+    currency: Currency,
 }
 
 impl ProductExtract {
@@ -142,6 +144,7 @@ impl ProductExtract {
         name: &str,
         product_id: &str,
         folded: &str,
+        (price, currency): (Money, Currency),
     ) -> Result<(), SearchError> {
         let end = |arena: &String| {
             u32::try_from(arena.len()).map_err(|_| SearchError::Corrupt("segment too large".into()))
@@ -157,6 +160,8 @@ impl ProductExtract {
             name_end,
             id_end,
             folded_end,
+            price,
+            currency,
         });
         Ok(())
     }
@@ -173,6 +178,11 @@ impl ProductExtract {
     fn product_id(&self, row: usize) -> &str {
         let r = &self.rows[row];
         &self.arena[r.name_end as usize..r.id_end as usize]
+    }
+
+    fn price(&self, row: usize) -> (Money, Currency) {
+        let r = &self.rows[row];
+        (r.price, r.currency)
     }
 
     fn folded(&self, row: usize) -> &str {
@@ -209,7 +219,7 @@ fn product_segment(
         let p: Product = source(&store, common, doc)?;
         if p.is_active {
             let folded = folded(&analyze(analyzer, &p.name));
-            out.push(doc, &p.name, &p.product_id, &folded)?;
+            out.push(doc, &p.name, &p.product_id, &folded, (p.price, p.currency))?;
         }
     }
     out.arena.shrink_to_fit();
@@ -553,12 +563,13 @@ impl Suggester {
         &self.postings[start..self.group_ends[g] as usize]
     }
 
-    fn name(&self, entry: u32) -> (&str, &str) {
+    fn name(&self, entry: u32) -> (&str, &str, (Money, Currency)) {
         let e = self.entries[entry as usize];
         let extract = &self.segments[e.segment as usize];
         (
             extract.name(e.row as usize),
             extract.product_id(e.row as usize),
+            extract.price(e.row as usize),
         )
     }
 
@@ -650,10 +661,12 @@ impl Suggester {
             .into_iter()
             .take(size)
             .map(|((distance, ..), o)| {
-                let (name, product_id) = self.name(o);
+                let (name, product_id, (price, currency)) = self.name(o);
                 Suggestion {
                     text: name.to_owned(),
                     product_id: product_id.to_owned(),
+                    price,
+                    currency,
                     popularity: self.entries[o as usize].popularity,
                     fuzzy: distance > 0,
                 }
