@@ -461,6 +461,58 @@ def main():
                     expect(page.locator("#board")).to_be_hidden()
                 page.close()
 
+            def searches_reach_the_dashboard_and_come_back_as_popular_suggestions():
+                word = first_word.lower()
+                page = checks.watch(desktop.new_page())
+                page.goto(store)
+                box = page.locator("#q")
+                box.fill(first_word)
+                box.press("Enter")
+                hit = page.locator(".cpf-hit-link").first
+                expect(hit).to_be_visible()
+                hit.click()
+                expect(page.locator("#product")).to_be_visible()
+                page.locator("#product button").click()
+                page.close()
+                today = time.strftime("%Y-%m-%d", time.gmtime())
+                yesterday = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+
+                def top_queries():
+                    body = api_report(demo.base, tenant, admin, {
+                        "report": "top_queries", "from": yesterday, "to": today, "limit": 50})
+                    return {r[0]: r for r in body["rows"]}
+
+                # The log is written a few seconds after the searches.
+                wait_until(f"{word!r} in the search log with a click",
+                           lambda: word in top_queries() and int(top_queries()[word][2]) >= 1, 60)
+                want = top_queries()[word]
+                page = signed_in_dashboard(desktop)
+                row = page.locator("[data-report=top_queries] tbody tr", has_text=word).first
+                expect(row).to_be_visible()
+                expect(row.locator("td").nth(1)).to_have_text(want[1])
+                if args.screenshots:  # now with the Search section filled in
+                    page.set_viewport_size({"width": 1280, "height": 1400})
+                    page.screenshot(path=os.path.join(args.screenshots, "dashboard.png"),
+                                    full_page=True)
+                page.close()
+
+                # Successful searches come back as the shop's popular searches.
+                def popular():
+                    _, body = api_get(demo.base, f"/search/{tenant}/autocomplete?q={word[:3]}", key)
+                    return [q["text"] for q in body["queries"]]
+
+                wait_until(f"{word!r} among the popular searches", lambda: word in popular(), 60)
+                page = checks.watch(desktop.new_page())
+                page.goto(store)
+                page.locator("#q").press_sequentially(word[:3], delay=60)
+                option = page.locator(".cpf-option-query .cpf-option-text",
+                                      has_text=re.compile(rf"^{re.escape(word)}$"))
+                expect(option).to_be_visible()
+                option.click()
+                expect(page.locator("#q")).to_have_value(word)
+                expect(page.locator(".cpf-hit").first).to_be_visible()
+                page.close()
+
             checks.run("typing the first letters shows the product in the dropdown",
                        first_letters_show_the_product_in_the_dropdown)
             checks.run("a one-letter typo still finds the product",
@@ -480,6 +532,8 @@ def main():
                        the_dashboard_shows_the_apis_kpis_and_draws_its_charts)
             checks.run("a wrong key or a search key on the dashboard shows an error",
                        a_wrong_or_search_key_on_the_dashboard_shows_an_error)
+            checks.run("searches reach the dashboard and come back as popular suggestions",
+                       searches_reach_the_dashboard_and_come_back_as_popular_suggestions)
             browser.close()
     finally:
         for s in servers:

@@ -40,6 +40,8 @@ pub enum ApiError {
     SearchNotConfigured(String),
     #[error("analytics are not available in this deployment")]
     AnalyticsNotConfigured,
+    #[error("this deployment keeps no search log")]
+    SearchLogNotConfigured,
     #[error("the report could not run, try again shortly")]
     ReportUnavailable(String),
     #[error("this tenant already runs {0} reports; retry when one has finished")]
@@ -140,6 +142,7 @@ impl ApiError {
             ApiError::Unavailable(_)
             | ApiError::SearchNotConfigured(_)
             | ApiError::AnalyticsNotConfigured
+            | ApiError::SearchLogNotConfigured
             | ApiError::ReportUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyReports(_) | ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -162,6 +165,7 @@ impl ApiError {
             ApiError::Unavailable(_) | ApiError::ReportUnavailable(_) => "unavailable",
             ApiError::SearchNotConfigured(_) => "search_not_configured",
             ApiError::AnalyticsNotConfigured => "analytics_not_configured",
+            ApiError::SearchLogNotConfigured => "search_log_not_configured",
             ApiError::TooManyReports(_) => "too_many_reports",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Internal(_) => "internal",

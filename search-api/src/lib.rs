@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod insights;
 pub mod metrics;
 pub mod openapi;
 pub mod params;
@@ -41,6 +42,11 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// The shops the demo storefront at `/` offers, with their public search keys.
     pub storefront: Arc<Vec<routes::pages::StorefrontShop>>,
+    /// Where searches, autocompletes and clicks are logged; `None`: not logged (and
+    /// `POST /events` answers 503).
+    pub search_log: Option<Arc<cloudpf_lake::SearchLog>>,
+    /// The shops' popular queries for autocomplete, from the search log.
+    pub popular: Arc<insights::PopularQueries>,
 }
 
 impl AppState {
@@ -52,7 +58,16 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::new()),
             storefront: Arc::new(Vec::new()),
+            search_log: None,
+            popular: Arc::default(),
         }
+    }
+
+    /// Logs searches, autocompletes and clicks to `log` (its flusher is started by
+    /// [`server::serve`]).
+    pub fn with_search_log(mut self, log: Arc<cloudpf_lake::SearchLog>) -> Self {
+        self.search_log = Some(log);
+        self
     }
 
     /// Offers `shops` on the demo storefront (`cloudpf demo` passes its shops).

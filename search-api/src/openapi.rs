@@ -6,7 +6,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{analytics, health, search};
+use crate::routes::{analytics, events, health, search};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use crate::routes::{analytics, health, search};
         search::search_products,
         search::autocomplete,
         search::search_purchases,
+        events::record,
         analytics::dashboard,
         analytics::report,
         health::health,
@@ -73,7 +74,9 @@ impl Modify for CommonErrors {
             .description(Some("Seconds to wait before retrying"))
             .build();
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let keyed = path.starts_with("/search/") || path.starts_with("/analytics/");
+            let keyed = path.starts_with("/search/")
+                || path.starts_with("/analytics/")
+                || path.starts_with("/events/");
             let post = item.post.is_some();
             for op in [item.get.as_mut(), item.post.as_mut()]
                 .into_iter()

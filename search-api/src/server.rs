@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use cloudpf_lake::SearchLog;
 use cloudpf_search::SearchEngine;
 use tokio::net::TcpListener;
 
@@ -20,14 +21,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let engine = state.engine.clone();
-    serve_router(app(state), engine, listener, shutdown).await
+    let search_log = state.search_log.clone();
+    serve_router(app(state), engine, search_log, listener, shutdown).await
 }
 
 /// [`serve`] for a router already built (one that follows the tenants file, say), with
-/// `engine`'s derived structures refreshed in the background.
+/// `engine`'s derived structures refreshed in the background, and `search_log` flushed
+/// by its own task (which sleeps while nothing is logged) and once more on shutdown.
 pub async fn serve_router(
     router: Router,
     engine: Arc<dyn SearchEngine>,
+    search_log: Option<Arc<SearchLog>>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -41,10 +45,19 @@ pub async fn serve_router(
             }
         }
     });
+    let flusher = search_log.clone().map(|log| tokio::spawn(log.run()));
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
     refresher.abort();
+    if let Some(flusher) = flusher {
+        flusher.abort();
+    }
+    if let Some(log) = search_log
+        && let Err(e) = log.flush().await
+    {
+        tracing::warn!(error = %e, "the search log's last events could not be written");
+    }
     result
 }
 

@@ -1551,3 +1551,210 @@ async fn the_dashboard_and_its_vendored_chart_library_are_served_offline() {
     assert_eq!(status, StatusCode::OK);
     assert!(licence.as_str().unwrap().contains("MIT"));
 }
+
+fn with_search_log(h: &mut Harness) -> Arc<cloudpf_lake::SearchLog> {
+    let log = Arc::new(cloudpf_lake::SearchLog::new(Arc::new(LocalDirSink::new(
+        h._dir.path(),
+    ))));
+    h.state = h.state.clone().with_search_log(log.clone());
+    log
+}
+
+async fn report(h: &Harness, name: &str) -> Vec<Vec<Value>> {
+    // Yesterday too: a test running across midnight UTC logs on either day.
+    let today = chrono::Utc::now().date_naive();
+    let spec = serde_json::json!({
+        "report": name,
+        "from": today.pred_opt().unwrap().to_string(),
+        "to": today.to_string(),
+    });
+    let (status, _, body) = h
+        .call(
+            Method::POST,
+            "/analytics/shop-a/report",
+            &[("x-api-key", ADMIN_A), ("content-type", "application/json")],
+            Body::from(spec.to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().clone())
+        .collect()
+}
+
+fn click(query_id: &str, query: &str, position: u32) -> Body {
+    Body::from(
+        serde_json::json!({
+            "type": "click", "query_id": query_id, "query": query,
+            "product_id": "p1", "position": position,
+        })
+        .to_string(),
+    )
+}
+
+/// Issue #12: a shop sees what its shoppers search for, what finds nothing and which
+/// results they open; paging is not counted as another search.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_and_clicks_are_logged_and_reported_to_the_shop() {
+    let mut h = Harness::new().await;
+    let log = with_search_log(&mut h);
+    let (_, first) = h
+        .get(
+            "/search/shop-a/products?q=Gaming%20%20LAPTOP",
+            Some(SEARCH_A),
+        )
+        .await;
+    let query_id = first["query_id"].as_str().unwrap().to_owned();
+    let (_, page2) = h
+        .get("/search/shop-a/products?q=gaming&page=2", Some(SEARCH_A))
+        .await;
+    assert!(page2.get("query_id").is_none(), "{page2}");
+    h.get("/search/shop-a/products?q=zzzqqq", Some(SEARCH_A))
+        .await;
+    h.get("/search/shop-a/autocomplete?q=gam", Some(SEARCH_A))
+        .await;
+    let json = [
+        ("x-api-key", SEARCH_A),
+        ("content-type", "application/json"),
+    ];
+    let (status, _, body) = h
+        .call(
+            Method::POST,
+            "/events/shop-a",
+            &json,
+            click(&query_id, "gaming laptop", 1),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    log.flush().await.unwrap();
+
+    let top = report(&h, "top_queries").await;
+    let row = |cells: [&str; 5]| cells.map(Value::from).to_vec();
+    assert_eq!(
+        top,
+        [
+            row(["gaming laptop", "1", "1", "1.0000", "1.0"]),
+            row(["zzzqqq", "1", "0", "0.0000", "0.0"]),
+        ],
+        "one search each (not the page 2, not the keystrokes); the first clicked"
+    );
+    let empty = report(&h, "no_result_queries").await;
+    assert_eq!(empty.len(), 1);
+    assert_eq!(empty[0][0], "zzzqqq");
+    assert_eq!(
+        report(&h, "click_positions").await,
+        [vec![Value::from("1"), Value::from("1")]]
+    );
+    let days = report(&h, "search_clicks").await;
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[0][1..5], ["2", "1", "0.5000", "1"].map(Value::from));
+}
+
+/// Issue #12: click events are validated like every other input, and go only to the
+/// key's own shop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_click_events_are_refused_and_nothing_is_logged() {
+    let mut h = Harness::new().await;
+    let log = with_search_log(&mut h);
+    let json = |key| [("x-api-key", key), ("content-type", "application/json")];
+    let id = "00000000000000ff";
+    for (body, want) in [
+        (click(id, "boots", 0), "out_of_range"),
+        (click(id, "boots", 10_001), "out_of_range"),
+        (click("not-hex", "boots", 1), "invalid_parameter"),
+        (click(id, "   ", 1), "invalid_parameter"),
+        (Body::from(r#"{"type":"click"}"#), "invalid_body"),
+        (
+            Body::from(
+                r#"{"type":"click","query_id":"00000000000000ff","query":"a","product_id":"p","position":1,"ip":"1.2.3.4"}"#,
+            ),
+            "invalid_body",
+        ),
+        (Body::from("not json"), "invalid_body"),
+    ] {
+        let (status, _, body) = h
+            .call(Method::POST, "/events/shop-a", &json(SEARCH_A), body)
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, want),
+            "{body}"
+        );
+    }
+    let (status, _, body) = h
+        .call(
+            Method::POST,
+            "/events/shop-a",
+            &json(SEARCH_B),
+            click(id, "boots", 1),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "wrong_tenant")
+    );
+    assert_eq!(log.stats().waiting, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn click_events_without_a_search_log_get_503() {
+    let h = Harness::new().await;
+    let (status, _, body) = h
+        .call(
+            Method::POST,
+            "/events/shop-a",
+            &[
+                ("x-api-key", SEARCH_A),
+                ("content-type", "application/json"),
+            ],
+            click("00000000000000ff", "boots", 1),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::SERVICE_UNAVAILABLE, "search_log_not_configured")
+    );
+}
+
+/// Issue #12: the shop's most frequent successful searches come back as suggestions
+/// once the log holds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn popular_searches_are_suggested_once_the_log_has_them() {
+    let mut h = Harness::new().await;
+    let log = with_search_log(&mut h);
+    for _ in 0..2 {
+        h.get("/search/shop-a/products?q=wireless%20mouse", Some(SEARCH_A))
+            .await;
+    }
+    h.get("/search/shop-a/products?q=wireless%20zzz", Some(SEARCH_A))
+        .await;
+    log.flush().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, s) = h
+            .get("/search/shop-a/autocomplete?q=wire", Some(SEARCH_A))
+            .await;
+        let queries: Vec<&str> = s["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["text"].as_str().unwrap())
+            .collect();
+        if !queries.is_empty() {
+            // The search that found nothing is not offered.
+            assert_eq!(queries, ["wireless mouse"], "{s}");
+            assert_eq!(s["suggestions"][0]["text"], "Wireless Mouse");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never suggested: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Another shop's searches are never offered.
+    let (_, other) = h
+        .get("/search/shop-b/autocomplete?q=wire", Some(SEARCH_B))
+        .await;
+    assert_eq!(other["queries"], serde_json::json!([]));
+}

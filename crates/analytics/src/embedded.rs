@@ -1,5 +1,5 @@
 //! The embedded analytics engine: Apache DataFusion over the local lake directory or an S3
-//! lake (the same four tables as `athena/tables/`), with the lake's Hive partitions
+//! lake (the same five tables as `athena/tables/`), with the lake's Hive partitions
 //! (`tenant_id=…/dt=…`) as partition columns, so a report's tenant and date filters prune
 //! whole directories before any file is opened.
 
@@ -197,6 +197,19 @@ fn products_json_schema() -> Schema {
     Schema::new(change_log_fields("product_id", image))
 }
 
+/// The search log (`athena/tables/search_events.sql`).
+fn search_events_schema() -> Schema {
+    Schema::new(vec![
+        text("kind"),
+        text("query"),
+        text("query_id"),
+        Field::new("results", DataType::Int64, true),
+        text("product_id"),
+        Field::new("position", DataType::Int64, true),
+        text("at"),
+    ])
+}
+
 /// One external table of the lake: its name, directory under the lake root, file
 /// extension, columns (without the partition columns) and partition columns.
 struct LakeTable {
@@ -209,7 +222,7 @@ struct LakeTable {
 
 const BY_TENANT_AND_DATE: &[&str] = &["tenant_id", "dt"];
 
-const TABLES: [LakeTable; 4] = [
+const TABLES: [LakeTable; 5] = [
     LakeTable {
         name: "purchases_csv",
         dir: "purchases/csv",
@@ -237,6 +250,13 @@ const TABLES: [LakeTable; 4] = [
         extension: ".csv.gz",
         schema: purchase_tombstones_schema,
         partitions: &["tenant_id"],
+    },
+    LakeTable {
+        name: "search_events",
+        dir: "search_events/json",
+        extension: ".json.gz",
+        schema: search_events_schema,
+        partitions: BY_TENANT_AND_DATE,
     },
 ];
 
@@ -538,6 +558,7 @@ mod tests {
             include_str!("../../../athena/tables/purchases_json.sql"),
             include_str!("../../../athena/tables/products_json.sql"),
             include_str!("../../../athena/tables/purchase_tombstones.sql"),
+            include_str!("../../../athena/tables/search_events.sql"),
         ];
         for (table, ddl) in TABLES.iter().zip(ddl) {
             assert!(ddl.contains(&format!("TABLE IF NOT EXISTS {} (", table.name)));

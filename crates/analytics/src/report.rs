@@ -34,6 +34,14 @@ pub enum Report {
     ByCategory,
     /// Customers with their recency, frequency and monetary scores and segment.
     Rfm,
+    /// The most searched queries, with click-through (the search log).
+    TopQueries,
+    /// Searched queries that found nothing (the search log).
+    NoResultQueries,
+    /// Searches, click-through and average clicked position per day (the search log).
+    SearchClicks,
+    /// Clicks per result position (the search log).
+    ClickPositions,
 }
 
 /// The period of a time series.
@@ -97,7 +105,7 @@ impl Granularity {
 }
 
 impl Report {
-    pub const ALL: [Report; 9] = [
+    pub const ALL: [Report; 13] = [
         Report::Summary,
         Report::Timeseries,
         Report::TopProducts,
@@ -107,6 +115,10 @@ impl Report {
         Report::ByPaymentMethod,
         Report::ByCategory,
         Report::Rfm,
+        Report::TopQueries,
+        Report::NoResultQueries,
+        Report::SearchClicks,
+        Report::ClickPositions,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -120,6 +132,10 @@ impl Report {
             Report::ByPaymentMethod => "by_payment_method",
             Report::ByCategory => "by_category",
             Report::Rfm => "rfm",
+            Report::TopQueries => "top_queries",
+            Report::NoResultQueries => "no_result_queries",
+            Report::SearchClicks => "search_clicks",
+            Report::ClickPositions => "click_positions",
         }
     }
 
@@ -154,6 +170,14 @@ impl Report {
             }
             Report::ByCategory => include_str!("../../../athena/reports/by_category.sql"),
             Report::Rfm => include_str!("../../../athena/reports/rfm.sql"),
+            Report::TopQueries => include_str!("../../../athena/reports/top_queries.sql"),
+            Report::NoResultQueries => {
+                include_str!("../../../athena/reports/no_result_queries.sql")
+            }
+            Report::SearchClicks => include_str!("../../../athena/reports/search_clicks.sql"),
+            Report::ClickPositions => {
+                include_str!("../../../athena/reports/click_positions.sql")
+            }
         }
     }
 
@@ -170,11 +194,15 @@ impl Report {
             }
             Report::ByCategory => &[Tenant, From, To, Status, Country, Category],
             Report::Rfm => &[Tenant, From, To, Status, Country, Limit],
+            Report::TopQueries | Report::NoResultQueries | Report::ClickPositions => {
+                &[Tenant, From, To, Limit]
+            }
+            Report::SearchClicks => &[Tenant, From, To],
         }
     }
 
-    /// Whether the report takes `filter` (every report takes status and country; only
-    /// the reports over product lines take a category).
+    /// Whether the report takes `filter` (the sales reports take status and country,
+    /// those over product lines a category too; the search log's reports none).
     pub fn accepts(&self, filter: Slot) -> bool {
         self.slots().contains(&filter)
     }
@@ -251,6 +279,15 @@ impl Filters {
                 )
             })?),
         };
+        if (status.is_some() || country.is_some()) && !report.accepts(Slot::Status) {
+            return Err(SpecError::new(
+                "invalid_filter",
+                format!(
+                    "{} is a report of the search log, which has no status or country",
+                    report.name()
+                ),
+            ));
+        }
         let category = filter_text("category", category)?;
         if category.is_some() && !report.accepts(Slot::Category) {
             let takes: Vec<&str> = Report::ALL

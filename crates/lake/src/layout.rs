@@ -22,14 +22,18 @@ pub enum Dataset {
     /// One row per purchase change whose partition of origin is unknown (a REMOVE or
     /// MODIFY without a usable old image); partitioned by tenant only.
     PurchaseTombstones,
+    /// The search log: searches, autocompletes and clicks (issue #12), one per line,
+    /// partitioned by the event's date.
+    SearchEvents,
 }
 
 impl Dataset {
-    pub const ALL: [Dataset; 4] = [
+    pub const ALL: [Dataset; 5] = [
         Dataset::PurchasesCsv,
         Dataset::PurchasesJson,
         Dataset::ProductsJson,
         Dataset::PurchaseTombstones,
+        Dataset::SearchEvents,
     ];
 
     pub fn prefix(&self) -> &'static str {
@@ -38,13 +42,14 @@ impl Dataset {
             Dataset::PurchasesJson => "lake/purchases/json",
             Dataset::ProductsJson => "lake/products/json",
             Dataset::PurchaseTombstones => "lake/purchases/tombstones",
+            Dataset::SearchEvents => "lake/search_events/json",
         }
     }
 
     pub fn extension(&self) -> &'static str {
         match self {
             Dataset::PurchasesCsv | Dataset::PurchaseTombstones => "csv.gz",
-            Dataset::PurchasesJson | Dataset::ProductsJson => "json.gz",
+            Dataset::PurchasesJson | Dataset::ProductsJson | Dataset::SearchEvents => "json.gz",
         }
     }
 

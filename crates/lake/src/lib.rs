@@ -6,17 +6,20 @@
 //! - [`layout`]: which key each object gets (`lake/<table>/<format>/tenant_id=<t>/dt=<d>/…`);
 //! - [`encode`]: the CSV and JSON Lines encodings;
 //! - [`writer`]: groups a batch of changes into partitions and writes one object each;
-//! - [`compact`]: rewrites a partition's many small objects into one.
+//! - [`compact`]: rewrites a partition's many small objects into one;
+//! - [`search_log`]: the API's search, autocomplete and click log, buffered and flushed.
 
 pub mod compact;
 pub mod encode;
 pub mod layout;
 pub mod local;
+pub mod search_log;
 pub mod sink;
 pub mod writer;
 
 pub use compact::{CompactOptions, Compactor};
 pub use layout::{Dataset, key_prefix};
 pub use local::LocalDirSink;
+pub use search_log::SearchLog;
 pub use sink::{ObjectKey, ObjectSink, SinkError};
 pub use writer::{LakeFailure, LakeWriter};

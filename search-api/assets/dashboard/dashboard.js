@@ -10,7 +10,12 @@
   var chart = null;
   var lastTables = {};
   var MONEY = { revenue: true, order_value: true, average_order_value: true, unit_price: true };
-  var REPORTS = ['top_products', 'by_category', 'by_status', 'by_country', 'by_payment_method', 'rfm'];
+  var PERCENT = { click_through_rate: true };
+  var REPORTS = ['top_products', 'by_category', 'by_status', 'by_country', 'by_payment_method', 'rfm',
+    'top_queries', 'no_result_queries', 'search_clicks', 'click_positions'];
+  // Reports of the search log: no status, country or category.
+  var SEARCH = { top_queries: true, no_result_queries: true, search_clicks: true, click_positions: true };
+  var LIMITS = { rfm: 1000, click_positions: 20 };
   var WITH_CATEGORY = { top_products: true, by_category: true };
   var SEGMENTS = {
     champions: 'Champions', loyal: 'Loyal', new: 'New', at_risk: 'At risk',
@@ -44,8 +49,8 @@
 
   function report(name, from, to, extra) {
     var filters = {};
-    if ($('status').value) filters.status = $('status').value;
-    if ($('country').value.trim()) filters.country = $('country').value.trim();
+    if (!SEARCH[name] && $('status').value) filters.status = $('status').value;
+    if (!SEARCH[name] && $('country').value.trim()) filters.country = $('country').value.trim();
     if (WITH_CATEGORY[name] && $('category').value.trim()) filters.category = $('category').value.trim();
     var spec = Object.assign({ report: name, from: from, to: to, filters: filters }, extra || {});
     return call('POST', base() + '/report', spec);
@@ -100,6 +105,7 @@
   function cell(column, value) {
     if (value === null || value === undefined) return '–';
     if (MONEY[column]) return money(value);
+    if (PERCENT[column]) return (Number(value) * 100).toFixed(1) + ' %';
     if (/^-?\d+$/.test(value)) return number(value);
     if (column === 'segment') return SEGMENTS[value] || value;
     return value;
@@ -187,7 +193,8 @@
         drawChart(t, from, to, granularity);
       })
     ].concat(REPORTS.map(function (name) {
-      return json(name, from, to, { limit: name === 'rfm' ? 1000 : 10 }).then(function (t) {
+      var extra = name === 'search_clicks' ? {} : { limit: LIMITS[name] || 10 };
+      return json(name, from, to, extra).then(function (t) {
         lastTables[name] = t;
         if (name === 'rfm') segments(t);
         else table(document.querySelector('[data-report=' + name + ']'), t);
@@ -285,7 +292,7 @@
     var holder = section.querySelector('.table');
     holder.textContent = '';
     if (!t.rows.length) {
-      holder.appendChild(document.createElement('p')).textContent = 'No sales in this range.';
+      holder.appendChild(document.createElement('p')).textContent = 'Nothing in this range.';
       return;
     }
     var bar = barColumn || section.getAttribute('data-bar');
@@ -338,7 +345,8 @@
   function download(name) {
     var from = $('from').value;
     var to = $('to').value;
-    var extra = { format: 'csv', limit: 1000 };
+    var extra = { format: 'csv' };
+    if (name !== 'search_clicks') extra.limit = 1000;
     if (name === 'timeseries') extra.granularity = $('granularity').value;
     queued(function () { return retrying(function () { return report(name, from, to, extra); }, 0); })
       .then(function (r) { return r.blob(); })

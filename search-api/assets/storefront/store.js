@@ -73,6 +73,17 @@
     facet('facet-category', 'category', facets.category);
     facet('facet-brand', 'brand', facets.brand);
   });
+  // A shop's product page would open here; the demo shows the product in a dialog.
+  input.addEventListener('cloudpf:open', function (e) {
+    var p = e.detail.product;
+    $('product-name').textContent = p.name;
+    $('product-price').textContent = new Intl.NumberFormat(undefined, { style: 'currency', currency: p.currency }).format(Number(p.price));
+    $('product-category').textContent = p.category;
+    $('product-brand').textContent = p.brand || '';
+    $('product-stock').textContent = p.stock > 0 ? p.stock + ' in stock' : 'sold out';
+    $('product-description').textContent = p.description || '';
+    $('product').showModal();
+  });
   $('shop').addEventListener('change', function (e) { open(Number(e.target.value)); });
   $('sort').addEventListener('change', function (e) {
     box.filters.sort = e.target.value;

@@ -8,7 +8,7 @@
  *           data-tenant="alpine-outfitters" data-key="cpfs_…"
  *           data-input="#q" data-results="#results"></script>
  *
- * or from code: CloudpfSearch.attach(input, { tenant, key, results }).
+ * or from code: CloudpfSearch.attach(input, { tenant, key, results, productUrl }).
  * The key must be a search-scope key (it sits in the page); the page's origin must be
  * one of the tenant's `cors_origins`. No framework, no dependency, no global but
  * `CloudpfSearch`.
@@ -24,7 +24,8 @@
     pageSize: 12,     // hits per results page
     delay: 120,       // ms of quiet typing before a request
     timeout: 4000,    // ms before a request counts as failed
-    locale: undefined // number formatting; the browser's by default
+    locale: undefined, // number formatting; the browser's by default
+    productUrl: null   // product => URL of its page; without, results emit `cloudpf:open`
   };
   var instances = 0;
 
@@ -251,7 +252,7 @@
     return this.get('/autocomplete', { q: q, size: this.options.size }, controller.signal)
       .then(function (body) {
         if (seq !== self.seq) return;
-        self.renderSuggestions(q, body.suggestions || []);
+        self.renderSuggestions(q, body.queries || [], body.suggestions || []);
       })
       .catch(function (error) {
         if (seq !== self.seq || (error && error.name === 'AbortError')) return;
@@ -259,10 +260,12 @@
       });
   };
 
-  SearchBox.prototype.renderSuggestions = function (q, suggestions) {
+  // The shop's popular searches first (a shortcut to a whole result list), then products.
+  SearchBox.prototype.renderSuggestions = function (q, queries, suggestions) {
     var list = this.list;
     var options = this.options;
-    this.suggestions = suggestions.map(function (s) { return { kind: 'product', text: s.text, suggestion: s }; });
+    this.suggestions = queries.map(function (p) { return { kind: 'query', text: p.text }; })
+      .concat(suggestions.map(function (s) { return { kind: 'product', text: s.text, suggestion: s }; }));
     // Always offer the full search for what was typed, so Enter and a click do the same.
     this.suggestions.push({ kind: 'search', text: q });
     list.textContent = '';
@@ -275,7 +278,10 @@
       li.setAttribute('role', 'option');
       li.setAttribute('aria-selected', 'false');
       li.setAttribute('data-index', String(i));
-      if (item.kind === 'product') {
+      if (item.kind === 'query') {
+        fragments(li.appendChild(el('span', 'cpf-option-text')), markTyped(item.text, q));
+        li.appendChild(el('span', 'cpf-option-price', 'popular search'));
+      } else if (item.kind === 'product') {
         var s = item.suggestion;
         fragments(li.appendChild(el('span', 'cpf-option-text')), s.fuzzy ? [{ text: s.text }] : markTyped(s.text, q));
         li.appendChild(el('span', 'cpf-option-price', price(s.price, s.currency, options.locale)));
@@ -285,7 +291,7 @@
       }
       list.appendChild(li);
     }
-    var found = suggestions.length;
+    var found = this.suggestions.length - 1;
     this.status.textContent = found ? found + (found === 1 ? ' suggestion' : ' suggestions') + '; use the arrow keys to choose.' : 'No suggestions.';
     this.open();
   };
@@ -400,6 +406,9 @@
       .then(function (body) {
         if (seq !== self.searchSeq) return null;
         self.lastResponse = body;
+        // A first page names its search; later pages click within the same one.
+        if (body.query_id) self.lastSearch = { id: body.query_id, q: params.q };
+        else if (!params.q) self.lastSearch = null;
         if (self.results) self.renderResults(params, body);
         self.emit('results', { params: params, response: body });
         return body;
@@ -446,8 +455,17 @@
       var li = list.appendChild(el('li', 'cpf-hit'));
       li.setAttribute('data-product-id', p.product_id);
       li.setAttribute('data-position', String((body.page - 1) * body.size + i + 1));
+      var position = (body.page - 1) * body.size + i + 1;
       var name = li.appendChild(el('h3', 'cpf-hit-name'));
-      fragments(name, hit.highlights && hit.highlights.name ? fromHighlight(hit.highlights.name) : [{ text: p.name }]);
+      var url = options.productUrl ? options.productUrl(p) : null;
+      var open = name.appendChild(el(url ? 'a' : 'button', 'cpf-hit-link'));
+      if (url) open.href = url;
+      else open.type = 'button';
+      fragments(open, hit.highlights && hit.highlights.name ? fromHighlight(hit.highlights.name) : [{ text: p.name }]);
+      open.addEventListener('click', function () {
+        self.reportClick(p.product_id, position);
+        self.emit('open', { product: p, position: position });
+      });
       var meta = li.appendChild(el('p', 'cpf-hit-meta'));
       meta.appendChild(el('span', 'cpf-hit-price', price(p.price, p.currency, options.locale)));
       meta.appendChild(el('span', 'cpf-hit-category', p.category));
@@ -494,6 +512,22 @@
         });
       })
       .catch(function () { /* the empty-result message already stands */ });
+  };
+
+  // Tells the shop's search analytics which result of which search was opened. Best
+  // effort: it never delays the page (keepalive survives a navigation) or shows errors.
+  SearchBox.prototype.reportClick = function (productId, position) {
+    var search = this.lastSearch;
+    if (!search) return;
+    try {
+      fetch(this.options.api.replace(/\/$/, '') + '/events/' + encodeURIComponent(this.options.tenant), {
+        method: 'POST',
+        keepalive: true,
+        credentials: 'omit',
+        headers: { 'X-API-Key': this.options.key, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ type: 'click', query_id: search.id, query: search.q, product_id: productId, position: position })
+      }).catch(function () {});
+    } catch (e) { /* an old browser without keepalive: no click report */ }
   };
 
   SearchBox.prototype.emit = function (name, detail) {

@@ -192,7 +192,7 @@ pub struct ReportSpec {
     /// `summary`, `timeseries`, `top_products`, `top_products_by_units`, `by_status`,
     /// `by_country`, `by_payment_method`, `by_category` or `rfm`.
     #[schema(
-        pattern = "^(summary|timeseries|top_products|top_products_by_units|by_status|by_country|by_payment_method|by_category|rfm)$"
+        pattern = "^(summary|timeseries|top_products|top_products_by_units|by_status|by_country|by_payment_method|by_category|rfm|top_queries|no_result_queries|search_clicks|click_positions)$"
     )]
     pub report: String,
     /// First purchase date, inclusive (`2026-01-01`).

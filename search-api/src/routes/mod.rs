@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod docs;
+pub mod events;
 pub mod health;
 pub mod pages;
 pub mod search;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(search::router())
         .merge(analytics::router())
+        .merge(events::router())
         .merge(health::router())
         .merge(docs::router())
         .merge(pages::router())

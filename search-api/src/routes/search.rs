@@ -3,7 +3,7 @@
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use cloudpf_model::{Currency, Money, Product, Purchase};
+use cloudpf_model::{Currency, Money, Product, Purchase, SearchEventKind};
 use cloudpf_search::{Facets, Highlights, ProductQuery, PurchaseQuery, Suggestion};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,6 +12,7 @@ use crate::AppState;
 use crate::auth::{AdminScope, SearchScope, TenantAuth};
 use crate::config::Limits;
 use crate::error::{ApiError, BadParameter, ErrorBody};
+use crate::insights;
 use crate::params::{self, Page};
 use crate::tenants::Scope;
 
@@ -199,11 +200,25 @@ pub struct ProductSearchResponse {
     /// in no product replaced by the closest ones that are.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub did_you_mean: Option<String>,
+    /// Names this search in the search log: a page reports clicks on its results with it
+    /// (`POST /events/{tenant_id}`). Only for a first page of a typed query, and only
+    /// where the server keeps a search log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AutocompleteResponse {
+    /// The shop's popular searches that start with what was typed, most searched first
+    /// (at most 3; from the search log, recomputed every few minutes).
+    pub queries: Vec<QuerySuggestionBody>,
     pub suggestions: Vec<SuggestionBody>,
+}
+
+/// A popular search to complete the search box with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuerySuggestionBody {
+    pub text: String,
 }
 
 /// One suggestion. Search keys sit in web pages, so anyone can read what they are sent: a
@@ -321,6 +336,13 @@ pub async fn search_all(
             },
         )
         .await?;
+    insights::record_query(
+        state.search_log.as_deref(),
+        &auth.tenant,
+        SearchEventKind::Search,
+        &text,
+        products.total,
+    );
     let (total, product_hits, _) = hits(products);
     let purchases = if auth.scope.allows(Scope::Admin) {
         let r = state
@@ -372,8 +394,21 @@ pub async fn search_products(
     let (query, page) = ProductParams::from_query(raw.as_deref(), &state.config.limits)?;
     let mut results = state.engine.search_products(&auth.tenant, &query).await?;
     let did_you_mean = results.did_you_mean.take();
+    // Paging is the same search again, not another one.
+    let query_id = (page.number == 1)
+        .then(|| {
+            insights::record_query(
+                state.search_log.as_deref(),
+                &auth.tenant,
+                SearchEventKind::Search,
+                &query.text,
+                results.total,
+            )
+        })
+        .flatten();
     let (total, hits, facets) = hits(results);
     Ok(Json(ProductSearchResponse {
+        query_id,
         total: total.0,
         total_is_estimate: total.1,
         page: page.number,
@@ -402,7 +437,7 @@ pub async fn autocomplete(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AutocompleteResponse>, ApiError> {
     let (text, size) = AutocompleteParams::from_query(raw.as_deref(), &state.config.limits)?;
-    let suggestions = state
+    let suggestions: Vec<SuggestionBody> = state
         .engine
         .autocomplete(&auth.tenant, &text, size)
         .await?
@@ -410,7 +445,28 @@ pub async fn autocomplete(
         .enumerate()
         .map(|(i, s)| SuggestionBody::new(i, s, auth.scope))
         .collect();
-    Ok(Json(AutocompleteResponse { suggestions }))
+    insights::record_query(
+        state.search_log.as_deref(),
+        &auth.tenant,
+        SearchEventKind::Autocomplete,
+        &text,
+        suggestions.len() as u64,
+    );
+    insights::refresh_popular(&state, &auth.tenant);
+    let queries = state
+        .popular
+        .matching(
+            &auth.tenant,
+            &text,
+            insights::MAX_QUERY_SUGGESTIONS.min(size),
+        )
+        .into_iter()
+        .map(|text| QuerySuggestionBody { text })
+        .collect();
+    Ok(Json(AutocompleteResponse {
+        queries,
+        suggestions,
+    }))
 }
 
 /// Purchase search for the tenant's back office (admin keys only).

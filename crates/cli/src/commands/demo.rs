@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use chrono::{DurationRound, TimeDelta, Utc};
@@ -211,7 +212,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         };
         let config = raw.validate()?;
         let analytics = cloudpf_analytics::DataFusionEngine::new(&config.data_dir);
-        super::serve::serve(config, analytics).await?;
+        let lake: Arc<dyn ObjectSink> = Arc::new(LocalDirSink::new(dir));
+        super::serve::serve(config, analytics, lake).await?;
     }
     Ok(())
 }

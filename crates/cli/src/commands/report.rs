@@ -22,7 +22,8 @@ pub struct ReportArgs {
     #[arg(long)]
     tenant: String,
     /// summary, timeseries, top_products, top_products_by_units, by_status, by_country,
-    /// by_payment_method, by_category or rfm.
+    /// by_payment_method, by_category or rfm; of the search log: top_queries,
+    /// no_result_queries, search_clicks or click_positions.
     #[arg(long)]
     report: String,
     /// First purchase date, inclusive (YYYY-MM-DD).

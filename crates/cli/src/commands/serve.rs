@@ -16,6 +16,7 @@ use axum::extract::Request;
 use cloudpf_aws::TenantsFile;
 use cloudpf_aws::reload::{Build, Built, Reloading};
 use cloudpf_aws::secrets::SecretCache;
+use cloudpf_lake::{ObjectSink, SearchLog};
 use cloudpf_model::TenantId;
 use cloudpf_search_api::routes::pages::StorefrontShop;
 use cloudpf_search_api::{AppState, Config, RawConfig, Tenants, app, server};
@@ -68,14 +69,19 @@ pub fn config(args: &ServeArgs) -> anyhow::Result<Config> {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = config(&args)?;
     let analytics = args.lake.analytics(&config.data_dir)?;
-    serve(config, analytics).await
+    let lake = args.lake.sink(&config.data_dir).await;
+    serve(config, analytics, lake).await
 }
 
 /// How often a request may check the tenants file for a change.
 pub const TENANTS_CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// Serves `config`, with reports on `analytics`.
-pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Result<()> {
+/// Serves `config`, with reports on `analytics` and the search log written to `lake`.
+pub async fn serve(
+    config: Config,
+    analytics: DataFusionEngine,
+    lake: Arc<dyn ObjectSink>,
+) -> anyhow::Result<()> {
     let tenants = load_tenants(&config.tenants_file)?;
     // With Elasticsearch this engine only checks the routes: each version of the file
     // gets its own, with the secrets it names (see `build` below).
@@ -102,9 +108,11 @@ pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Resul
     let file = TenantsFile::local(&config.tenants_file);
     let origin = config.tenants_file.display().to_string();
     let shops = storefront_shops(&config.data_dir);
+    let search_log = Arc::new(SearchLog::new(lake));
     let base = AppState::new(engine.clone(), tenants, config)
         .with_analytics(Arc::new(analytics))?
-        .with_storefront(shops);
+        .with_storefront(shops)
+        .with_search_log(search_log.clone());
     // The same engine, reports pool and metrics for every version of the file; only the
     // tenants (and, with Elasticsearch, the routes) are rebuilt.
     // With Elasticsearch, a cluster whose secret cannot be read waits on its own (its
@@ -159,7 +167,14 @@ pub async fn serve(config: Config, analytics: DataFusionEngine) -> anyhow::Resul
             }
         }
     });
-    server::serve_router(router, engine, listener, server::shutdown_signal()).await?;
+    server::serve_router(
+        router,
+        engine,
+        Some(search_log),
+        listener,
+        server::shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 
