@@ -282,6 +282,15 @@ def main():
               f"{role}: reads only the tenants file")
         check({r for a, r, _ in g if a.startswith("sqs:")} == {"cloudpf-dev/CdcFailureQueue.Arn"},
               f"{role}: sends only to its failure queue")
+    api = grants(es.resources["SearchApiRole"])
+    lake = "arn:aws:s3:::cloudpf-dev/LakeBucket"
+    check({r for a, r, _ in api if a == "s3:PutObject"}
+          == {f"{lake}/lake/search_events/*", "arn:aws:s3:::cloudpf-dev/AthenaResultsBucket/results/*"},
+          "SearchApiRole: writes only the search log and its report results")
+    check({r for a, r, _ in api if a == "s3:GetObject" and r.startswith(lake)}
+          == {f"{lake}/config/tenants.toml", f"{lake}/lake/purchases/*", f"{lake}/lake/products/*",
+              f"{lake}/lake/search_events/*"},
+          "SearchApiRole: reads the tenants file and the lake tables only (no dead letters)")
     task = grants(cl.resources["TaskRole"])
     snap = "arn:aws:s3:::cloudpf-dev/SnapshotBucket"
     bucket_level = {"s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:GetBucketLocation"}

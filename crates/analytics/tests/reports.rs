@@ -14,8 +14,10 @@ use cloudpf_analytics::{
 use cloudpf_aws::{S3Sink, S3SinkConfig};
 use cloudpf_cdc::source::events::{self, StreamWriter};
 use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
+use cloudpf_lake::{LocalDirSink, ObjectSink, SearchLog};
 use cloudpf_model::{
-    Currency, LineItem, Money, Op, Product, Purchase, PurchaseStatus, TenantId, Timestamp,
+    Currency, LineItem, Money, Op, Product, Purchase, PurchaseStatus, SearchEvent, SearchEventKind,
+    TenantId, Timestamp,
 };
 use cloudpf_search::TantivyEngine;
 
@@ -124,6 +126,54 @@ async fn catalog(pipeline: &Pipeline) {
 /// - other tenant: o-9 2025-11-21 paid 1000.00 (must never show)
 async fn lake(dir: &std::path::Path) {
     fill(&Pipeline::local(dir)).await;
+}
+
+/// Searches and clicks of acme in the fixture's dates, through the API's log writer
+/// (the search API Lambda writes its log to S3 the same way).
+async fn search_log(sink: Arc<dyn ObjectSink>) {
+    let log = SearchLog::new(sink);
+    let acme = TenantId::parse("acme").unwrap();
+    let at = |day: &str, time: &str| Timestamp::parse(&format!("{day}T{time}Z")).unwrap();
+    let searches = [
+        ("boots", 3, "2025-11-20"),
+        ("boots", 3, "2025-11-21"),
+        ("zzz", 0, "2025-11-21"),
+    ];
+    for (i, (query, results, day)) in searches.into_iter().enumerate() {
+        let query_id = format!("{i:016x}");
+        let event = |kind, results, product_id: Option<&str>, position, time| SearchEvent {
+            kind,
+            query: query.into(),
+            query_id: query_id.clone(),
+            results,
+            product_id: product_id.map(str::to_owned),
+            position,
+            at: at(day, time),
+        };
+        log.record(
+            &acme,
+            event(
+                SearchEventKind::Search,
+                Some(results),
+                None,
+                None,
+                "10:00:00",
+            ),
+        );
+        if results > 0 {
+            log.record(
+                &acme,
+                event(
+                    SearchEventKind::Click,
+                    None,
+                    Some("p1"),
+                    Some(2),
+                    "10:00:05",
+                ),
+            );
+        }
+    }
+    log.flush().await.unwrap();
 }
 
 /// The fixture lake written through `pipeline`'s sinks.
@@ -670,7 +720,7 @@ async fn reports_over_an_s3_lake_equal_reports_over_the_local_lake() {
         .load()
         .await;
     let bucket = cloudpf_testkit::unique("reports");
-    let sink = S3Sink::new(
+    let sink = Arc::new(S3Sink::new(
         &shared,
         S3SinkConfig {
             bucket: bucket.clone(),
@@ -678,16 +728,18 @@ async fn reports_over_an_s3_lake_equal_reports_over_the_local_lake() {
             kms_key_id: None,
             force_path_style: true,
         },
-    );
+    ));
     sink.ensure_bucket().await.unwrap();
     let index = tempfile::tempdir().unwrap();
     fill(&Pipeline::new(
         Arc::new(TantivyEngine::new(index.path())),
-        Arc::new(sink),
+        sink.clone(),
     ))
     .await;
+    search_log(sink).await;
     let local = tempfile::tempdir().unwrap();
     lake(local.path()).await;
+    search_log(Arc::new(LocalDirSink::new(local.path()))).await;
 
     let s3 = DataFusionEngine::over_s3(&S3Lake {
         bucket,

@@ -172,7 +172,10 @@ fn a_replay_in_another_process_is_searchable_through_a_running_server_within_a_s
         "/search/alpine-outfitters/autocomplete?q=zephyr",
         &key,
     );
-    assert_eq!((status, body.as_str()), (200, r#"{"suggestions":[]}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"queries":[],"suggestions":[]}"#)
+    );
 
     let event = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/products-lifecycle.json"),

@@ -12,6 +12,8 @@
 //! - A failed write keeps the events for the next flush (within the bound). Events of
 //!   the last seconds are lost if the process dies without a graceful shutdown, which
 //!   flushes.
+//! - Where no task may run between requests (Lambda), the caller flushes when
+//!   [`SearchLog::due`] says the oldest event has waited long enough.
 //!
 //! Object names follow [`ObjectName`]: the first and last event time in microseconds in
 //! place of sequence numbers, and a digest of this process's random id and flush number,
@@ -20,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use cloudpf_model::{SearchEvent, SeqNo, TenantId};
@@ -48,13 +50,20 @@ pub struct LogStats {
     pub waiting: u64,
 }
 
+#[derive(Debug, Default)]
+struct Buffer {
+    events: Vec<(TenantId, SearchEvent)>,
+    /// When the oldest waiting event arrived.
+    since: Option<Instant>,
+}
+
 /// The search log of one process.
 #[derive(Debug)]
 pub struct SearchLog {
     sink: Arc<dyn ObjectSink>,
     /// This process's random id: part of every object name.
     source: String,
-    buffer: Mutex<Vec<(TenantId, SearchEvent)>>,
+    buffer: Mutex<Buffer>,
     wake: Notify,
     flush_after: Duration,
     flushes: AtomicU64,
@@ -71,7 +80,7 @@ impl SearchLog {
         Self {
             sink,
             source: format!("search-log-{:016x}", fastrand::u64(..)),
-            buffer: Mutex::new(Vec::new()),
+            buffer: Mutex::new(Buffer::default()),
             wake: Notify::new(),
             flush_after,
             flushes: AtomicU64::new(0),
@@ -84,7 +93,7 @@ impl SearchLog {
         self.flush_after
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(TenantId, SearchEvent)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
         // A panic while holding the lock cannot leave the Vec inconsistent.
         self.buffer
             .lock()
@@ -95,12 +104,13 @@ impl SearchLog {
     pub fn record(&self, tenant: &TenantId, event: SearchEvent) {
         let first = {
             let mut buffer = self.lock();
-            if buffer.len() >= MAX_BUFFERED {
+            if buffer.events.len() >= MAX_BUFFERED {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            buffer.push((tenant.clone(), event));
-            buffer.len() == 1
+            buffer.events.push((tenant.clone(), event));
+            buffer.since.get_or_insert_with(Instant::now);
+            buffer.events.len() == 1
         };
         if first {
             self.wake.notify_one();
@@ -112,14 +122,23 @@ impl SearchLog {
             flushes: self.flushes.load(Ordering::Relaxed),
             written: self.written.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
-            waiting: self.lock().len() as u64,
+            waiting: self.lock().events.len() as u64,
         }
+    }
+
+    /// Whether the oldest waiting event has waited [`Self::flush_after`]: where no
+    /// background task may run (a Lambda is frozen between requests), the caller
+    /// flushes when this says so.
+    pub fn due(&self) -> bool {
+        self.lock()
+            .since
+            .is_some_and(|since| since.elapsed() >= self.flush_after)
     }
 
     /// Writes every waiting event: one object per tenant and day. Returns how many were
     /// written. Events of a partition whose write failed wait for the next flush.
     pub async fn flush(&self) -> Result<usize, SinkError> {
-        let events = std::mem::take(&mut *self.lock());
+        let events = std::mem::take(&mut *self.lock()).events;
         if events.is_empty() {
             return Ok(0);
         }
@@ -146,11 +165,12 @@ impl SearchLog {
         self.written.fetch_add(written as u64, Ordering::Relaxed);
         if let Some(e) = failure {
             let mut buffer = self.lock();
-            let room = MAX_BUFFERED.saturating_sub(buffer.len());
+            let room = MAX_BUFFERED.saturating_sub(buffer.events.len());
             let kept = retry.len().min(room);
             self.dropped
                 .fetch_add((retry.len() - kept) as u64, Ordering::Relaxed);
-            buffer.extend(retry.into_iter().take(kept));
+            buffer.events.extend(retry.into_iter().take(kept));
+            buffer.since.get_or_insert_with(Instant::now);
             return Err(e);
         }
         Ok(written)
@@ -282,6 +302,22 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(3600)).await;
         assert_eq!(log.stats().flushes, 1);
         flusher.abort();
+    }
+
+    #[tokio::test]
+    async fn a_log_is_due_once_its_oldest_event_has_waited_and_not_after_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Arc::new(LocalDirSink::new(dir.path()));
+        let a = TenantId::parse("a").unwrap();
+        let patient = SearchLog::with_flush_after(sink.clone(), Duration::from_secs(3600));
+        assert!(!patient.due(), "nothing waits");
+        patient.record(&a, event("2026-12-01T10:00:00Z", "boots"));
+        assert!(!patient.due(), "the event has not waited an hour");
+        let eager = SearchLog::with_flush_after(sink, Duration::ZERO);
+        eager.record(&a, event("2026-12-01T10:00:00Z", "boots"));
+        assert!(eager.due());
+        eager.flush().await.unwrap();
+        assert!(!eager.due(), "nothing waits after a flush");
     }
 
     #[test]

@@ -6,8 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloudpf_analytics::{AthenaConfig, AthenaEngine};
+use cloudpf_aws::S3Sink;
 use cloudpf_engines::{Routing, SearchBackend, search_engine};
+use cloudpf_lake::SearchLog;
 use cloudpf_lambdas::reload::{Build, Built, Reloading};
+use cloudpf_search_api::insights::PopularQueries;
 use cloudpf_search_api::{AppState, RawConfig, app};
 use lambda_http::tower::ServiceExt;
 
@@ -49,11 +52,20 @@ async fn main() -> Result<(), lambda_http::Error> {
         SearchBackend::Elasticsearch => None,
     };
     let metrics = Arc::new(cloudpf_search_api::metrics::Metrics::new());
+    // The search log goes to the lake bucket like the CDC functions' objects. A frozen
+    // container runs no task, so each response first writes the log when due.
+    let search_log = Arc::new(SearchLog::new(Arc::new(S3Sink::new(
+        &shared,
+        config.lake.clone(),
+    ))));
+    let popular = Arc::new(PopularQueries::default());
+    let log_for_build = search_log.clone();
     let api = Arc::new(api);
     let origin = config.tenants_file.clone();
     let shared_for_build = shared.clone();
     let secrets = Arc::new(cloudpf_aws::secrets::SecretCache::default());
     let build: Build<cloudpf_search_api::Router> = Box::new(move |text| {
+        let (search_log, popular) = (log_for_build.clone(), popular.clone());
         let (origin, shared, embedded, analytics, metrics, api, secrets) = (
             origin.clone(),
             shared_for_build.clone(),
@@ -88,10 +100,8 @@ async fn main() -> Result<(), lambda_http::Error> {
                     // The Lambda API serves the widget and the dashboard; the demo
                     // storefront there asks for a shop id and search key.
                     storefront: Arc::default(),
-                    // No search log on Lambda yet (issue #12): `POST /events` answers
-                    // 503 and autocomplete offers no popular searches.
-                    search_log: None,
-                    popular: Arc::default(),
+                    search_log: Some(search_log),
+                    popular,
                 }),
                 partial,
             })
@@ -101,10 +111,16 @@ async fn main() -> Result<(), lambda_http::Error> {
         Reloading::start(config.tenants_file(&shared), config.tenants_refresh, build).await?,
     );
     lambda_http::run(lambda_http::service_fn(move |request| {
-        let app = app.clone();
+        let (app, search_log) = (app.clone(), search_log.clone());
         async move {
             let router = app.current().await;
-            router.as_ref().clone().oneshot(request).await
+            let response = router.as_ref().clone().oneshot(request).await;
+            if search_log.due()
+                && let Err(e) = search_log.flush().await
+            {
+                tracing::warn!(error = %e, "writing the search log failed; kept for the next request");
+            }
+            response
         }
     }))
     .await
