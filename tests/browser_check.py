@@ -258,6 +258,44 @@ def main():
                     page.screenshot(path=os.path.join(args.screenshots, "storefront.png"))
                 page.close()
 
+            def nothing_found_offers_what_the_api_suggests():
+                # A word of a product's name two letters off (more than the typo
+                # tolerance of a 4- or 5-letter word allows) after another of its words:
+                # nothing matches, and the API's own "did you mean" and closest products
+                # are the expected offer.
+                def two_off(word):
+                    return word[0] + "".join("x" if c != "x" else "z" for c in word[1:3]) + word[3:]
+
+                for hit in browse["hits"]:
+                    words = re.findall(r"[A-Za-z]+", hit["product"]["name"])
+                    pairs = [(a, b) for a, b in zip(words, words[1:])
+                             if len(a) >= 5 and 4 <= len(b) <= 5]
+                    if not pairs:
+                        continue
+                    query = f"{pairs[0][0]} {two_off(pairs[0][1].lower())}"
+                    q = urllib.parse.quote(query)
+                    _, found = api_get(demo.base, f"/search/{tenant}/products?q={q}", key)
+                    if found["total"] == 0 and found.get("did_you_mean"):
+                        break
+                else:
+                    raise AssertionError("no demo product gives a query with a did-you-mean")
+                _, near = api_get(demo.base, f"/search/{tenant}/autocomplete?q={q}&size=4", key)
+                page = checks.watch(desktop.new_page())
+                page.goto(store)
+                box = page.locator("#q")
+                box.fill(query)
+                box.press("Enter")
+                expect(page.locator(".cpf-summary")).to_contain_text("No products match")
+                offers = [s["text"] for s in near["suggestions"]]
+                if offers:
+                    expect(page.locator(".cpf-nearest button")).to_have_text(offers)
+                fix = page.locator(".cpf-did-you-mean button")
+                expect(fix).to_have_text(found["did_you_mean"])
+                fix.click()
+                expect(box).to_have_value(found["did_you_mean"])
+                expect(page.locator(".cpf-hit").first).to_be_visible()
+                page.close()
+
             def arrow_keys_and_enter_open_the_results_and_escape_closes():
                 page = checks.watch(desktop.new_page())
                 page.goto(store)
@@ -487,7 +525,8 @@ def main():
                            lambda: word in top_queries() and int(top_queries()[word][2]) >= 1, 60)
                 want = top_queries()[word]
                 page = signed_in_dashboard(desktop)
-                row = page.locator("[data-report=top_queries] tbody tr", has_text=word).first
+                row = page.locator("[data-report=top_queries] tbody tr").filter(
+                    has=page.locator("td:first-child", has_text=re.compile(rf"^{re.escape(word)}$")))
                 expect(row).to_be_visible()
                 expect(row.locator("td").nth(1)).to_have_text(want[1])
                 if args.screenshots:  # now with the Search section filled in
@@ -517,6 +556,8 @@ def main():
                        first_letters_show_the_product_in_the_dropdown)
             checks.run("a one-letter typo still finds the product",
                        a_one_letter_typo_still_finds_the_product)
+            checks.run("nothing found offers the API's did-you-mean and closest products",
+                       nothing_found_offers_what_the_api_suggests)
             checks.run("arrow keys and Enter open the results; Escape closes the list",
                        arrow_keys_and_enter_open_the_results_and_escape_closes)
             checks.run("a category facet narrows the results to its count",
