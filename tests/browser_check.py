@@ -453,10 +453,13 @@ def main():
                 rows = page.locator("[data-report=top_products] tbody tr")
                 expect(rows).to_have_count(len(top["rows"]))
                 expect(rows.first).to_contain_text(top["rows"][0][1])
-                # The key sits in the tab's session storage only: not in the URL, the
-                # page, or a cookie.
-                assert admin in (page.evaluate("sessionStorage.getItem('cloudpf.dashboard')") or "")
+                # The admin key was traded for a short-lived token: only the token sits
+                # in the tab's session storage; neither is in the URL, the page or a
+                # cookie.
+                stored = json.loads(page.evaluate("sessionStorage.getItem('cloudpf.dashboard')"))
+                assert stored["key"].startswith("cpft_") and admin not in json.dumps(stored), stored
                 assert admin not in page.url and admin not in page.content()
+                assert stored["key"] not in page.url and stored["key"] not in page.content()
                 assert context.cookies() == []
                 if args.screenshots:
                     page.screenshot(path=os.path.join(args.screenshots, "dashboard.png"),

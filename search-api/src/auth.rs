@@ -10,6 +10,7 @@ use cloudpf_model::TenantId;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::tenants::Scope;
+use crate::tokens::{TOKEN_PREFIX, TokenError};
 
 /// A scope an endpoint requires, as a type.
 pub trait RequiredScope: Send + Sync + 'static {
@@ -34,6 +35,10 @@ pub struct TenantAuth<S> {
     pub tenant: TenantId,
     /// The key's own scope (an admin key on a search endpoint is `Admin`).
     pub scope: Scope,
+    /// The key's id (the start of its hash); a token's is its parent key's.
+    pub key_id: String,
+    /// Whether the caller presented a short-lived token rather than a key.
+    pub via_token: bool,
     _required: PhantomData<S>,
 }
 
@@ -71,11 +76,28 @@ impl<S: RequiredScope> FromRequestParts<AppState> for TenantAuth<S> {
             .ok_or_else(|| ApiError::Internal("route without {tenant_id}".into()))?;
         let tenant = TenantId::parse(raw).map_err(|e| ApiError::InvalidTenantId(e.to_string()))?;
         let key = presented_key(&parts.headers).ok_or(ApiError::MissingApiKey)?;
-        let caller = state
-            .tenants
-            .authenticate(key)
-            .ok_or(ApiError::InvalidApiKey)?;
-        if caller.expired_at(&cloudpf_model::Timestamp::now()) {
+        let now = cloudpf_model::Timestamp::now();
+        let via_token = key.starts_with(TOKEN_PREFIX);
+        let caller = if via_token {
+            // A token stands for its parent key, at most with the token's scope; the
+            // parent must still be in the file (revoking it ends its tokens).
+            let signer = state.tokens.as_deref().ok_or(ApiError::InvalidApiKey)?;
+            let claims = signer.verify(key, &now).map_err(|e| match e {
+                TokenError::Expired => ApiError::ExpiredApiKey,
+                TokenError::Invalid => ApiError::InvalidApiKey,
+            })?;
+            state
+                .tenants
+                .parent(&claims.tenant, &claims.parent)
+                .ok_or(ApiError::InvalidApiKey)?
+                .narrowed(claims.scope)
+        } else {
+            state
+                .tenants
+                .authenticate(key)
+                .ok_or(ApiError::InvalidApiKey)?
+        };
+        if caller.expired_at(&now) {
             return Err(ApiError::ExpiredApiKey);
         }
         // Counted before anything else the key asks, so a key over its quota costs no work.
@@ -95,6 +117,8 @@ impl<S: RequiredScope> FromRequestParts<AppState> for TenantAuth<S> {
         Ok(Self {
             tenant,
             scope,
+            key_id: caller.key_id(),
+            via_token,
             _required: PhantomData,
         })
     }

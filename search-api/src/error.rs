@@ -42,6 +42,10 @@ pub enum ApiError {
     AnalyticsNotConfigured,
     #[error("this deployment keeps no search log")]
     SearchLogNotConfigured,
+    #[error("this deployment mints no tokens (it has no token secret)")]
+    TokensNotConfigured,
+    #[error("a token cannot mint tokens; use the key it was made from")]
+    TokenCannotMint,
     #[error("the report could not run, try again shortly")]
     ReportUnavailable(String),
     #[error("this tenant already runs {0} reports; retry when one has finished")]
@@ -135,7 +139,9 @@ impl ApiError {
             ApiError::MissingApiKey | ApiError::InvalidApiKey | ApiError::ExpiredApiKey => {
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::WrongTenant(_) | ApiError::InsufficientScope => StatusCode::FORBIDDEN,
+            ApiError::WrongTenant(_) | ApiError::InsufficientScope | ApiError::TokenCannotMint => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -143,6 +149,7 @@ impl ApiError {
             | ApiError::SearchNotConfigured(_)
             | ApiError::AnalyticsNotConfigured
             | ApiError::SearchLogNotConfigured
+            | ApiError::TokensNotConfigured
             | ApiError::ReportUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyReports(_) | ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -166,6 +173,8 @@ impl ApiError {
             ApiError::SearchNotConfigured(_) => "search_not_configured",
             ApiError::AnalyticsNotConfigured => "analytics_not_configured",
             ApiError::SearchLogNotConfigured => "search_log_not_configured",
+            ApiError::TokensNotConfigured => "tokens_not_configured",
+            ApiError::TokenCannotMint => "token_cannot_mint",
             ApiError::TooManyReports(_) => "too_many_reports",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Internal(_) => "internal",

@@ -18,6 +18,7 @@ pub mod reports;
 pub mod routes;
 pub mod server;
 pub mod tenants;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -47,6 +48,8 @@ pub struct AppState {
     pub search_log: Option<Arc<cloudpf_lake::SearchLog>>,
     /// The shops' popular queries for autocomplete, from the search log.
     pub popular: Arc<insights::PopularQueries>,
+    /// Signs and checks short-lived tokens; `None`: none are minted or accepted.
+    pub tokens: Option<Arc<tokens::TokenSigner>>,
 }
 
 impl AppState {
@@ -60,7 +63,16 @@ impl AppState {
             storefront: Arc::new(Vec::new()),
             search_log: None,
             popular: Arc::default(),
+            // A secret of this process's own until one is configured (`with_tokens`).
+            tokens: tokens::TokenSigner::random().ok().map(Arc::new),
         }
+    }
+
+    /// Signs tokens with `signer` (a configured secret shared by every process), or
+    /// mints none.
+    pub fn with_tokens(mut self, signer: Option<tokens::TokenSigner>) -> Self {
+        self.tokens = signer.map(Arc::new);
+        self
     }
 
     /// Logs searches, autocompletes and clicks to `log` (its flusher is started by

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{analytics, events, health, search};
+use crate::routes::{analytics, events, health, search, tokens};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -20,6 +20,7 @@ use crate::routes::{analytics, events, health, search};
         search::autocomplete,
         search::search_purchases,
         events::record,
+        tokens::mint,
         analytics::dashboard,
         analytics::report,
         health::health,
@@ -76,7 +77,8 @@ impl Modify for CommonErrors {
         for (path, item) in openapi.paths.paths.iter_mut() {
             let keyed = path.starts_with("/search/")
                 || path.starts_with("/analytics/")
-                || path.starts_with("/events/");
+                || path.starts_with("/events/")
+                || path.starts_with("/auth/");
             let post = item.post.is_some();
             for op in [item.get.as_mut(), item.post.as_mut()]
                 .into_iter()

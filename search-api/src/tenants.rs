@@ -161,6 +161,17 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The key's id: the start of its hash ([`KEY_ID_LEN`] hex digits).
+    pub fn key_id(&self) -> String {
+        hex::encode(self.hash)[..KEY_ID_LEN].to_owned()
+    }
+
+    /// The same key, allowed at most `scope` (a token derived from it).
+    pub fn narrowed(mut self, scope: Scope) -> Self {
+        self.scope = self.scope.min(scope);
+        self
+    }
+
     /// Whether the key had expired at `now`.
     pub fn expired_at(&self, now: &Timestamp) -> bool {
         self.expires.as_ref().is_some_and(|e| e <= now)
@@ -289,6 +300,20 @@ impl Tenants {
             }
         }
         found
+    }
+
+    /// The key of `tenant` whose id is `id` (a token's parent), if the file still has it.
+    pub fn parent(&self, tenant: &TenantId, id: &str) -> Option<Caller> {
+        self.keys
+            .iter()
+            .find(|k| &k.tenant == tenant && hex::encode(k.hash).starts_with(id))
+            .filter(|_| id.len() == KEY_ID_LEN)
+            .map(|k| Caller {
+                tenant: k.tenant.clone(),
+                scope: k.scope,
+                hash: k.hash,
+                expires: k.expires,
+            })
     }
 
     /// Counts one request of `caller`'s key against its scope's rate limit; `Err` holds

@@ -1758,3 +1758,135 @@ async fn popular_searches_are_suggested_once_the_log_has_them() {
         .await;
     assert_eq!(other["queries"], serde_json::json!([]));
 }
+
+async fn mint(h: &Harness, key: &str, body: &str) -> (StatusCode, Value) {
+    let (status, _, json) = h
+        .call(
+            Method::POST,
+            "/auth/shop-a/tokens",
+            &[("x-api-key", key), ("content-type", "application/json")],
+            Body::from(body.to_owned()),
+        )
+        .await;
+    (status, json)
+}
+
+/// Issue #13: a page trades the long-lived admin key for a token that ends within the
+/// hour, does what its scope allows, cannot mint more, and ends with its parent key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_key_trades_itself_for_a_short_lived_token_that_ends_with_it() {
+    let mut h = Harness::new().await;
+    let (status, json) = mint(&h, ADMIN_A, "{}").await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    let token = json["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("cpft_shop-a.admin.") && !token.contains(ADMIN_A));
+    assert_eq!(json["scope"], "admin");
+    let expires = Timestamp::parse(json["expires_at"].as_str().unwrap()).unwrap();
+    let ttl = expires.utc() - chrono::Utc::now();
+    assert!(ttl <= chrono::Duration::seconds(3600) && ttl > chrono::Duration::seconds(3500));
+
+    let (status, _) = h.get("/search/shop-a/purchases", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, json) = h.get("/search/shop-b/purchases", Some(&token)).await;
+    assert_eq!(
+        (status, code(&json)),
+        (StatusCode::FORBIDDEN, "wrong_tenant")
+    );
+    let (status, json) = mint(&h, &token, "{}").await;
+    assert_eq!(
+        (status, code(&json)),
+        (StatusCode::FORBIDDEN, "token_cannot_mint")
+    );
+    let forged = token.replace(".admin.", ".search.");
+    let (status, json) = h.get("/search/shop-a/products?q=x", Some(&forged)).await;
+    assert_eq!(
+        (status, code(&json)),
+        (StatusCode::UNAUTHORIZED, "invalid_api_key")
+    );
+
+    // A search token of an admin key searches but reads no purchases.
+    let (_, json) = mint(&h, ADMIN_A, r#"{"scope":"search","ttl_seconds":60}"#).await;
+    let search = json["token"].as_str().unwrap().to_owned();
+    let (status, _) = h
+        .get("/search/shop-a/products?q=laptop", Some(&search))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, json) = h.get("/search/shop-a/purchases", Some(&search)).await;
+    assert_eq!(
+        (status, code(&json)),
+        (StatusCode::FORBIDDEN, "insufficient_scope")
+    );
+
+    // Bad requests and keys that may not mint.
+    for (body, want) in [
+        (r#"{"ttl_seconds":59}"#, "out_of_range"),
+        (r#"{"ttl_seconds":3601}"#, "out_of_range"),
+        (r#"{"scope":"root"}"#, "invalid_parameter"),
+        (r#"{"ttl":5}"#, "invalid_body"),
+    ] {
+        let (status, json) = mint(&h, ADMIN_A, body).await;
+        assert_eq!(
+            (status, code(&json)),
+            (StatusCode::BAD_REQUEST, want),
+            "{body}"
+        );
+    }
+    let (status, json) = mint(&h, SEARCH_A, "{}").await;
+    assert_eq!(
+        (status, code(&json)),
+        (StatusCode::FORBIDDEN, "insufficient_scope")
+    );
+
+    // Revoking the admin key (a tenants file without it) ends its tokens.
+    let revoked = Tenants::from_raw(RawTenantsFile {
+        tenants: vec![RawTenant {
+            id: "shop-a".into(),
+            cors_origins: vec![],
+            keys: vec![RawKey::new(Scope::Search, hash_key(SEARCH_A))],
+            search_cluster: None,
+        }],
+        elasticsearch: None,
+        rate_limits: None,
+    })
+    .unwrap();
+    h.state.tenants = Arc::new(revoked);
+    let (status, json) = h.get("/search/shop-a/products?q=x", Some(&search)).await;
+    assert_eq!(
+        (status, code(&json)),
+        (StatusCode::UNAUTHORIZED, "invalid_api_key")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_refused_as_expired_and_no_secret_means_no_tokens() {
+    use cloudpf_search_api::tokens::{Claims, TokenSigner};
+    let mut h = Harness::new().await;
+    let signer = TokenSigner::from_secret(&"k".repeat(32)).unwrap();
+    h.state = h.state.clone().with_tokens(Some(signer.clone()));
+    let (_, json) = mint(&h, ADMIN_A, "{}").await;
+    let parent = json["token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(2)
+        .unwrap()
+        .to_owned();
+    let expired = signer.mint(&Claims {
+        tenant: TenantId::parse("shop-a").unwrap(),
+        scope: Scope::Admin,
+        parent,
+        expires: chrono::Utc::now().timestamp() - 1,
+    });
+    let (status, json) = h.get("/search/shop-a/purchases", Some(&expired)).await;
+    assert_eq!(
+        (status, code(&json)),
+        (StatusCode::UNAUTHORIZED, "expired_api_key")
+    );
+
+    h.state = h.state.clone().with_tokens(None);
+    let (status, json) = mint(&h, ADMIN_A, "{}").await;
+    assert_eq!(
+        (status, code(&json)),
+        (StatusCode::SERVICE_UNAVAILABLE, "tokens_not_configured")
+    );
+}

@@ -101,6 +101,12 @@ pub const TENANTS_REFRESH_SECONDS: Var = Var {
     meaning: "Lambdas: the longest a change of the tenants file waits to be seen (10)",
 };
 
+pub const TOKEN_SECRET: Var = Var {
+    name: "CLOUDPF_TOKEN_SECRET",
+    flag: "",
+    meaning: "search API: the secret (32 bytes or more) that signs short-lived tokens; without it `serve` signs with a secret of its own process and the Lambda mints none",
+};
+
 /// Every variable above, in the README's order.
 pub const ALL: &[Var] = &[
     DATA_DIR,
@@ -120,6 +126,7 @@ pub const ALL: &[Var] = &[
     ATHENA_WORKGROUP,
     ATHENA_DATABASE,
     TENANTS_REFRESH_SECONDS,
+    TOKEN_SECRET,
 ];
 
 /// Names that were renamed: setting one is an error rather than a silent default.

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use cloudpf_analytics::{AthenaConfig, AthenaEngine};
 use cloudpf_aws::S3Sink;
+use cloudpf_engines::vars;
 use cloudpf_engines::{Routing, SearchBackend, search_engine};
 use cloudpf_lake::SearchLog;
 use cloudpf_lambdas::reload::{Build, Built, Reloading};
 use cloudpf_search_api::insights::PopularQueries;
+use cloudpf_search_api::tokens::TokenSigner;
 use cloudpf_search_api::{AppState, RawConfig, app};
 use lambda_http::tower::ServiceExt;
 
@@ -59,13 +61,20 @@ async fn main() -> Result<(), lambda_http::Error> {
         config.lake.clone(),
     ))));
     let popular = Arc::new(PopularQueries::default());
+    // Containers must share the secret, or a token minted by one fails on another: no
+    // secret, no tokens (`POST /auth/{tenant}/tokens` answers 503).
+    let tokens = match std::env::var(vars::TOKEN_SECRET.name) {
+        Ok(secret) if !secret.is_empty() => Some(Arc::new(TokenSigner::from_secret(&secret)?)),
+        _ => None,
+    };
     let log_for_build = search_log.clone();
     let api = Arc::new(api);
     let origin = config.tenants_file.clone();
     let shared_for_build = shared.clone();
     let secrets = Arc::new(cloudpf_aws::secrets::SecretCache::default());
     let build: Build<cloudpf_search_api::Router> = Box::new(move |text| {
-        let (search_log, popular) = (log_for_build.clone(), popular.clone());
+        let (search_log, popular, tokens) =
+            (log_for_build.clone(), popular.clone(), tokens.clone());
         let (origin, shared, embedded, analytics, metrics, api, secrets) = (
             origin.clone(),
             shared_for_build.clone(),
@@ -102,6 +111,7 @@ async fn main() -> Result<(), lambda_http::Error> {
                     storefront: Arc::default(),
                     search_log: Some(search_log),
                     popular,
+                    tokens,
                 }),
                 partial,
             })

@@ -1,6 +1,8 @@
 // The shop's analytics dashboard: every figure comes from the API's reports
-// (POST /analytics/{tenant}/report) with the admin key the shop signs in with. The key
-// lives in this tab's session storage and travels in the X-API-Key header only.
+// (POST /analytics/{tenant}/report). The shop signs in with its admin key, which is
+// traded at once for a token that ends within the hour (POST /auth/{tenant}/tokens);
+// only the token lives in this tab's session storage, and it travels in the X-API-Key
+// header only.
 (function () {
   'use strict';
   var STORE = 'cloudpf.dashboard';
@@ -157,7 +159,9 @@
   }
 
   function handle(error) {
-    if (error.status === 401 || error.status === 403) {
+    if (error.status === 401 && session && session.expires_at) {
+      signOut('Your session has ended (' + error.message + '). Sign in again.');
+    } else if (error.status === 401 || error.status === 403) {
       signOut('The shop id or key was refused: ' + error.message);
     } else {
       showError(error.message);
@@ -361,13 +365,20 @@
       .catch(handle);
   }
 
+  // The admin key is traded for a token that ends within the hour; only the token is
+  // kept (in this tab). A server that mints no tokens keeps the key instead.
   $('sign-in').addEventListener('submit', function (e) {
     e.preventDefault();
-    session = { tenant: $('tenant').value.trim(), key: $('key').value.trim() };
-    var today = iso(new Date());
-    // Checks the key against a cheap report before anything is kept.
-    call('GET', base() + '?from=' + today + '&to=' + today)
-      .then(function () {
+    var adminKey = $('key').value.trim();
+    session = { tenant: $('tenant').value.trim(), key: adminKey };
+    call('POST', '/auth/' + encodeURIComponent(session.tenant) + '/tokens', { scope: 'admin', ttl_seconds: 3600 })
+      .then(function (r) { return r.json(); }, function (error) {
+        if (error.status === 503) return null;
+        throw error;
+      })
+      .then(function (minted) {
+        if (minted) session = { tenant: session.tenant, key: minted.token, expires_at: minted.expires_at };
+        adminKey = null;
         sessionStorage.setItem(STORE, JSON.stringify(session));
         $('key').value = '';
         $('sign-in-error').hidden = true;

@@ -6,6 +6,7 @@ pub mod events;
 pub mod health;
 pub mod pages;
 pub mod search;
+pub mod tokens;
 
 use axum::Router;
 use axum::body::Body;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(search::router())
         .merge(analytics::router())
         .merge(events::router())
+        .merge(tokens::router())
         .merge(health::router())
         .merge(docs::router())
         .merge(pages::router())

@@ -19,6 +19,7 @@ use cloudpf_aws::secrets::SecretCache;
 use cloudpf_lake::{ObjectSink, SearchLog};
 use cloudpf_model::TenantId;
 use cloudpf_search_api::routes::pages::StorefrontShop;
+use cloudpf_search_api::tokens::TokenSigner;
 use cloudpf_search_api::{AppState, Config, RawConfig, Tenants, app, server};
 use std::collections::BTreeMap;
 use tower::ServiceExt as _;
@@ -112,7 +113,8 @@ pub async fn serve(
     let base = AppState::new(engine.clone(), tenants, config)
         .with_analytics(Arc::new(analytics))?
         .with_storefront(shops)
-        .with_search_log(search_log.clone());
+        .with_search_log(search_log.clone())
+        .with_tokens(token_signer()?);
     // The same engine, reports pool and metrics for every version of the file; only the
     // tenants (and, with Elasticsearch, the routes) are rebuilt.
     // With Elasticsearch, a cluster whose secret cannot be read waits on its own (its
@@ -176,6 +178,19 @@ pub async fn serve(
     )
     .await?;
     Ok(())
+}
+
+/// The signer of short-lived tokens: `CLOUDPF_TOKEN_SECRET` when set (every process of a
+/// deployment must share it), else a secret of this process (its tokens end with it).
+fn token_signer() -> anyhow::Result<Option<TokenSigner>> {
+    match std::env::var(vars::TOKEN_SECRET.name) {
+        Ok(secret) if !secret.is_empty() => {
+            Ok(Some(TokenSigner::from_secret(&secret).map_err(|e| {
+                anyhow::anyhow!("{}: {e}", vars::TOKEN_SECRET.name)
+            })?))
+        }
+        _ => Ok(TokenSigner::random().ok()),
+    }
 }
 
 /// The demo storefront's shops: those of a `cloudpf demo` in `data_dir` (its
