@@ -105,12 +105,25 @@ impl PopularQueries {
     /// Whether the caller should recompute `tenant`'s queries now; if so, the shop is
     /// marked as being recomputed until [`Self::store`].
     pub fn claim_refresh(&self, tenant: &TenantId, flushes: u64) -> bool {
+        let due = |p: &Popular| {
+            let age = p.refreshed.elapsed();
+            !p.refreshing
+                && (age >= POPULAR_REFRESH || (flushes > p.flushes_seen && age >= POPULAR_MIN_GAP))
+        };
+        // Every autocomplete asks; almost always the answer is no, under the shared lock.
+        if let Some(p) = self
+            .shops
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(tenant)
+            && !due(p)
+        {
+            return false;
+        }
         let mut shops = self.shops.write().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = shops.get_mut(tenant) {
-            let age = p.refreshed.elapsed();
-            let due =
-                age >= POPULAR_REFRESH || (flushes > p.flushes_seen && age >= POPULAR_MIN_GAP);
-            if p.refreshing || !due {
+            // Checked again: another request may have claimed it in between.
+            if !due(p) {
                 return false;
             }
             p.refreshing = true;
