@@ -174,7 +174,7 @@ pub fn refresh_popular(state: &AppState, tenant: &TenantId) {
     let (Some(log), Some(runner)) = (state.search_log.clone(), state.analytics.clone()) else {
         return;
     };
-    let flushes = log.stats().flushes;
+    let flushes = log.flushes();
     if !state.popular.claim_refresh(tenant, flushes) {
         return;
     }

@@ -126,6 +126,12 @@ impl SearchLog {
         }
     }
 
+    /// Flushes that had something to write: read without the buffer's lock, for callers
+    /// on a request path (popular searches ask on every autocomplete).
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
+    }
+
     /// Whether the oldest waiting event has waited [`Self::flush_after`]: where no
     /// background task may run (a Lambda is frozen between requests), the caller
     /// flushes when this says so.
@@ -190,14 +196,13 @@ impl SearchLog {
             lines.push(b'\n');
         }
         let body = gzip(&lines).map_err(|e| SinkError::Unavailable(e.to_string()))?;
-        let micros = |e: &SearchEvent| e.at.utc().timestamp_micros().max(1).to_string();
-        let times: Vec<String> = events.iter().map(micros).collect();
-        let seq = |t: Option<&String>| {
-            SeqNo::parse(t.map_or("1", String::as_str))
+        let micros = events.iter().map(|e| e.at.utc().timestamp_micros().max(1));
+        let seq = |t: Option<i64>| {
+            SeqNo::parse(&t.unwrap_or(1).to_string())
                 .map_err(|e| SinkError::Unavailable(format!("search log object name: {e}")))
         };
-        let first = seq(times.iter().min_by_key(|t| (t.len(), t.as_str())))?;
-        let last = seq(times.iter().max_by_key(|t| (t.len(), t.as_str())))?;
+        let first = seq(micros.clone().min())?;
+        let last = seq(micros.max())?;
         let name = ObjectName::new(&format!("{}-{flush}", self.source), &first, &last);
         let key = Dataset::SearchEvents.object_key(tenant, Some(dt), &name)?;
         self.sink.put(&key, body).await
