@@ -71,17 +71,24 @@ impl CheckpointStore {
         }
     }
 
-    /// Writes atomically: a temporary file, synced, renamed over the old one.
+    /// Writes atomically (see [`write_atomically`]).
     pub fn save(&self, table: &str, checkpoint: &TableCheckpoint) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        let path = self.path(table);
-        let tmp = tmp_path(&path);
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&serde_json::to_vec_pretty(checkpoint).map_err(std::io::Error::other)?)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(&self.dir)?.sync_all()
+        let bytes = serde_json::to_vec_pretty(checkpoint).map_err(std::io::Error::other)?;
+        write_atomically(&self.path(table), &bytes)
     }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, never
+/// a part: a temporary file beside it, synced, renamed over it, and the directory synced.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = tmp_path(path);
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 fn tmp_path(path: &Path) -> PathBuf {

@@ -2,79 +2,26 @@
 //! `AWS_ENDPOINT_URL`): the S3 sink, and the stream poller end to end.
 #![allow(clippy::unwrap_used)] // a test that cannot set itself up should fail loudly
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, SdkConfig};
-use cloudpf_aws::{PollReport, Poller, PollerConfig, S3Sink, S3SinkConfig, tables};
+use aws_config::SdkConfig;
+use cloudpf_aws::{PollReport, Poller, PollerConfig, S3Sink, tables};
 use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
 use cloudpf_lake::{LocalDirSink, ObjectSink};
 use cloudpf_model::{Money, Product, Purchase, PurchaseStatus, TenantId, dynamo};
 use cloudpf_search::Entity;
 use cloudpf_search::{SearchEngine, TantivyEngine};
 use cloudpf_testkit::{moto_endpoint, unique};
-
-async fn aws(url: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
-        .load()
-        .await
-}
-
-async fn bucket(shared: &SdkConfig) -> S3Sink {
-    let name = unique("lake");
-    let sink = S3Sink::new(
-        shared,
-        S3SinkConfig {
-            bucket: name.clone(),
-            prefix: String::new(),
-            kms_key_id: None,
-            force_path_style: true,
-        },
-    );
-    // Twice: an existing bucket is fine.
-    sink.ensure_bucket().await.unwrap();
-    sink.ensure_bucket().await.unwrap();
-    sink
-}
+use common::{aws, bucket, gunzip, objects, same_objects};
 
 fn fixture(name: &str) -> Batch {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures")
         .join(name);
     Batch::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-/// Every lake object and dead letter, with its bytes.
-async fn objects(sink: &dyn ObjectSink) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    for prefix in ["dlq/", "lake/"] {
-        for key in sink.list(prefix).await.unwrap() {
-            out.push((key.to_string(), sink.get(&key).await.unwrap().unwrap()));
-        }
-    }
-    out
-}
-
-fn same_objects(a: &[(String, Vec<u8>)], b: &[(String, Vec<u8>)], what: &str) {
-    let keys = |o: &[(String, Vec<u8>)]| o.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
-    assert_eq!(keys(a), keys(b), "{what}: keys differ");
-    for ((key, x), (_, y)) in a.iter().zip(b) {
-        assert!(x == y, "{what}: bytes of {key} differ");
-    }
-}
-
-fn gunzip(bytes: &[u8]) -> String {
-    let mut s = String::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_string(&mut s)
-        .unwrap();
-    s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,6 +38,9 @@ enum Command {
     Replay(commands::replay::ReplayArgs),
     /// Read the tables' DynamoDB Streams and feed the handlers (the local stand-in for Lambda).
     Poll(commands::poll::PollArgs),
+    /// Feed the items a table already holds (a scan, or a point-in-time export) through its
+    /// handler, below any stream change: onboarding a shop that already has data.
+    Backfill(commands::backfill::BackfillArgs),
     /// Write demo shops into DynamoDB tables (created with streams) for `poll` to pick up.
     Seed(commands::seed::SeedArgs),
     /// Create (or rebuild and swap) the Elasticsearch indexes of the routed tenants.
@@ -101,6 +104,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Serve(args) => commands::serve::run(args).await,
         Command::Poll(args) => commands::poll::run(args).await,
         Command::Seed(args) => commands::seed::run(args).await,
+        Command::Backfill(args) => commands::backfill::run(args).await,
         Command::EsSetup(args) => commands::es_setup::run(args).await,
         Command::Report(args) => commands::report::run(args).await,
         Command::Compact(args) => commands::compact::run(args).await,

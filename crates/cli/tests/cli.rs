@@ -434,6 +434,108 @@ fn the_compose_data_path_seed_poll_report_works_with_service_specific_endpoints(
 }
 
 #[test]
+fn issue_13_backfilling_seeded_tables_gives_the_reports_that_polling_their_streams_gives() {
+    let Some(url) = cloudpf_testkit::moto_endpoint() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (polled, backfilled) = (dir.path().join("polled"), dir.path().join("backfilled"));
+    let (products, purchases) = (
+        cloudpf_testkit::unique("products"),
+        cloudpf_testkit::unique("purchases"),
+    );
+    let ok = |args: &[&str]| {
+        let out = cloudpf_with_service_endpoints(&url, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let tables = [
+        "--products-table",
+        &products,
+        "--purchases-table",
+        &purchases,
+    ];
+    let seed_dir = dir.path().join("seed");
+    ok(&[
+        &[
+            "seed",
+            "--data-dir",
+            seed_dir.to_str().unwrap(),
+            "--tenants",
+            "1",
+            "--products",
+            "30",
+            "--purchases",
+            "60",
+        ][..],
+        &tables[..],
+    ]
+    .concat());
+    // The oracle: every change of the history, read from the streams.
+    ok(&[
+        &[
+            "poll",
+            "--until-idle",
+            "--data-dir",
+            polled.to_str().unwrap(),
+        ][..],
+        &tables[..],
+    ]
+    .concat());
+    // The shop's tables as they are now, read by scan segments.
+    for table in ["products", "purchases"] {
+        let out = ok(&[
+            &[
+                "backfill",
+                "--table",
+                table,
+                "--segments",
+                "3",
+                "--page-size",
+                "9",
+                "--data-dir",
+                backfilled.to_str().unwrap(),
+            ][..],
+            &tables[..],
+        ]
+        .concat());
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(report["items"].as_u64().unwrap() > 0, "{report}");
+        assert_eq!(report["failed_parts"], serde_json::json!([]), "{report}");
+    }
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (
+        (today - chrono::Days::new(400)).to_string(),
+        today.to_string(),
+    );
+    for name in ["summary", "by_status", "by_category", "top_products"] {
+        let report = |data: &Path| {
+            let out = ok(&[
+                "report",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--tenant",
+                "alpine-outfitters",
+                "--report",
+                name,
+                "--from",
+                &from,
+                "--to",
+                &to,
+            ]);
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let (want, got) = (report(&polled), report(&backfilled));
+        assert!(want.lines().count() > 1, "{name}: {want}");
+        assert_eq!(got, want, "{name} over the backfilled lake");
+    }
+}
+
+#[test]
 fn issue_14_a_yes_no_variable_reads_the_same_in_the_cli_as_in_the_lambdas() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();

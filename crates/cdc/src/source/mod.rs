@@ -179,7 +179,8 @@ impl Batch {
 }
 
 impl Incoming {
-    fn from_raw(raw: Box<RawValue>) -> Self {
+    /// One stream record's JSON: a record, or (with the reason) one that is not.
+    pub fn from_raw(raw: Box<RawValue>) -> Self {
         match view_of(&raw) {
             Ok(view) => {
                 let event_source_arn = view.event_source_arn.map(Cow::into_owned);

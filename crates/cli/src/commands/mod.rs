@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod backfill;
 pub mod cluster_tls;
 pub mod compact;
 pub mod demo;
