@@ -278,8 +278,11 @@ def main():
         lake = "arn:aws:s3:::cloudpf-dev/LakeBucket"
         check({r for a, r, _ in g if a == "s3:PutObject"} == {f"{lake}/lake/{entity}/*", f"{lake}/dlq/{entity}/*"},
               f"{role}: writes only its own lake and dead-letter prefixes")
-        check({r for a, r, _ in g if a.startswith("s3:") and a != "s3:PutObject"} == {f"{lake}/config/tenants.toml"},
-              f"{role}: reads only the tenants file")
+        check({r for a, r, _ in g if a.startswith("s3:") and a not in ("s3:PutObject", "s3:ListBucket")}
+              == {f"{lake}/config/tenants.toml"}, f"{role}: reads only the tenants file")
+        check([(r, c) for a, r, c in g if a == "s3:ListBucket"]
+              == [(lake, {"StringLike": {"s3:prefix": ["tenants/purged/*"]}})],
+              f"{role}: lists only the purged shops' markers")
         check({r for a, r, _ in g if a.startswith("sqs:")} == {"cloudpf-dev/CdcFailureQueue.Arn"},
               f"{role}: sends only to its failure queue")
     api = grants(es.resources["SearchApiRole"])

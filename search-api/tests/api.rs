@@ -1051,6 +1051,9 @@ struct Stalled(TantivyEngine);
 
 #[async_trait::async_trait]
 impl cloudpf_search::SearchEngine for Stalled {
+    async fn purge_tenant(&self, t: &TenantId) -> Result<Vec<String>, cloudpf_search::SearchError> {
+        self.0.purge_tenant(t).await
+    }
     async fn apply_products(
         &self,
         t: &TenantId,

@@ -25,7 +25,10 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use cloudpf_analytics::{DataFusionEngine, ReportTable};
 use cloudpf_cdc::source::events::{self, StreamWriter};
 use cloudpf_cdc::{Batch, Pipeline, handle_purchases};
-use cloudpf_lake::{CompactOptions, Compactor, LocalDirSink, ObjectKey, ObjectSink, SinkError};
+use cloudpf_lake::purge::current_documents;
+use cloudpf_lake::{
+    CompactOptions, Compactor, Dataset, LocalDirSink, ObjectKey, ObjectSink, SinkError,
+};
 use cloudpf_model::{Currency, LineItem, Money, Op, Purchase, PurchaseStatus, TenantId, Timestamp};
 use cloudpf_search::{Entity, SearchEngine, TantivyEngine};
 use proptest::prelude::*;
@@ -493,6 +496,19 @@ async fn check(steps: Vec<Step>, plan: Delivery) -> Result<(), TestCaseError> {
     let want_orders = oracle_orders(&state);
     prop_assert_eq!(&view_orders(&clean_lake).await, &want_orders);
     prop_assert_eq!(&view_orders(&messy_lake).await, &want_orders);
+
+    // The shop's export (issue #13) reads the same state back from the change logs.
+    let want_export: BTreeMap<String, serde_json::Value> = state
+        .values()
+        .map(|p| (p.purchase_id.clone(), serde_json::to_value(p).unwrap()))
+        .collect();
+    for dir in [clean_dir.path(), messy_dir.path()] {
+        let sink = LocalDirSink::new(dir);
+        let got = current_documents(&sink, &tenant(), Dataset::PurchasesJson)
+            .await
+            .unwrap();
+        prop_assert_eq!(&got, &want_export);
+    }
 
     // A last compaction that is not killed leaves one object per partition, same views.
     let summary = Compactor::new(

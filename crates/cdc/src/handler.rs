@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use cloudpf_lake::{LakeFailure, LakeWriter, LocalDirSink, ObjectSink};
+use cloudpf_lake::{LakeFailure, LakeWriter, LocalDirSink, ObjectSink, PurgedTenants};
 use cloudpf_model::{Change, Document, Entity, Product, Purchase, SeqNo, TenantId};
 use cloudpf_search::{ApplyOutcome, SearchEngine, SearchError, TantivyEngine, Versioned};
 use serde::Serialize;
@@ -32,16 +32,29 @@ pub struct Pipeline {
     search: Arc<dyn SearchEngine>,
     lake: LakeWriter,
     dead_letters: DeadLetters,
+    store: Arc<dyn ObjectSink>,
+    /// Shops offboarded with `tenants remove --purge`: their records are dead-lettered.
+    purged: Arc<PurgedTenants>,
 }
 
 impl Pipeline {
-    /// Lake objects and dead letters share one object sink (`lake/…`, `dlq/…`).
+    /// Lake objects, dead letters and the purged shops' markers share one object sink
+    /// (`lake/…`, `dlq/…`, `tenants/purged/…`).
     pub fn new(search: Arc<dyn SearchEngine>, sink: Arc<dyn ObjectSink>) -> Self {
         Self {
             search,
             lake: LakeWriter::new(sink.clone()),
-            dead_letters: DeadLetters::new(sink),
+            dead_letters: DeadLetters::new(sink.clone()),
+            store: sink,
+            purged: Arc::new(PurgedTenants::default()),
         }
+    }
+
+    /// Reads the purged shops' markers again once they are `every` old (default 10 s).
+    #[must_use]
+    pub fn with_purged_refresh(mut self, every: std::time::Duration) -> Self {
+        self.purged = Arc::new(PurgedTenants::new(every));
+        self
     }
 
     /// The embedded defaults: Tantivy under `<dir>/index`, lake and dead letters under `<dir>`.
@@ -145,6 +158,7 @@ impl BatchReport {
 async fn handle_batch<T: Table>(batch: Batch, ctx: &Pipeline) -> BatchReport {
     let mut run = Run::<T>::new(&batch, ctx);
     let (changes, positions) = run.transform().await;
+    let (changes, positions) = run.refuse_purged(changes, positions).await;
     run.index(&changes, &positions).await;
     run.write_lake(&changes, &positions).await;
     run.finish()
@@ -213,6 +227,45 @@ impl<'a, T: Table> Run<'a, T> {
             self.dead_letter(position, &reason).await;
         }
         (changes, positions)
+    }
+
+    /// The changes of shops that are not purged. A purged shop's records are
+    /// dead-lettered with the reason, so a record arriving after the purge cannot
+    /// recreate its index or partitions. If the markers cannot be read, nothing of the
+    /// batch is applied and it is retried.
+    async fn refuse_purged(
+        &mut self,
+        changes: Vec<Change<T>>,
+        positions: Vec<usize>,
+    ) -> (Vec<Change<T>>, Vec<usize>) {
+        if changes.is_empty() {
+            return (changes, positions);
+        }
+        let purged = match self.ctx.purged.current(self.ctx.store.as_ref()).await {
+            Ok(purged) => purged,
+            Err(e) => {
+                tracing::error!(table = T::ENTITY.as_str(), error = %e, "purged shops unknown; the batch will be retried");
+                self.failed_at(positions[0]);
+                return (Vec::new(), Vec::new());
+            }
+        };
+        if purged.is_empty() {
+            return (changes, positions);
+        }
+        let (mut kept, mut kept_positions) = (Vec::new(), Vec::new());
+        for (change, position) in changes.into_iter().zip(positions) {
+            if purged.contains(change.tenant.as_str()) {
+                let reason = format!(
+                    "tenant {} was purged (cloudpf tenants remove --purge); its records are no longer applied",
+                    change.tenant
+                );
+                self.dead_letter(position, &reason).await;
+            } else {
+                kept.push(change);
+                kept_positions.push(position);
+            }
+        }
+        (kept, kept_positions)
     }
 
     /// Each tenant's changes into its index. Changes the engine refuses for good, and

@@ -28,6 +28,10 @@ struct Refusing {
 
 #[async_trait]
 impl SearchEngine for Refusing {
+    async fn purge_tenant(&self, tenant: &TenantId) -> Result<Vec<String>, SearchError> {
+        self.inner.purge_tenant(tenant).await
+    }
+
     async fn apply_products(
         &self,
         tenant: &TenantId,

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use cloudpf_cdc::source::events::StreamWriter;
 use cloudpf_cdc::{Batch, Pipeline, handle_products, handle_purchases};
-use cloudpf_lake::{LocalDirSink, ObjectKey, ObjectSink, SinkError};
+use cloudpf_lake::purge::current_documents;
+use cloudpf_lake::{Dataset, LocalDirSink, ObjectKey, ObjectSink, SinkError};
 use cloudpf_model::{AttrValue, Money, Op, PurchaseStatus};
 use cloudpf_search::{Entity, TantivyEngine};
 use common::*;
@@ -362,6 +363,113 @@ async fn insert_then_modify_then_remove_leaves_the_right_index_and_lake_state() 
     );
     assert_eq!(lines[0]["event_time"], "2025-11-23T09:00:00Z");
     assert!(objects.iter().all(|(k, _)| k.contains("/dt=2025-11-23/")));
+}
+
+#[tokio::test]
+async fn the_export_of_a_shop_follows_inserts_modifies_and_removes_like_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = local(dir.path());
+    let mut stream = StreamWriter::new("products");
+    let tent = product("acme", "p-1", "Alpine Tent", "100.00");
+    let mut repriced = tent.clone();
+    repriced.price = Money::parse("89.00").unwrap();
+    let lamp = product("acme", "p-2", "Camp Lamp", "20.00");
+    let gone = product("acme", "p-3", "Old Stove", "30.00");
+    let other = product("globex", "p-1", "Beach Umbrella", "25.00");
+    let t = "2025-11-23T09:00:00Z";
+    let records = vec![
+        product_record(&mut stream, Op::Insert, Some(&tent), None, t),
+        product_record(&mut stream, Op::Insert, Some(&lamp), None, t),
+        product_record(&mut stream, Op::Insert, Some(&gone), None, t),
+        product_record(&mut stream, Op::Insert, Some(&other), None, t),
+        product_record(
+            &mut stream,
+            Op::Modify,
+            Some(&repriced),
+            Some(&tent),
+            "2025-11-24T09:00:00Z",
+        ),
+        product_record(
+            &mut stream,
+            Op::Remove,
+            None,
+            Some(&gone),
+            "2025-11-25T09:00:00Z",
+        ),
+    ];
+    let first = batch(records.clone());
+    handle_products(first.clone(), &pipeline).await;
+    // A replayed batch writes nothing twice.
+    handle_products(first, &pipeline).await;
+    let exported = current_documents(
+        &LocalDirSink::new(dir.path()),
+        &tenant("acme"),
+        Dataset::ProductsJson,
+    )
+    .await
+    .unwrap();
+    let mut indexed = std::collections::BTreeMap::new();
+    for id in ["p-1", "p-2", "p-3"] {
+        if let Some(s) = pipeline
+            .search()
+            .get_product(&tenant("acme"), id)
+            .await
+            .unwrap()
+        {
+            indexed.insert(id.to_owned(), serde_json::to_value(s.doc).unwrap());
+        }
+    }
+    assert_eq!(exported, indexed);
+    assert_eq!(exported.keys().collect::<Vec<_>>(), ["p-1", "p-2"]);
+    assert_eq!(exported["p-1"]["price"], "89.00");
+}
+
+#[tokio::test]
+async fn issue_13_records_of_a_purged_shop_are_dead_lettered_instead_of_recreating_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = local(dir.path()).with_purged_refresh(std::time::Duration::ZERO);
+    let sink = LocalDirSink::new(dir.path());
+    cloudpf_lake::purge::mark_purged(&sink, &tenant("gone"), chrono::Utc::now())
+        .await
+        .unwrap();
+    let mut stream = StreamWriter::new("products");
+    let t = "2025-11-23T09:00:00Z";
+    let late = product("gone", "p-1", "Alpine Tent", "100.00");
+    let kept = product("stays", "p-1", "Camp Lamp", "20.00");
+    let report = handle_products(
+        batch(vec![
+            product_record(&mut stream, Op::Insert, Some(&late), None, t),
+            product_record(&mut stream, Op::Insert, Some(&kept), None, t),
+        ]),
+        &pipeline,
+    )
+    .await;
+    assert_eq!(
+        (report.applied, report.dead_lettered, report.failed_from),
+        (1, 1, None)
+    );
+    assert!(
+        !dir.path().join("index/gone").exists(),
+        "no index was recreated"
+    );
+    assert!(
+        lake_objects(dir.path(), "lake/products/json/tenant_id=gone/")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        lake_objects(dir.path(), "lake/products/json/tenant_id=stays/")
+            .await
+            .len(),
+        1
+    );
+    let letters = lake_objects(dir.path(), "dlq/").await;
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].1.contains("tenant gone was purged"),
+        "{}",
+        letters[0].1
+    );
 }
 
 #[tokio::test]

@@ -535,6 +535,237 @@ fn issue_13_backfilling_seeded_tables_gives_the_reports_that_polling_their_strea
     }
 }
 
+/// Every file under `dir` (relative path) with its text, and every directory's path.
+fn tree(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(dir).unwrap().display().to_string();
+            if path.is_dir() {
+                out.push((rel, String::new()));
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                out.push((rel, String::from_utf8_lossy(&bytes).into_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// Every object of a bucket, with its bytes.
+async fn bucket_objects(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for object in page.unwrap().contents() {
+            let key = object.key().unwrap().to_owned();
+            let body = s3
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .unwrap();
+            out.push((key, body.body.collect().await.unwrap().to_vec()));
+        }
+    }
+    out
+}
+
+#[test]
+fn issue_13_a_purged_shop_leaves_no_file_object_or_index_behind_and_a_late_record_does_not_bring_it_back()
+ {
+    let Some(url) = cloudpf_testkit::moto_endpoint() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_dir = data.to_str().unwrap();
+    let tenants_file = data.join("tenants.toml");
+    let (products, purchases, bucket) = (
+        cloudpf_testkit::unique("products"),
+        cloudpf_testkit::unique("purchases"),
+        cloudpf_testkit::unique("lake"),
+    );
+    let ok = |args: &[&str]| {
+        let out = cloudpf_with_service_endpoints(&url, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let tables = [
+        "--products-table",
+        &products,
+        "--purchases-table",
+        &purchases,
+    ];
+    let lake = [
+        "--data-dir",
+        data_dir,
+        "--lake-bucket",
+        &bucket,
+        "--force-path-style",
+    ];
+    let file = ["--tenants-file", tenants_file.to_str().unwrap()];
+    ok(&[
+        &[
+            "seed",
+            "--tenants",
+            "2",
+            "--products",
+            "20",
+            "--purchases",
+            "30",
+        ][..],
+        &tables,
+        &lake,
+    ]
+    .concat());
+    ok(&[&["poll", "--until-idle"][..], &tables, &lake].concat());
+    let keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("demo-keys.json")).unwrap()).unwrap();
+    let shops: Vec<String> = keys.as_object().unwrap().keys().cloned().collect();
+    let (gone, stays) = (shops[0].as_str(), shops[1].as_str());
+
+    // What a leaving shop takes with it: its current catalog and purchases.
+    let out_dir = dir.path().join("export");
+    let exported: serde_json::Value = serde_json::from_str(&ok(&[
+        &[
+            "tenants",
+            "export",
+            gone,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ][..],
+        &lake,
+        &file,
+    ]
+    .concat()))
+    .unwrap();
+    for name in ["products", "purchases"] {
+        let text = std::fs::read_to_string(out_dir.join(format!("{gone}-{name}.jsonl"))).unwrap();
+        let docs: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(!docs.is_empty(), "{name}");
+        assert_eq!(exported[name]["documents"], docs.len());
+        assert!(
+            docs.iter().all(|d| d["tenant_id"] == gone),
+            "{name}: only the shop's own"
+        );
+    }
+
+    let report: serde_json::Value = serde_json::from_str(&ok(&[
+        &[
+            "tenants",
+            "remove",
+            gone,
+            "--purge",
+            "--settle-seconds",
+            "0",
+        ][..],
+        &lake,
+        &file,
+    ]
+    .concat()))
+    .unwrap();
+    assert_eq!(report["removed_from_tenants_file"], true);
+    assert_eq!(report["demo_keys"], true);
+    assert!(
+        !report["indexes"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    assert!(
+        !report["lake_objects"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+
+    // Listed: nothing of the shop is left in the data directory or the bucket but the
+    // marker that keeps it out; the other shop keeps everything.
+    let marker = format!("tenants/purged/{gone}.json");
+    let files = tree(&data);
+    let traces: Vec<&String> = files
+        .iter()
+        .filter(|(path, text)| path.contains(gone) || text.contains(gone))
+        .map(|(path, _)| path)
+        .collect();
+    assert!(traces.is_empty(), "left behind: {traces:?}");
+    assert!(files.iter().any(|(p, _)| p == &format!("index/{stays}")));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let shared = rt.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&url)
+            .load(),
+    );
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(true)
+            .build(),
+    );
+    let objects = rt.block_on(bucket_objects(&s3, &bucket));
+    let traces: Vec<&String> = objects
+        .iter()
+        .filter(|(k, body)| k.contains(gone) || String::from_utf8_lossy(body).contains(gone))
+        .map(|(k, _)| k)
+        .filter(|k| **k != marker)
+        .collect();
+    assert!(traces.is_empty(), "left in the bucket: {traces:?}");
+    assert!(
+        objects
+            .iter()
+            .any(|(k, _)| k.contains(&format!("tenant_id={stays}/")))
+    );
+
+    // A change of the purged shop still arriving on the stream is dead-lettered with the
+    // reason, and brings back neither its index nor its partitions.
+    rt.block_on(async {
+        let ddb = aws_sdk_dynamodb::Client::new(&shared);
+        let scan = ddb.scan().table_name(&products).send().await.unwrap();
+        let mut item = scan.items()[0].clone();
+        item.insert(
+            "tenant_id".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S(gone.to_owned()),
+        );
+        ddb.put_item()
+            .table_name(&products)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    });
+    ok(&[&["poll", "--until-idle"][..], &tables, &lake].concat());
+    assert!(
+        !data.join("index").join(gone).exists(),
+        "no index came back"
+    );
+    let objects = rt.block_on(bucket_objects(&s3, &bucket));
+    assert!(
+        !objects
+            .iter()
+            .any(|(k, _)| k.contains(&format!("tenant_id={gone}/")))
+    );
+    let letters: Vec<String> = objects
+        .iter()
+        .filter(|(k, _)| k.starts_with("dlq/"))
+        .map(|(_, body)| String::from_utf8_lossy(body).into_owned())
+        .filter(|text| text.contains(gone))
+        .collect();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert!(
+        letters[0].contains(&format!("tenant {gone} was purged")),
+        "{}",
+        letters[0]
+    );
+}
+
 #[test]
 fn issue_14_a_yes_no_variable_reads_the_same_in_the_cli_as_in_the_lambdas() {
     let dir = tempfile::tempdir().unwrap();

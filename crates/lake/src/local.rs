@@ -37,7 +37,14 @@ fn write_atomically(target: &Path, tmp: &Path, body: &[u8]) -> std::io::Result<(
     let dir = target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let result = (|| {
-        let mut file = std::fs::File::create(tmp)?;
+        let mut file = match std::fs::File::create(tmp) {
+            // A delete pruned the directory just after it was made (it was empty).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir)?;
+                std::fs::File::create(tmp)?
+            }
+            other => other?,
+        };
         file.write_all(body)?;
         file.sync_all()?;
         std::fs::rename(tmp, target)?;
@@ -124,12 +131,24 @@ impl ObjectSink for LocalDirSink {
             .collect()
     }
 
+    /// Removes the file, and the directories it leaves empty up to the root: a deleted
+    /// partition (or a purged tenant) leaves no empty `tenant_id=…/dt=…/` behind, as in S3.
     async fn delete(&self, key: &ObjectKey) -> Result<(), SinkError> {
-        match tokio::fs::remove_file(self.path_of(key)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(unavailable(e)),
+        let path = self.path_of(key);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(unavailable(e)),
         }
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| *d != self.root && d.starts_with(&self.root)) {
+            // Fails (and stops) at the first directory that still holds something.
+            if tokio::fs::remove_dir(d).await.is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
     }
 }
 

@@ -36,6 +36,70 @@ pub(crate) async fn alias_targets(
     }
 }
 
+/// Deletes every concrete index of the tenant's `entity` (the alias goes with its
+/// indexes): those behind the alias and any other mapping version a rebuild left. Indexes
+/// are named in the `DELETE`, since clusters refuse wildcard deletes by default
+/// (`action.destructive_requires_name`). Returns the deleted names.
+pub(crate) async fn purge(
+    conn: &Conn,
+    retry: &RetryPolicy,
+    tenant: &TenantId,
+    entity: Entity,
+) -> Result<Vec<String>, SearchError> {
+    let names = IndexNames::new(&conn.cluster.index_prefix, tenant, entity);
+    let mut indexes = alias_targets(conn, retry, &names.alias).await?;
+    let pattern = format!("{}-v*", names.alias);
+    let reply = conn
+        .send_retrying(
+            retry,
+            Method::Get,
+            &format!("/_cat/indices/{pattern}"),
+            &[
+                ("format", "json"),
+                ("h", "index"),
+                ("expand_wildcards", "all"),
+            ],
+            None,
+        )
+        .await?;
+    match reply.status {
+        404 => {}
+        200 => indexes.extend(
+            reply
+                .body
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|row| row.get("index").and_then(Value::as_str))
+                .filter(|index| names.version_of(index).is_some())
+                .map(str::to_owned),
+        ),
+        _ => return Err(failed(&format!("indexes {pattern} not listed"), &reply)),
+    }
+    indexes.sort();
+    indexes.dedup();
+    if indexes.is_empty() {
+        return Ok(indexes);
+    }
+    let reply = conn
+        .send_retrying(
+            retry,
+            Method::Delete,
+            &format!("/{}", indexes.join(",")),
+            &[("ignore_unavailable", "true")],
+            None,
+        )
+        .await?;
+    if !reply.is_success() && reply.status != 404 {
+        return Err(failed(
+            &format!("indexes {} not deleted", indexes.join(",")),
+            &reply,
+        ));
+    }
+    tracing::info!(cluster = %conn.cluster.name, %tenant, %entity, indexes = %indexes.join(","), "indexes deleted");
+    Ok(indexes)
+}
+
 /// Creates `index` with the current mapping; with `alias`, as the alias's write index.
 /// An index that already exists is success: another process created it first.
 async fn create_index(

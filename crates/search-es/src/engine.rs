@@ -568,6 +568,16 @@ impl SearchEngine for ElasticsearchEngine {
         self.get(tenant, purchase_id).await
     }
 
+    async fn purge_tenant(&self, tenant: &TenantId) -> Result<Vec<String>, SearchError> {
+        let conn = self.conn(tenant)?;
+        let mut removed = Vec::new();
+        for entity in Entity::ALL {
+            self.forget(conn, tenant, entity);
+            removed.extend(admin::purge(conn, &self.retry, tenant, entity).await?);
+        }
+        Ok(removed)
+    }
+
     async fn count(&self, tenant: &TenantId, entity: Entity) -> Result<u64, SearchError> {
         let conn = self.conn(tenant)?;
         let Some(body) = self

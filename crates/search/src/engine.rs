@@ -141,6 +141,11 @@ pub trait SearchEngine: Send + Sync + fmt::Debug {
         query: &PurchaseQuery,
     ) -> Result<PurchaseResults, SearchError>;
 
+    /// Removes every index of the tenant (both entities, every version) for good, for
+    /// offboarding (`cloudpf tenants remove --purge`), and names what it removed. Removing
+    /// a tenant without indexes succeeds with nothing removed.
+    async fn purge_tenant(&self, tenant: &TenantId) -> Result<Vec<String>, SearchError>;
+
     /// Whether the engine can serve these tenants (`/ready`). By default, every tenant's
     /// products are counted; an engine where that opens indexes checks more cheaply, since
     /// a probe every few seconds must not keep a thousand idle tenants open.

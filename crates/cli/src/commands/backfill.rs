@@ -59,7 +59,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
                 );
             };
             let mut loader = aws_config::from_env();
-            if let Some(endpoint) = &args.sinks.lake.s3_endpoint {
+            if let Some(endpoint) = &args.sinks.lake.location.s3_endpoint {
                 loader = loader.endpoint_url(endpoint);
             }
             let s3 = S3Sink::new(
@@ -69,7 +69,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
                     prefix: String::new(),
                     kms_key_id: None,
                     force_path_style: args.sinks.lake.force_path_style
-                        || args.sinks.lake.s3_endpoint.is_some(),
+                        || args.sinks.lake.location.s3_endpoint.is_some(),
                 },
             );
             BackfillFrom::Export {

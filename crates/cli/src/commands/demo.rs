@@ -103,7 +103,7 @@ pub fn load_or_create_keys(
 
 /// Writes a file only its owner may read (0600 on Unix): it holds usable keys (issue #10).
 /// The mode is set on the file itself too, so an older world-readable one is tightened.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

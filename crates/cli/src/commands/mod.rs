@@ -7,6 +7,7 @@ pub mod demo;
 pub mod es_setup;
 pub mod keys;
 pub mod lake;
+pub mod offboard;
 pub mod poll;
 pub mod replay;
 pub mod report;

@@ -39,9 +39,9 @@ pub struct TenantsFileArgs {
         env = vars::TENANTS_FILE.name
     )]
     tenants_file: String,
-    /// Path-style S3 addressing (S3-compatible stores).
+    /// Path-style S3 addressing (S3-compatible stores), for the file and the lake.
     #[arg(long, global = true, env = vars::S3_FORCE_PATH_STYLE.name, value_parser = vars::parse_bool)]
-    force_path_style: bool,
+    pub force_path_style: bool,
 }
 
 impl TenantsFileArgs {
@@ -64,8 +64,11 @@ enum Action {
     List,
     /// Add a shop with a new search key and admin key (printed once, as JSON).
     Add(AddArgs),
-    /// Remove a shop from the tenants file (its keys stop working once the API has it).
+    /// Remove a shop from the tenants file (its keys stop working once the API has it);
+    /// with --purge, erase all its data too.
     Remove(RemoveArgs),
+    /// Write a shop's current catalog and purchases as JSON Lines (read from the lake).
+    Export(ExportArgs),
     /// Deploy a search cluster stack for many shops (`add --cluster`) and add it to the
     /// file.
     AddCluster(AddClusterArgs),
@@ -133,6 +136,28 @@ struct RemoveArgs {
     deprovision: bool,
     #[command(flatten)]
     stack: StackArgs,
+    /// Erase the shop: its indexes, lake partitions (all logs), search events, dead
+    /// letters, backfill checkpoints and demo keys; its late stream records are
+    /// dead-lettered instead of recreating it. Prints what it removed, as JSON.
+    #[arg(long)]
+    purge: bool,
+    /// How long the purge waits, after marking the shop purged, for every writer to see
+    /// the mark before it deletes.
+    #[arg(long, default_value_t = super::offboard::default_settle().as_secs(), value_name = "SECONDS")]
+    settle_seconds: u64,
+    #[command(flatten)]
+    data: super::offboard::ShopDataArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExportArgs {
+    /// The shop's tenant id.
+    id: String,
+    /// Directory for `<shop>-products.jsonl` and `<shop>-purchases.jsonl`.
+    #[arg(long, default_value = ".")]
+    out: std::path::PathBuf,
+    #[command(flatten)]
+    data: super::offboard::ShopDataArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -165,7 +190,20 @@ pub async fn run(args: TenantsArgs) -> anyhow::Result<()> {
     match args.action {
         Action::List => list(&file).await,
         Action::Add(add_args) => add(&file, &shared, add_args).await,
-        Action::Remove(remove_args) => remove(&file, &shared, remove_args).await,
+        Action::Remove(remove_args) => {
+            remove(&file, &shared, remove_args, args.file.force_path_style).await
+        }
+        Action::Export(export_args) => {
+            let id = TenantId::parse(&export_args.id)?;
+            let sink = export_args.data.sink(args.file.force_path_style).await;
+            let summary = super::offboard::export(sink.as_ref(), &id, &export_args.out).await?;
+            writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                serde_json::to_string_pretty(&summary)?
+            )?;
+            Ok(())
+        }
         Action::AddCluster(cluster_args) => add_cluster(&file, &shared, cluster_args).await,
         Action::RemoveCluster(cluster_args) => remove_cluster(&file, &shared, cluster_args).await,
     }
@@ -308,33 +346,81 @@ async fn remove(
     file: &TenantsFile,
     shared: &aws_config::SdkConfig,
     args: RemoveArgs,
+    force_path_style: bool,
 ) -> anyhow::Result<()> {
     let id = TenantId::parse(&args.id)?;
     let (mut raw, version) = read(file).await?;
-    let Some(at) = raw.tenants.iter().position(|t| t.id == id.as_str()) else {
+    let at = raw.tenants.iter().position(|t| t.id == id.as_str());
+    if at.is_none() && !args.purge {
         bail!("tenant {id} is not in {}", file.location());
-    };
-    let removed = raw.tenants.remove(at);
-    let mut stack = None;
-    if args.deprovision {
-        let Some(cluster) = removed.search_cluster.clone() else {
-            bail!("tenant {id} has no search cluster to deprovision");
-        };
-        let others = shops_on(&raw, &cluster);
-        if !others.is_empty() {
-            bail!(
-                "cluster {cluster:?} also serves {}; remove the shop without --deprovision",
-                others.join(", ")
-            );
-        }
-        if let Some(es) = raw.elasticsearch.as_mut() {
-            es.clusters.remove(&cluster);
-        }
-        stack = Some(cluster);
     }
-    // Unrouted first: nothing is sent to a cluster while its stack is deleted.
-    write(file, &raw, version.as_ref()).await?;
-    eprintln!("cloudpf tenants: {id} removed from {}", file.location());
+    // A purge needs the shop's search routes, which the edit below takes away.
+    let purging = if args.purge {
+        let text = toml::to_string(&raw)?;
+        let engine = super::offboard::engine(&args.data, &text, file.location()).await?;
+        let sink = args.data.sink(force_path_style).await;
+        let marker =
+            cloudpf_lake::purge::mark_purged(sink.as_ref(), &id, chrono::Utc::now()).await?;
+        Some((engine, sink, marker))
+    } else {
+        None
+    };
+    let mut stack = None;
+    if let Some(at) = at {
+        let removed = raw.tenants.remove(at);
+        if args.deprovision {
+            let Some(cluster) = removed.search_cluster.clone() else {
+                bail!("tenant {id} has no search cluster to deprovision");
+            };
+            let others = shops_on(&raw, &cluster);
+            if !others.is_empty() {
+                bail!(
+                    "cluster {cluster:?} also serves {}; remove the shop without --deprovision",
+                    others.join(", ")
+                );
+            }
+            if let Some(es) = raw.elasticsearch.as_mut() {
+                es.clusters.remove(&cluster);
+            }
+            stack = Some(cluster);
+        }
+        // Unrouted first: nothing is sent to a cluster while its stack is deleted.
+        write(file, &raw, version.as_ref()).await?;
+        eprintln!("cloudpf tenants: {id} removed from {}", file.location());
+    } else {
+        eprintln!(
+            "cloudpf tenants: {id} is not in {}; purging its data",
+            file.location()
+        );
+    }
+    if let Some((engine, sink, marker)) = purging {
+        let mut report = super::offboard::PurgeReport {
+            tenant: id.to_string(),
+            marker: marker.to_string(),
+            removed_from_tenants_file: at.is_some(),
+            ..Default::default()
+        };
+        if args.settle_seconds > 0 {
+            eprintln!(
+                "cloudpf tenants: waiting {} s for every writer to see that {id} is purged",
+                args.settle_seconds
+            );
+            tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
+        }
+        super::offboard::erase(
+            engine.as_ref(),
+            sink.as_ref(),
+            &args.data.data_dir,
+            &id,
+            &mut report,
+        )
+        .await?;
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&report)?
+        )?;
+    }
     if let Some(cluster) = stack {
         deprovision(shared, &args.stack, &cluster).await?;
     }

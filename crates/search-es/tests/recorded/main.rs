@@ -5,6 +5,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod purge;
 mod reads;
 mod rebuild;
 mod snapshots;

@@ -575,6 +575,11 @@ impl TenantIndex {
         Ok(pending)
     }
 
+    /// Drops the writer without committing (its index is being removed).
+    pub(super) fn discard_writer(&self) {
+        *lock(&self.writer) = None;
+    }
+
     pub(super) fn has_writer(&self) -> bool {
         lock(&self.writer).is_some()
     }

@@ -595,6 +595,39 @@ impl Inner {
         Some(slot.index)
     }
 
+    /// Closes the tenant's indexes without committing them (their writers are dropped,
+    /// which releases the directory lock) and removes `index/<tenant>/`: every entity and
+    /// schema version, with the write-ahead logs. Requests in flight finish on the files
+    /// they have open.
+    fn purge(&self, tenant: &TenantId) -> Result<Vec<String>, SearchError> {
+        let closed: Vec<Arc<TenantIndex>> = {
+            let mut open = lock(&self.open);
+            Entity::ALL
+                .iter()
+                .filter_map(|e| self.close(&mut open, &(tenant.clone(), *e)))
+                .collect()
+        };
+        lock(&self.writers).retain(|w| !closed.iter().any(|c| Arc::ptr_eq(c, w)));
+        for ix in &closed {
+            ix.discard_writer();
+        }
+        drop(closed);
+        lock(&self.background).remove(tenant);
+        let dir = self.root.join(tenant.as_str());
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let mut removed: Vec<String> = entries
+            .filter_map(Result::ok)
+            .map(|e| format!("index/{tenant}/{}", e.file_name().to_string_lossy()))
+            .collect();
+        removed.sort();
+        std::fs::remove_dir_all(&dir).map_err(unavailable)?;
+        Ok(removed)
+    }
+
     fn close_idle(&self) {
         let mut open = lock(&self.open);
         let idle: Vec<_> = open
@@ -816,6 +849,11 @@ impl SearchEngine for TantivyEngine {
 
     async fn refresh(&self) -> Result<(), SearchError> {
         TantivyEngine::refresh(self).await
+    }
+
+    async fn purge_tenant(&self, tenant: &TenantId) -> Result<Vec<String>, SearchError> {
+        let tenant = tenant.clone();
+        self.blocking(move |inner| inner.purge(&tenant)).await
     }
 
     async fn flush(&self) -> Result<(), SearchError> {

@@ -39,6 +39,7 @@ macro_rules! search_engine_suite {
             issue_10_a_twenty_kilobyte_name_neither_crashes_autocomplete_nor_hides_the_product,
             a_removed_product_disappears_and_a_modified_price_is_what_search_returns,
             one_tenant_never_sees_another_tenants_documents,
+            issue_13_a_purged_tenant_has_no_documents_left_and_the_others_keep_theirs,
             query_syntax_in_the_search_box_is_just_text,
             purchases_are_found_by_customer_product_status_date_total_and_text,
         );

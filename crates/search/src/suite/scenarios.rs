@@ -1,7 +1,7 @@
 //! The scenarios, one public `async fn` each, run by [`crate::search_engine_suite!`]
 //! against a fresh engine.
 
-use cloudpf_model::{Product, PurchaseStatus, Timestamp};
+use cloudpf_model::{Entity, Product, PurchaseStatus, TenantId, Timestamp};
 
 use super::fixtures::*;
 use crate::engine::SearchEngine;
@@ -666,6 +666,49 @@ pub async fn one_tenant_never_sees_another_tenants_documents(engine: &dyn Search
         .await
         .expect("search works");
     assert_eq!(unknown.total, 0);
+}
+
+/// Offboarding (issue #13): a purged tenant's documents are gone from every entity, its
+/// index answers as a tenant without one, and no other tenant loses anything.
+pub async fn issue_13_a_purged_tenant_has_no_documents_left_and_the_others_keep_theirs(
+    engine: &dyn SearchEngine,
+) {
+    let w = Writer::new(engine);
+    seed(&w).await;
+    w.purchases(vec![purchase(
+        "shop-b",
+        "o-b",
+        "cb",
+        "2025-06-02T10:00:00Z",
+        PurchaseStatus::Paid,
+        &[("p1", "Laptop Sleeve", 1, "15.00")],
+    )])
+    .await;
+    let (a, b) = (tenant("shop-a"), tenant("shop-b"));
+    let count = |t: TenantId, entity: Entity| async move {
+        engine.count(&t, entity).await.expect("count works")
+    };
+    let kept = count(a.clone(), Entity::Products).await;
+    assert!(kept > 0 && count(b.clone(), Entity::Purchases).await == 1);
+    let removed = engine.purge_tenant(&b).await.expect("purge works");
+    assert!(!removed.is_empty(), "the purge names what it removed");
+    assert_eq!(count(b.clone(), Entity::Products).await, 0);
+    assert_eq!(count(b.clone(), Entity::Purchases).await, 0);
+    assert_eq!(engine.get_product(&b, "p1").await.expect("get works"), None);
+    let found = engine
+        .search_products(&b, &q("laptop"))
+        .await
+        .expect("search works");
+    assert_eq!(found.total, 0);
+    assert_eq!(count(a.clone(), Entity::Products).await, kept);
+    assert!(
+        engine
+            .purge_tenant(&b)
+            .await
+            .expect("purge works")
+            .is_empty(),
+        "a second purge finds nothing left"
+    );
 }
 
 pub async fn query_syntax_in_the_search_box_is_just_text(engine: &dyn SearchEngine) {
