@@ -43,6 +43,9 @@ enum Command {
     Backfill(commands::backfill::BackfillArgs),
     /// Write demo shops into DynamoDB tables (created with streams) for `poll` to pick up.
     Seed(commands::seed::SeedArgs),
+    /// Rebuild a shop's index into a new one while searches keep answering, catch up with
+    /// the writes made meanwhile, switch, and remove the old one.
+    Reindex(commands::reindex::ReindexArgs),
     /// Create (or rebuild and swap) the Elasticsearch indexes of the routed tenants.
     EsSetup(commands::es_setup::EsSetupArgs),
     /// Run one report of the analytics catalog over the lake and print it as CSV.
@@ -106,6 +109,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Seed(args) => commands::seed::run(args).await,
         Command::Backfill(args) => commands::backfill::run(args).await,
         Command::EsSetup(args) => commands::es_setup::run(args).await,
+        Command::Reindex(args) => commands::reindex::run(args).await,
         Command::Report(args) => commands::report::run(args).await,
         Command::Compact(args) => commands::compact::run(args).await,
         Command::Tenants(args) => commands::tenants::run(args).await,

@@ -29,6 +29,13 @@ fn demo(dir: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The search key `demo` made for `shop`.
+fn demo_search_key(dir: &Path, shop: &str) -> String {
+    let keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("demo-keys.json")).unwrap()).unwrap();
+    keys[shop]["search_key"].as_str().unwrap().to_owned()
+}
+
 #[test]
 fn issue_14_the_demo_at_a_terminal_prints_no_line_per_batch_and_json_logs_keep_them() {
     let demo_logs = |format: &str| {
@@ -159,12 +166,7 @@ fn replay_reports_the_partial_batch_response_and_fails_on_unparsable_files() {
 fn a_replay_in_another_process_is_searchable_through_a_running_server_within_a_second() {
     let dir = tempfile::tempdir().unwrap();
     demo(dir.path());
-    let keys: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("demo-keys.json")).unwrap()).unwrap();
-    let key = keys["alpine-outfitters"]["search_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = demo_search_key(dir.path(), "alpine-outfitters");
     let server = Server::start(dir.path());
 
     let (status, body) = get(
@@ -764,6 +766,69 @@ fn issue_13_a_purged_shop_leaves_no_file_object_or_index_behind_and_a_late_recor
         "{}",
         letters[0]
     );
+}
+
+#[test]
+fn issue_13_cloudpf_reindex_switches_a_served_shop_to_a_rebuilt_index_while_every_search_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    let key = demo_search_key(dir.path(), "alpine-outfitters");
+    let server = Server::start(dir.path());
+    let path = "/search/alpine-outfitters/products?q=a&size=5";
+    let total =
+        |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap()["total"].clone();
+    let (status, body) = get(&server.addr, path, &key);
+    assert_eq!(status, 200, "{body}");
+    let before = total(&body);
+    assert!(before.as_u64().unwrap() > 0);
+
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let answered = std::thread::scope(|scope| {
+        let searching = scope.spawn(|| {
+            let mut answered = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let (status, body) = get(&server.addr, path, &key);
+                assert_eq!(status, 200, "a search during the rebuild failed: {body}");
+                assert_eq!(
+                    total(&body),
+                    before,
+                    "a search during the rebuild lost products"
+                );
+                answered += 1;
+            }
+            answered
+        });
+        let out = cloudpf(&[
+            "reindex",
+            "--tenant",
+            "alpine-outfitters",
+            "--settle-seconds",
+            "1",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report[0]["to"], "products-v1-g1", "{report}");
+        assert_eq!(report[1]["to"], "purchases-v1-g1", "{report}");
+        // Searches go on across the switch (the server reopens within its refresh tick).
+        std::thread::sleep(Duration::from_millis(700));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        searching.join().unwrap()
+    });
+    assert!(answered > 0);
+    let index = dir.path().join("index/alpine-outfitters");
+    assert!(index.join("products-v1-g1/meta.json").exists());
+    assert!(
+        !index.join("products-v1").exists(),
+        "the old index is removed"
+    );
+    let (status, body) = get(&server.addr, path, &key);
+    assert_eq!((status, total(&body)), (200, before));
 }
 
 #[test]

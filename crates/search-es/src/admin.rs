@@ -100,6 +100,100 @@ pub(crate) async fn purge(
     Ok(indexes)
 }
 
+/// A scroll over every document of one index, `page` at a time, for a rebuild's
+/// catch-up: `_doc` order (the cheapest), each hit's `_id` and `_source`.
+pub(crate) struct Scroll {
+    id: Option<String>,
+    first: Option<(String, usize)>,
+}
+
+/// How long the cluster keeps a scroll's context between two pages.
+const SCROLL_KEEP: &str = "2m";
+
+impl Scroll {
+    pub(crate) fn over(index: &str, page: usize) -> Self {
+        Self {
+            id: None,
+            first: Some((index.to_owned(), page)),
+        }
+    }
+
+    /// The next page; `None` once the index is read (the context is then cleared).
+    pub(crate) async fn next(
+        &mut self,
+        conn: &Conn,
+        retry: &RetryPolicy,
+    ) -> Result<Option<Vec<(String, Value)>>, SearchError> {
+        let reply = match (self.first.take(), &self.id) {
+            (Some((index, page)), _) => {
+                conn.send_retrying(
+                    retry,
+                    Method::Post,
+                    &format!("/{index}/_search"),
+                    &[("scroll", SCROLL_KEEP)],
+                    Some(Body::Json(json!({ "size": page, "sort": ["_doc"] }))),
+                )
+                .await?
+            }
+            (None, Some(id)) => {
+                conn.send_retrying(
+                    retry,
+                    Method::Post,
+                    "/_search/scroll",
+                    &[],
+                    Some(Body::Json(
+                        json!({ "scroll": SCROLL_KEEP, "scroll_id": id }),
+                    )),
+                )
+                .await?
+            }
+            (None, None) => return Ok(None),
+        };
+        if !reply.is_success() {
+            return Err(failed("a scroll page was not read", &reply));
+        }
+        self.id = reply.body["_scroll_id"].as_str().map(str::to_owned);
+        let hits: Vec<(String, Value)> = reply.body["hits"]["hits"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| Some((h["_id"].as_str()?.to_owned(), h["_source"].clone())))
+            .collect();
+        if hits.is_empty() {
+            if let Some(id) = self.id.take() {
+                // Best effort: an uncleared context expires by itself.
+                let _ = conn
+                    .send_retrying(
+                        retry,
+                        Method::Delete,
+                        "/_search/scroll",
+                        &[],
+                        Some(Body::Json(json!({ "scroll_id": id }))),
+                    )
+                    .await;
+            }
+            return Ok(None);
+        }
+        Ok(Some(hits))
+    }
+}
+
+/// Deletes one index by name (a rebuild's old index, once the alias left it).
+pub(crate) async fn delete_index(
+    conn: &Conn,
+    retry: &RetryPolicy,
+    index: &str,
+) -> Result<(), SearchError> {
+    let reply = conn
+        .send_retrying(retry, Method::Delete, &format!("/{index}"), &[], None)
+        .await?;
+    if reply.is_success() || reply.status == 404 {
+        Ok(())
+    } else {
+        Err(failed(&format!("index {index} not deleted"), &reply))
+    }
+}
+
 /// Creates `index` with the current mapping; with `alias`, as the alias's write index.
 /// An index that already exists is success: another process created it first.
 async fn create_index(

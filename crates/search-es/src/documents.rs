@@ -225,6 +225,31 @@ pub fn stored<T: EsDoc>(source: &Value) -> Result<Option<(T, SeqNo)>, SearchErro
     Ok(Some((doc, seq)))
 }
 
+/// The changes that wrote stored documents (`_id`, `_source`), for a rebuild's catch-up:
+/// live documents as upserts and tombstones as deletes, each at its stored sequence
+/// number. Units-sold stubs (no source, no sequence number) are derived and skipped.
+pub fn versioned_of<T: EsDoc>(hits: &[(String, Value)]) -> Result<Vec<Versioned<T>>, SearchError> {
+    let mut out = Vec::with_capacity(hits.len());
+    for (id, source) in hits {
+        if let Some((doc, seq)) = stored::<T>(source)? {
+            out.push(Versioned {
+                key: id.clone(),
+                seq,
+                change: DocChange::Upsert(doc),
+            });
+        } else if source.get("deleted").and_then(Value::as_bool) == Some(true)
+            && let Some(seq) = source.get("seq").and_then(Value::as_str)
+        {
+            out.push(Versioned {
+                key: id.clone(),
+                seq: SeqNo::parse(seq).map_err(SearchError::Corrupt)?,
+                change: DocChange::Delete,
+            });
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

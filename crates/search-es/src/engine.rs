@@ -183,6 +183,43 @@ impl ElasticsearchEngine {
         Ok(rebuilt)
     }
 
+    /// A rebuild without downtime (`cloudpf reindex`): [`Self::rebuild`] copies into the
+    /// current mapping version and swaps the alias while searches keep answering; then,
+    /// after `settle` (for bulk requests that resolved the alias before the swap), every
+    /// document of the old index is written again through the alias with the usual
+    /// sequence guard, so what reached the old index during the copy is in the new one
+    /// and nothing newer is overwritten; then the old index is deleted. Returns the
+    /// rebuild and the number of changes the catch-up applied.
+    pub async fn reindex(
+        &self,
+        tenant: &TenantId,
+        entity: Entity,
+        settle: std::time::Duration,
+    ) -> Result<(Rebuilt, u64), SearchError> {
+        let rebuilt = self.rebuild(tenant, entity).await?;
+        let Rebuilt::Swapped { from, .. } = &rebuilt else {
+            return Ok((rebuilt, 0));
+        };
+        tokio::time::sleep(settle).await;
+        let conn = self.conn(tenant)?;
+        let mut scroll = admin::Scroll::over(from, 1_000);
+        let mut applied = 0;
+        while let Some(hits) = scroll.next(conn, &self.retry).await? {
+            applied += match entity {
+                Entity::Products => {
+                    let changes = documents::versioned_of::<Product>(&hits)?;
+                    self.apply(tenant, changes).await?.applied
+                }
+                Entity::Purchases => {
+                    let changes = documents::versioned_of::<Purchase>(&hits)?;
+                    self.apply(tenant, changes).await?.applied
+                }
+            } as u64;
+        }
+        admin::delete_index(conn, &self.retry, from).await?;
+        Ok((rebuilt, applied))
+    }
+
     fn key(conn: &Conn, tenant: &TenantId, entity: Entity) -> (String, TenantId, Entity) {
         (conn.cluster.name.clone(), tenant.clone(), entity)
     }

@@ -10,7 +10,7 @@ pub mod query;
 #[cfg(feature = "testsuite")]
 pub mod suite;
 
-pub use embedded::{COMMIT_WITHIN, Durability, EngineOptions, TantivyEngine, WorkDone};
+pub use embedded::{COMMIT_WITHIN, Durability, EngineOptions, Reindexed, TantivyEngine, WorkDone};
 pub use engine::{
     ApplyOutcome, DocChange, Entity, Rejected, SearchEngine, SearchError, Stored, Versioned,
 };

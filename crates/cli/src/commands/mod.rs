@@ -9,6 +9,7 @@ pub mod keys;
 pub mod lake;
 pub mod offboard;
 pub mod poll;
+pub mod reindex;
 pub mod replay;
 pub mod report;
 pub mod seed;

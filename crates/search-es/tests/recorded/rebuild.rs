@@ -288,3 +288,101 @@ async fn a_copy_start_that_fails_is_not_sent_again() {
         1
     );
 }
+
+/// Issue #13: `cloudpf reindex` on Elasticsearch. After the copy and the swap, every
+/// document of the old index is written again through the alias with the sequence guard
+/// (a change that reached the old index during the copy is applied, the rest are noops),
+/// then the old index is deleted.
+#[tokio::test]
+async fn a_reindex_catches_up_with_writes_to_the_old_index_and_then_deletes_it() {
+    use cloudpf_search::{DocChange, Versioned};
+    use cloudpf_search_es::documents::indexed;
+
+    let newer = indexed(&upsert(stove("p1"), "105")).unwrap();
+    let removed = indexed(&Versioned::<cloudpf_model::Product> {
+        key: "p2".into(),
+        seq: seq("106"),
+        change: DocChange::Delete,
+    })
+    .unwrap();
+    let mut steps = rebuild_start();
+    steps.push(task_status(Task::Done(reindex_response(2, json!([])))));
+    steps.push(step(
+        "POST",
+        "/_aliases",
+        200,
+        json!({ "acknowledged": true }),
+    ));
+    steps.push(step(
+        "POST",
+        "/cloudpf-acme-products-v0/_search",
+        200,
+        json!({
+            "_scroll_id": "c2Nyb2xsLTE=",
+            "hits": { "hits": [
+                { "_index": "cloudpf-acme-products-v0", "_id": "p1", "_source": newer },
+                { "_index": "cloudpf-acme-products-v0", "_id": "p2", "_source": removed },
+                // A units-sold stub: derived, not copied.
+                { "_index": "cloudpf-acme-products-v0", "_id": "p3", "_source": { "units_sold": 4 } }
+            ] }
+        }),
+    ));
+    steps.push(step(
+        "POST",
+        &format!("/{PRODUCTS}/_bulk"),
+        200,
+        bulk_reply(vec![
+            item("p1", 200, Some("updated"), None),
+            item("p2", 200, Some("noop"), None),
+        ]),
+    ));
+    steps.extend(units_sold_refresh(&["p1"]));
+    steps.push(step(
+        "POST",
+        "/_search/scroll",
+        200,
+        json!({ "_scroll_id": "c2Nyb2xsLTE=", "hits": { "hits": [] } }),
+    ));
+    steps.push(step(
+        "DELETE",
+        "/_search/scroll",
+        200,
+        json!({ "succeeded": true, "num_freed": 1 }),
+    ));
+    steps.push(step(
+        "DELETE",
+        "/cloudpf-acme-products-v0",
+        200,
+        json!({ "acknowledged": true }),
+    ));
+    let server = Server::start(steps).await;
+    let (rebuilt, caught_up) = server
+        .engine()
+        .reindex(&tenant("acme"), Entity::Products, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    server.assert_done();
+    assert!(matches!(
+        rebuilt,
+        cloudpf_search_es::Rebuilt::Swapped { .. }
+    ));
+    assert_eq!(
+        caught_up, 1,
+        "the newer change is applied, the known tombstone is a noop"
+    );
+    let seen = server.seen();
+    let scroll = seen
+        .iter()
+        .find(|r| r.path == "/cloudpf-acme-products-v0/_search")
+        .unwrap();
+    assert_eq!(scroll.query.as_deref(), Some("scroll=2m"));
+    let bulk = seen
+        .iter()
+        .find(|r| r.path == format!("/{PRODUCTS}/_bulk"))
+        .unwrap();
+    assert_eq!(
+        ids_of_bulk(&bulk.lines()),
+        ["p1", "p2"],
+        "written through the alias, guarded"
+    );
+}

@@ -162,6 +162,67 @@ impl TenantIndex {
 
 /// Where the write-ahead log of the index in `dir` lives: beside it, so that Tantivy's
 /// file management never sees it (`products-v3` → `products-v3.wal`).
+/// Every committed document of the index in `dir` (live or tombstone) as the versioned
+/// change that wrote it, `chunk` at a time: what a rebuild copies. The index is opened
+/// with the schema it was written with, and only the fields every schema version has
+/// (`key`, `seq`, `source`) are read, so an index of an older schema version can be
+/// copied into the current one.
+pub(super) fn committed_changes<T: Document>(
+    dir: &Path,
+    chunk: usize,
+    mut sink: impl FnMut(Vec<Versioned<T>>) -> Result<(), SearchError>,
+) -> Result<u64, SearchError> {
+    let index = Index::open(MmapDirectory::open(dir).map_err(unavailable)?).map_err(unavailable)?;
+    let schema = index.schema();
+    let field = |name: &str| {
+        schema
+            .get_field(name)
+            .map_err(|_| SearchError::Corrupt(format!("{} has no {name} field", dir.display())))
+    };
+    let (key_field, seq_field, source_field) = (field("key")?, field("seq")?, field("source")?);
+    let reader: IndexReader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()
+        .map_err(unavailable)?;
+    let searcher = reader.searcher();
+    let mut batch = Vec::with_capacity(chunk);
+    let mut total = 0;
+    for segment in searcher.segment_readers() {
+        let store = segment.get_store_reader(64).map_err(unavailable)?;
+        for doc_id in segment.doc_ids_alive() {
+            let doc: TantivyDocument = store.get(doc_id).map_err(unavailable)?;
+            let text = |f| doc.get_first(f).and_then(|v| v.as_str());
+            let (Some(key), Some(seq)) = (text(key_field), text(seq_field)) else {
+                return Err(SearchError::Corrupt(format!(
+                    "{}: a document without key or sequence number",
+                    dir.display()
+                )));
+            };
+            let change = match text(source_field) {
+                Some(source) => DocChange::Upsert(
+                    dynamo::from_item_json(source)
+                        .map_err(|e| SearchError::Corrupt(e.to_string()))?,
+                ),
+                None => DocChange::Delete,
+            };
+            batch.push(Versioned {
+                key: key.to_owned(),
+                seq: SeqNo::parse(seq).map_err(SearchError::Corrupt)?,
+                change,
+            });
+            total += 1;
+            if batch.len() >= chunk {
+                sink(std::mem::take(&mut batch))?;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        sink(batch)?;
+    }
+    Ok(total)
+}
+
 pub(super) fn wal_path(dir: &Path) -> PathBuf {
     let mut name = dir.file_name().unwrap_or_default().to_os_string();
     name.push(".wal");

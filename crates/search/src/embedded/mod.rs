@@ -150,7 +150,13 @@ pub struct TantivyEngine {
 struct Slot {
     index: Arc<TenantIndex>,
     used: Instant,
+    /// The tenant's pointer file (`<entity>.current`) as it was when the index opened: a
+    /// rebuild that switches it makes this process reopen the rebuilt index.
+    pointer: PointerStamp,
 }
+
+/// When the pointer file was last replaced, if there is one.
+type PointerStamp = Option<std::time::SystemTime>;
 
 #[derive(Debug)]
 struct Inner {
@@ -218,6 +224,50 @@ fn commit_id(searcher: &Searcher) -> u64 {
     }
     h.finish()
 }
+
+/// The generation of an index directory name of this schema version (`first` is the
+/// first generation's name, `<entity>-v<version>`): 0 for `first`, N for `first-gN`.
+fn generation_of(name: &str, first: &str) -> Option<u64> {
+    match name.strip_prefix(first)? {
+        "" => Some(0),
+        rest => rest.strip_prefix("-g")?.parse().ok().filter(|n| *n > 0),
+    }
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reindexed {
+    pub tenant: String,
+    pub entity: Entity,
+    /// The directories (under `index/<tenant>/`) the index was copied from and to.
+    pub from: String,
+    pub to: String,
+    /// Documents (live and tombstones) in the old index when the copy began.
+    pub documents: u64,
+    /// Changes copied after the first pass: written to the old index while it ran.
+    pub caught_up: u64,
+}
+
+/// Replaces `path` with `bytes` atomically (a synced temporary file renamed over it,
+/// then the directory synced): readers see the old content or the new one.
+fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), SearchError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })()
+    .map_err(unavailable)
+}
+
+/// How many documents a rebuild copies per commit.
+const REBUILD_CHUNK: usize = 5_000;
 
 fn unavailable(e: impl std::fmt::Display) -> SearchError {
     SearchError::Unavailable(e.to_string())
@@ -294,6 +344,7 @@ impl TantivyEngine {
     pub async fn refresh(&self) -> Result<(), SearchError> {
         self.blocking(|inner| {
             inner.close_idle();
+            inner.follow_switches();
             let open = inner.open_now();
             // One index's failure must not hold up the others' commits: each is tried, the
             // first error is returned (and the next tick tries again).
@@ -326,8 +377,14 @@ impl TantivyEngine {
     /// Commits every logged change now, including the logs of indexes a process stopped
     /// writing before it committed them (they are replayed first). Writers call this
     /// before they exit; after it, everything acknowledged is searchable.
+    ///
+    /// It first upgrades indexes left by an older schema version (see
+    /// [`TantivyEngine::upgrade_schemas`]): every writing command flushes when it starts.
     pub async fn flush(&self) -> Result<(), SearchError> {
         self.blocking(|inner| {
+            for done in inner.upgrade_schemas()? {
+                tracing::info!(tenant = done.tenant, entity = %done.entity, from = done.from, to = done.to, documents = done.documents, "index upgraded to this schema version");
+            }
             // Each index on its own: one that fails (another process holds its writer, a
             // disk error) is reported after the others are done.
             let mut first_error = None;
@@ -350,6 +407,32 @@ impl TantivyEngine {
         .await
     }
 
+    /// Rebuilds the tenant's `entity` index into a new directory while searches keep
+    /// answering from the old one, then switches to it (see [`Inner::reindex`]). `settle`
+    /// is how long writers get to notice the switch freeze; other processes check it per
+    /// batch, so a second is plenty.
+    pub async fn reindex(
+        &self,
+        tenant: &TenantId,
+        entity: Entity,
+        settle: Duration,
+    ) -> Result<Reindexed, SearchError> {
+        let tenant = tenant.clone();
+        self.blocking(move |inner| match entity {
+            Entity::Products => inner.reindex::<Product>(&tenant, settle),
+            Entity::Purchases => inner.reindex::<Purchase>(&tenant, settle),
+        })
+        .await
+    }
+
+    /// Rebuilds, into this schema version, every index that exists only in an older one
+    /// (after an upgrade of cloudpf changed the schema): the same copy as
+    /// [`TantivyEngine::reindex`]. Writing commands run it at start; until it is done the
+    /// tenant's index of that entity is empty for this version.
+    pub async fn upgrade_schemas(&self) -> Result<Vec<Reindexed>, SearchError> {
+        self.blocking(|inner| inner.upgrade_schemas()).await
+    }
+
     async fn apply<T: Indexable>(
         &self,
         tenant: &TenantId,
@@ -360,6 +443,7 @@ impl TantivyEngine {
         }
         let tenant = tenant.clone();
         self.blocking(move |inner| {
+            inner.writable(&tenant, T::ENTITY)?;
             let Some(ix) = inner.index_for(&tenant, T::ENTITY, IfMissing::Create, Use::Request)?
             else {
                 return Err(unavailable("index could not be created"));
@@ -472,7 +556,85 @@ impl Inner {
     fn dir(&self, tenant: &TenantId, entity: Entity) -> PathBuf {
         self.root
             .join(tenant.as_str())
-            .join(format!("{entity}-v{SCHEMA_VERSION}"))
+            .join(self.current_name(tenant, entity))
+    }
+
+    /// `index/<tenant>/<entity>.current`: the name of the directory that holds the
+    /// tenant's index of `entity`, replaced (atomically) by a rebuild. Without it, the
+    /// directory of the first generation, `<entity>-v<schema version>`.
+    fn pointer_path(&self, tenant: &TenantId, entity: Entity) -> PathBuf {
+        self.root
+            .join(tenant.as_str())
+            .join(format!("{entity}.current"))
+    }
+
+    /// `index/<tenant>/<entity>.next`: present while a rebuild copies its last changes
+    /// and switches; writes wait (fail as retryable) meanwhile.
+    fn freeze_path(&self, tenant: &TenantId, entity: Entity) -> PathBuf {
+        self.root
+            .join(tenant.as_str())
+            .join(format!("{entity}.next"))
+    }
+
+    fn pointer_stamp(&self, tenant: &TenantId, entity: Entity) -> PointerStamp {
+        std::fs::metadata(self.pointer_path(tenant, entity))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
+    /// The current directory name of the tenant's `entity` index: the pointer's, if it
+    /// names a generation of this schema version, else the first generation's.
+    fn current_name(&self, tenant: &TenantId, entity: Entity) -> String {
+        let first = format!("{entity}-v{SCHEMA_VERSION}");
+        let Ok(text) = std::fs::read_to_string(self.pointer_path(tenant, entity)) else {
+            return first;
+        };
+        let name = text.trim();
+        match generation_of(name, &first) {
+            Some(_) => name.to_owned(),
+            None => {
+                tracing::warn!(%tenant, %entity, pointer = name, "index pointer names no index of this schema version; using {first}");
+                first
+            }
+        }
+    }
+
+    /// Refuses a write while a rebuild switches the index (retryable: the batch comes
+    /// again), and makes this process follow a switch that happened since it opened the
+    /// index. Two `stat`s per batch.
+    fn writable(&self, tenant: &TenantId, entity: Entity) -> Result<(), SearchError> {
+        if self.freeze_path(tenant, entity).exists() {
+            return Err(SearchError::Unavailable(format!(
+                "the {entity} index of {tenant} is switching to a rebuilt one; retry shortly"
+            )));
+        }
+        self.follow_switch(tenant, entity);
+        Ok(())
+    }
+
+    /// Closes the tenant's open index if its pointer changed since it was opened, so the
+    /// next request opens the rebuilt one. Whether it closed one.
+    fn follow_switch(&self, tenant: &TenantId, entity: Entity) -> bool {
+        let stamp = self.pointer_stamp(tenant, entity);
+        let mut open = lock(&self.open);
+        let key = (tenant.clone(), entity);
+        if open.get(&key).is_none_or(|slot| slot.pointer == stamp) {
+            return false;
+        }
+        let closed: Vec<_> = self.close(&mut open, &key).into_iter().collect();
+        lock(&self.writers).retain(|w| !closed.iter().any(|c| Arc::ptr_eq(c, w)));
+        drop(open);
+        tracing::info!(%tenant, %entity, "index switched by a rebuild; reopening");
+        self.commit_closed(closed);
+        true
+    }
+
+    /// Every open index whose pointer changed is closed (the refresher's check).
+    fn follow_switches(&self) {
+        let keys: Vec<(TenantId, Entity)> = lock(&self.open).keys().cloned().collect();
+        for (tenant, entity) in keys {
+            self.follow_switch(&tenant, entity);
+        }
     }
 
     /// The tenant's index for a request that reads; `None` when it does not exist, so
@@ -503,6 +665,7 @@ impl Inner {
             // Maintenance never reopens what was closed: it would keep idle tenants open.
             return Ok(None);
         }
+        let pointer = self.pointer_stamp(tenant, entity);
         let dir = self.dir(tenant, entity);
         if missing == IfMissing::Skip && !dir.join("meta.json").exists() {
             return Ok(None);
@@ -524,6 +687,7 @@ impl Inner {
             Slot {
                 index: ix.clone(),
                 used: Instant::now(),
+                pointer,
             },
         );
         self.work.opens.fetch_add(1, Ordering::Relaxed);
@@ -626,6 +790,152 @@ impl Inner {
         removed.sort();
         std::fs::remove_dir_all(&dir).map_err(unavailable)?;
         Ok(removed)
+    }
+
+    /// The rebuild: searches keep answering from the old index the whole time.
+    ///
+    /// 1. The old index's committed documents (live and tombstones, with their sequence
+    ///    numbers) are copied into a new directory, `<entity>-v<schema>-g<N+1>`; then
+    ///    again, applying only what changed meanwhile (the copy is versioned like any
+    ///    write), until a pass finds nothing new (at most three passes).
+    /// 2. `<entity>.next` freezes writes: every writer checks it per batch and fails the
+    ///    batch as retryable (the poller and Lambda deliver it again). After `settle`, a
+    ///    last pass copies what batches in flight wrote to the old index.
+    /// 3. `<entity>.current` is replaced atomically by one naming the new directory, the
+    ///    freeze is lifted, and every process reopens the new index at its next request
+    ///    or refresh. The old directory is removed.
+    ///
+    /// A rebuild interrupted before step 3 leaves the old index current (its partial new
+    /// directory is removed by the next rebuild); the freeze file, if left, is removed by
+    /// running the rebuild again.
+    fn reindex<T: Indexable>(
+        &self,
+        tenant: &TenantId,
+        settle: Duration,
+    ) -> Result<Reindexed, SearchError> {
+        let entity = T::ENTITY;
+        let first = format!("{entity}-v{SCHEMA_VERSION}");
+        let from = self.current_name(tenant, entity);
+        let tenant_dir = self.root.join(tenant.as_str());
+        let old_dir = tenant_dir.join(&from);
+        if !old_dir.join("meta.json").exists() {
+            return Err(SearchError::NotConfigured(format!(
+                "{tenant} (no {entity} index to rebuild)"
+            )));
+        }
+        let generation = generation_of(&from, &first).unwrap_or(0) + 1;
+        self.copy_and_switch::<T>(tenant, &from, &format!("{first}-g{generation}"), settle)
+    }
+
+    /// Copies `index/<tenant>/<from>` into `index/<tenant>/<to>` and makes `to` current
+    /// (see [`Inner::reindex`]).
+    fn copy_and_switch<T: Indexable>(
+        &self,
+        tenant: &TenantId,
+        from: &str,
+        to: &str,
+        settle: Duration,
+    ) -> Result<Reindexed, SearchError> {
+        let entity = T::ENTITY;
+        let tenant_dir = self.root.join(tenant.as_str());
+        let old_dir = &tenant_dir.join(from);
+        let new_dir = tenant_dir.join(to);
+        let freeze = self.freeze_path(tenant, entity);
+        if new_dir.exists() {
+            // Left by an interrupted rebuild; the pointer never named it.
+            std::fs::remove_dir_all(&new_dir).map_err(unavailable)?;
+        }
+        let _ = std::fs::remove_file(index::wal_path(&new_dir));
+        let new = TenantIndex::open(new_dir.clone(), entity, Durability::EachBatch)?;
+        let copy = |new: &TenantIndex| -> Result<(u64, u64), SearchError> {
+            let mut applied = 0;
+            let total = index::committed_changes::<T>(old_dir, REBUILD_CHUNK, |chunk| {
+                applied += new.apply(chunk)?.applied as u64;
+                Ok(())
+            })?;
+            Ok((total, applied))
+        };
+        let (documents, _) = copy(&new)?;
+        let mut caught_up = 0;
+        for _ in 0..2 {
+            let (_, applied) = copy(&new)?;
+            caught_up += applied;
+            if applied == 0 {
+                break;
+            }
+        }
+        // Freeze, let batches in flight land in the old index, copy them, switch.
+        write_file_atomically(&freeze, to.as_bytes())?;
+        let switched = (|| {
+            std::thread::sleep(settle);
+            let (_, applied) = copy(&new)?;
+            caught_up += applied;
+            new.close_writer()?;
+            write_file_atomically(&self.pointer_path(tenant, entity), to.as_bytes())
+        })();
+        let _ = std::fs::remove_file(&freeze);
+        switched?;
+        drop(new);
+        self.follow_switch(tenant, entity);
+        tracing::info!(%tenant, %entity, from = %old_dir.display(), to, documents, caught_up, "index rebuilt and switched");
+        if let Err(e) = std::fs::remove_dir_all(old_dir) {
+            tracing::warn!(%tenant, %entity, dir = %old_dir.display(), error = %e, "the old index directory was not removed");
+        }
+        let _ = std::fs::remove_file(index::wal_path(old_dir));
+        Ok(Reindexed {
+            tenant: tenant.to_string(),
+            entity,
+            from: from.to_owned(),
+            to: to.to_owned(),
+            documents,
+            caught_up,
+        })
+    }
+
+    /// See [`TantivyEngine::upgrade_schemas`].
+    fn upgrade_schemas(&self) -> Result<Vec<Reindexed>, SearchError> {
+        let mut done = Vec::new();
+        let tenants = match std::fs::read_dir(&self.root) {
+            Ok(dirs) => dirs,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(done),
+            Err(e) => return Err(unavailable(e)),
+        };
+        for dir in tenants {
+            let dir = dir.map_err(unavailable)?;
+            let Ok(tenant) = TenantId::parse(&dir.file_name().to_string_lossy()) else {
+                continue;
+            };
+            for entity in Entity::ALL {
+                if self.dir(&tenant, entity).join("meta.json").exists() {
+                    continue;
+                }
+                // The newest older version's directory, any generation.
+                let older = (0..SCHEMA_VERSION)
+                    .rev()
+                    .flat_map(|v| {
+                        let first = format!("{entity}-v{v}");
+                        std::fs::read_dir(dir.path())
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Result::ok)
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .filter(move |n| generation_of(n, &first).is_some())
+                            .collect::<Vec<_>>()
+                    })
+                    .find(|n| dir.path().join(n).join("meta.json").exists());
+                let Some(from) = older else { continue };
+                let to = format!("{entity}-v{SCHEMA_VERSION}");
+                done.push(match entity {
+                    Entity::Products => {
+                        self.copy_and_switch::<Product>(&tenant, &from, &to, Duration::ZERO)?
+                    }
+                    Entity::Purchases => {
+                        self.copy_and_switch::<Purchase>(&tenant, &from, &to, Duration::ZERO)?
+                    }
+                });
+            }
+        }
+        Ok(done)
     }
 
     fn close_idle(&self) {
