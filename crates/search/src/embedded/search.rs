@@ -118,26 +118,36 @@ impl TenantIndex {
             .tokenizer_for_field(f.name)
             .map_err(unavailable)?;
         let words = analyze(&analyzer, &q.text);
-        let mut matcher = WordMatcher::new(automata, &words).with_alternatives();
         let searcher = self.reader.searcher();
-        let query = self.product_query(f, &searcher, &mut matcher, q)?;
-
         let by = match q.sort {
             ProductSort::Relevance => By::Score,
             ProductSort::PriceAsc => By::Field("price_micros", Order::Asc),
             ProductSort::PriceDesc => By::Field("price_micros", Order::Desc),
             ProductSort::Newest => By::Field("created_micros", Order::Desc),
         };
-        let collector = ProductCollector::new(
-            by,
-            q.offset,
-            q.limit,
-            ["category_exact", "brand_exact"],
-            FACET_SIZE,
-        );
-        let collected = searcher
-            .search(query.as_ref(), &collector)
-            .map_err(unavailable)?;
+        let run = |matcher: &mut WordMatcher| {
+            let query = self.product_query(f, &searcher, matcher, q)?;
+            let collector = ProductCollector::new(
+                by,
+                q.offset,
+                q.limit,
+                ["category_exact", "brand_exact"],
+                FACET_SIZE,
+            );
+            searcher
+                .search(query.as_ref(), &collector)
+                .map_err(unavailable)
+        };
+        let mut matcher = WordMatcher::new(automata, &words).with_plural_forms();
+        let mut collected = run(&mut matcher)?;
+        // Joined and split words only when the words as typed (and their plural forms)
+        // found less than the page asked for (issue #16): they cost vocabulary walks per
+        // word and pair, and rank below exact, plural and prefix matches anyway.
+        let page_end = u64::try_from(q.offset.saturating_add(q.limit)).unwrap_or(u64::MAX);
+        if !words.is_empty() && collected.total < page_end {
+            matcher = WordMatcher::new(automata, &words).with_alternatives();
+            collected = run(&mut matcher)?;
+        }
         let [category, brand] = collected.facets;
 
         let mut hits = Vec::with_capacity(collected.page.len());

@@ -525,11 +525,12 @@ pub struct Lexicon<'a> {
 /// module doc). Typo tolerance applies to the fields listed in `typo_fields`; prefixes
 /// and typos expand to at most [`MAX_EXPANSIONS`] index terms per word and field.
 ///
-/// With [`WordMatcher::with_alternatives`] (product search), a word also matches its
-/// other English form ([`plural_variants`], in the fields whose vocabulary has it), two
-/// adjacent words match one indexed word that joins them (with a typo if either word is
-/// not indexed, as a prefix if the second is being typed), and a long word that is not
-/// indexed matches two adjacent indexed words it splits into. The parts of such splits
+/// With [`WordMatcher::with_plural_forms`] (product search), a word also matches its
+/// other English form ([`plural_variants`], in the fields whose vocabulary has it). With
+/// [`WordMatcher::with_alternatives`], two adjacent words also match one indexed word that
+/// joins them (with a typo if either word is not indexed, as a prefix if the second is
+/// being typed), and a long word that is not indexed matches two adjacent indexed words it
+/// splits into. The parts of such splits
 /// are added to the matcher's highlights.
 pub fn words_query(
     lexicon: &Lexicon<'_>,
@@ -538,7 +539,7 @@ pub fn words_query(
     matcher: &mut WordMatcher,
 ) -> Result<Box<dyn Query>, SearchError> {
     let last = matcher.words.len().saturating_sub(1);
-    let vocabularies: Vec<FieldVocabulary> = if matcher.alternatives {
+    let vocabularies: Vec<FieldVocabulary> = if matcher.plural || matcher.joins {
         fields
             .iter()
             .map(|&(field, weight)| {
@@ -559,7 +560,7 @@ pub fn words_query(
         .iter()
         .map(|(w, _, _)| vocabularies.iter().any(|(_, _, v)| v.contains_key(w)))
         .collect();
-    let joins = if matcher.alternatives {
+    let joins = if matcher.joins {
         join_clauses(lexicon, &vocabularies, typo_fields, matcher, &known)?
     } else {
         Vec::new()
@@ -593,14 +594,14 @@ pub fn words_query(
             }
         }
         for (field, weight, vocabulary) in &vocabularies {
-            for form in plural_variants(word) {
+            for form in plural_variants(word).into_iter().filter(|_| matcher.plural) {
                 if vocabulary.contains_key(&form) {
                     let term = Term::from_field_text(*field, &form);
                     let q = TermQuery::new(term, IndexRecordOption::Basic);
                     shoulds.push(constant(Box::new(q), PLURAL * weight));
                 }
             }
-            if !known[i] && typo_fields.contains(field) {
+            if matcher.joins && !known[i] && typo_fields.contains(field) {
                 for (left, right, prefix) in splits(vocabulary, word, i == last) {
                     let terms = vec![
                         Term::from_field_text(*field, &left),
@@ -759,8 +760,10 @@ impl Automata {
 pub struct WordMatcher<'a> {
     automata: &'a Automata,
     words: Vec<(String, Option<DFA>, Option<DFA>)>,
-    /// Whether words also match their other forms, joined and split (product search).
-    alternatives: bool,
+    /// Whether words also match their other English form (product search).
+    plural: bool,
+    /// Whether adjacent words also match joined, and a word split in two.
+    joins: bool,
     /// Tokens that match as such alternatives, for highlights.
     extra: HashSet<String>,
 }
@@ -787,26 +790,41 @@ impl<'a> WordMatcher<'a> {
         Self {
             automata,
             words,
-            alternatives: false,
+            plural: false,
+            joins: false,
             extra: HashSet::new(),
         }
     }
 
-    /// Also matches each word's other English form, adjacent words joined, and a word
-    /// split in two (see [`words_query`]): what a shopper's search box needs.
+    /// Also matches each word's other English form (see [`words_query`]): cheap, one
+    /// lookup per form and field.
     #[must_use]
-    pub fn with_alternatives(mut self) -> Self {
-        self.alternatives = true;
-        for (word, _, _) in &self.words {
-            self.extra.extend(plural_variants(word));
+    pub fn with_plural_forms(mut self) -> Self {
+        if !self.plural {
+            self.plural = true;
+            for (word, _, _) in &self.words {
+                self.extra.extend(plural_variants(word));
+            }
         }
-        let joined: Vec<String> = self
+        self
+    }
+
+    /// Also matches each word's other English form, adjacent words joined, and a word
+    /// split in two (see [`words_query`]): what a shopper's search box needs when the
+    /// words as typed find little. Joins and splits cost vocabulary walks per pair and
+    /// word, so product search adds them only when the words as typed found less than a
+    /// page.
+    #[must_use]
+    pub fn with_alternatives(self) -> Self {
+        let mut this = self.with_plural_forms();
+        this.joins = true;
+        let joined: Vec<String> = this
             .words
             .windows(2)
             .map(|pair| format!("{}{}", pair[0].0, pair[1].0))
             .collect();
-        self.extra.extend(joined);
-        self
+        this.extra.extend(joined);
+        this
     }
 
     /// Whether the query has no words (browsing).
