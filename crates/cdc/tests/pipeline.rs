@@ -429,7 +429,7 @@ async fn issue_13_records_of_a_purged_shop_are_dead_lettered_instead_of_recreati
     let dir = tempfile::tempdir().unwrap();
     let pipeline = local(dir.path()).with_purged_refresh(std::time::Duration::ZERO);
     let sink = LocalDirSink::new(dir.path());
-    cloudpf_lake::purge::mark_purged(&sink, &tenant("gone"), chrono::Utc::now())
+    cloudpf_lake::purge::mark_purged(&sink, &tenant("gone"), chrono::Utc::now(), None)
         .await
         .unwrap();
     let mut stream = StreamWriter::new("products");

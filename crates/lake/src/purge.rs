@@ -36,6 +36,10 @@ pub struct PurgeMarker {
     pub tenant: String,
     /// When the purge began, RFC 3339 UTC.
     pub purged_at: String,
+    /// The Elasticsearch cluster that held the shop's indexes, so that a purge run again
+    /// (after an interruption) finds them once the shop is out of the tenants file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_cluster: Option<String>,
 }
 
 fn marker_key(tenant: &TenantId) -> Result<ObjectKey, SinkError> {
@@ -43,20 +47,36 @@ fn marker_key(tenant: &TenantId) -> Result<ObjectKey, SinkError> {
 }
 
 /// Marks `tenant` purged: from the next refresh on, writers dead-letter its records.
+/// `search_cluster` is the cluster its Elasticsearch indexes are on, if any.
 pub async fn mark_purged(
     sink: &dyn ObjectSink,
     tenant: &TenantId,
     at: DateTime<Utc>,
+    search_cluster: Option<String>,
 ) -> Result<ObjectKey, SinkError> {
     let key = marker_key(tenant)?;
     let marker = PurgeMarker {
         tenant: tenant.to_string(),
         purged_at: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        search_cluster,
     };
     let body =
         serde_json::to_vec_pretty(&marker).map_err(|e| SinkError::Unavailable(e.to_string()))?;
     sink.put(&key, body).await?;
     Ok(key)
+}
+
+/// The marker of `tenant`, if it was purged.
+pub async fn purge_marker(
+    sink: &dyn ObjectSink,
+    tenant: &TenantId,
+) -> Result<Option<PurgeMarker>, SinkError> {
+    let Some(body) = sink.get(&marker_key(tenant)?).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| SinkError::Unavailable(format!("purge marker of {tenant}: {e}")))
 }
 
 /// Lets a shop with a purged id write again (it was added anew).
@@ -290,7 +310,7 @@ mod tests {
         let purged = PurgedTenants::new(Duration::from_secs(3600));
         assert!(purged.current(&sink).await.unwrap().is_empty());
         let shop = TenantId::parse("gone").unwrap();
-        mark_purged(&sink, &shop, Utc::now()).await.unwrap();
+        mark_purged(&sink, &shop, Utc::now(), None).await.unwrap();
         assert!(purged.current(&sink).await.unwrap().is_empty(), "cached");
         let fresh = PurgedTenants::new(Duration::ZERO);
         assert!(fresh.current(&sink).await.unwrap().contains("gone"));

@@ -48,6 +48,9 @@ pub struct LogStats {
     pub dropped: u64,
     /// Events waiting now.
     pub waiting: u64,
+    /// Events of purged shops, left out (issue #13: a purge must not be undone by the
+    /// searches that were under way).
+    pub of_purged: u64,
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +72,8 @@ pub struct SearchLog {
     flushes: AtomicU64,
     written: AtomicU64,
     dropped: AtomicU64,
+    of_purged: AtomicU64,
+    purged: crate::purge::PurgedTenants,
 }
 
 impl SearchLog {
@@ -86,6 +91,8 @@ impl SearchLog {
             flushes: AtomicU64::new(0),
             written: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            of_purged: AtomicU64::new(0),
+            purged: crate::purge::PurgedTenants::default(),
         }
     }
 
@@ -123,6 +130,7 @@ impl SearchLog {
             written: self.written.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             waiting: self.lock().events.len() as u64,
+            of_purged: self.of_purged.load(Ordering::Relaxed),
         }
     }
 
@@ -142,15 +150,27 @@ impl SearchLog {
     }
 
     /// Writes every waiting event: one object per tenant and day. Returns how many were
-    /// written. Events of a partition whose write failed wait for the next flush.
+    /// written. Events of a partition whose write failed wait for the next flush; events
+    /// of a purged shop are left out.
     pub async fn flush(&self) -> Result<usize, SinkError> {
         let events = std::mem::take(&mut *self.lock()).events;
         if events.is_empty() {
             return Ok(0);
         }
+        let purged = match self.purged.current(self.sink.as_ref()).await {
+            Ok(purged) => purged,
+            Err(e) => {
+                self.put_back(events);
+                return Err(e);
+            }
+        };
         let flush = self.flushes.fetch_add(1, Ordering::Relaxed);
         let mut partitions: BTreeMap<(TenantId, NaiveDate), Vec<SearchEvent>> = BTreeMap::new();
         for (tenant, event) in events {
+            if purged.contains(tenant.as_str()) {
+                self.of_purged.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             partitions
                 .entry((tenant, event.at.date()))
                 .or_default()
@@ -170,16 +190,22 @@ impl SearchLog {
         }
         self.written.fetch_add(written as u64, Ordering::Relaxed);
         if let Some(e) = failure {
-            let mut buffer = self.lock();
-            let room = MAX_BUFFERED.saturating_sub(buffer.events.len());
-            let kept = retry.len().min(room);
-            self.dropped
-                .fetch_add((retry.len() - kept) as u64, Ordering::Relaxed);
-            buffer.events.extend(retry.into_iter().take(kept));
-            buffer.since.get_or_insert_with(Instant::now);
+            self.put_back(retry);
             return Err(e);
         }
         Ok(written)
+    }
+
+    /// Events that could not be written, back into the buffer for the next flush (as
+    /// many as fit).
+    fn put_back(&self, events: Vec<(TenantId, SearchEvent)>) {
+        let mut buffer = self.lock();
+        let room = MAX_BUFFERED.saturating_sub(buffer.events.len());
+        let kept = events.len().min(room);
+        self.dropped
+            .fetch_add((events.len() - kept) as u64, Ordering::Relaxed);
+        buffer.events.extend(events.into_iter().take(kept));
+        buffer.since.get_or_insert_with(Instant::now);
     }
 
     async fn write(
@@ -259,6 +285,24 @@ mod tests {
         }
         out.sort_by_key(|e: &SearchEvent| e.at);
         out
+    }
+
+    #[tokio::test]
+    async fn issue_13_searches_of_a_purged_shop_do_not_bring_its_search_events_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Arc::new(LocalDirSink::new(dir.path()));
+        let log = SearchLog::new(sink.clone());
+        let (kept, gone) = (TenantId::parse("kept").unwrap(), TenantId::parse("gone").unwrap());
+        crate::purge::mark_purged(sink.as_ref(), &gone, chrono::Utc::now(), None)
+            .await
+            .unwrap();
+        log.record(&kept, event("2026-12-01T10:00:00Z", "boots"));
+        log.record(&gone, event("2026-12-01T10:00:01Z", "tent"));
+        assert_eq!(log.flush().await.unwrap(), 1);
+        assert_eq!(read(dir.path(), "kept", "2026-12-01").len(), 1);
+        assert!(!dir.path().join("lake/search_events/json/tenant_id=gone").exists());
+        assert_eq!(log.stats().of_purged, 1);
+        assert_eq!(log.stats().waiting, 0);
     }
 
     #[tokio::test]

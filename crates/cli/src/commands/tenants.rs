@@ -21,7 +21,7 @@ use cloudpf_engines::vars;
 use cloudpf_model::TenantId;
 use cloudpf_search_api::Tenants;
 use cloudpf_search_api::tenants::{RawKey, RawTenant, RawTenantsFile, Scope, hash_key};
-use cloudpf_search_es::{EsConfig, RawCluster};
+use cloudpf_search_es::{EsConfig, RawCluster, RawRoute};
 
 use super::cluster_tls::{self, ClusterTls};
 
@@ -93,6 +93,10 @@ struct AddArgs {
     stack: StackArgs,
     #[command(flatten)]
     size: ClusterSize,
+    /// Where an earlier purge of this id left its marker (the lake): adding the id again
+    /// clears it, so that the new shop's records are not dead-lettered as the old one's.
+    #[command(flatten)]
+    data: super::offboard::ShopDataArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -189,7 +193,7 @@ pub async fn run(args: TenantsArgs) -> anyhow::Result<()> {
     let file = args.file.open(&shared);
     match args.action {
         Action::List => list(&file).await,
-        Action::Add(add_args) => add(&file, &shared, add_args).await,
+        Action::Add(add_args) => add(&file, &shared, add_args, args.file.force_path_style).await,
         Action::Remove(remove_args) => {
             remove(&file, &shared, remove_args, args.file.force_path_style).await
         }
@@ -275,6 +279,7 @@ async fn add(
     file: &TenantsFile,
     shared: &aws_config::SdkConfig,
     args: AddArgs,
+    force_path_style: bool,
 ) -> anyhow::Result<()> {
     let id = TenantId::parse(&args.id)?;
     let (mut raw, version) = read(file).await?;
@@ -318,6 +323,15 @@ async fn add(
         }
         args.cluster.clone()
     };
+    let sink = args.data.sink(force_path_style).await;
+    if let Some(marker) = cloudpf_lake::purge::purge_marker(sink.as_ref(), &id).await? {
+        cloudpf_lake::purge::unmark_purged(sink.as_ref(), &id).await?;
+        eprintln!(
+            "cloudpf tenants: {id} was purged at {}; the id is a new shop now (writers see it within {} s)",
+            marker.purged_at,
+            cloudpf_lake::purge::PURGED_REFRESH.as_secs()
+        );
+    }
     let search_key = super::random_key("cpfs_")?;
     let admin_key = super::random_key("cpfa_")?;
     raw.tenants.push(RawTenant {
@@ -351,21 +365,54 @@ async fn remove(
     let id = TenantId::parse(&args.id)?;
     let (mut raw, version) = read(file).await?;
     let at = raw.tenants.iter().position(|t| t.id == id.as_str());
-    if at.is_none() && !args.purge {
+    let lambda_routed = raw
+        .elasticsearch
+        .as_ref()
+        .is_some_and(|es| es.tenants.contains_key(id.as_str()));
+    if at.is_none() && !lambda_routed && !args.purge {
         bail!("tenant {id} is not in {}", file.location());
     }
-    // A purge needs the shop's search routes, which the edit below takes away.
+    // A purge needs the shop's search route, which the edit below takes away; run again
+    // after an interruption, it finds the route in the marker of the first run.
     let purging = if args.purge {
-        let text = toml::to_string(&raw)?;
-        let engine = super::offboard::engine(&args.data, &text, file.location()).await?;
         let sink = args.data.sink(force_path_style).await;
+        let earlier = cloudpf_lake::purge::purge_marker(sink.as_ref(), &id).await?;
+        let cluster = cluster_of(&raw, &id).or(earlier.and_then(|m| m.search_cluster));
+        let mut routed = raw.clone();
+        if let (Some(cluster), Some(es)) = (&cluster, routed.elasticsearch.as_mut())
+            && es.clusters.contains_key(cluster)
+        {
+            es.tenants.insert(
+                id.to_string(),
+                RawRoute {
+                    cluster: cluster.clone(),
+                },
+            );
+        }
+        let text = toml::to_string(&routed)?;
+        let engine = super::offboard::engine(&args.data, &text, file.location()).await?;
         let marker =
-            cloudpf_lake::purge::mark_purged(sink.as_ref(), &id, chrono::Utc::now()).await?;
+            cloudpf_lake::purge::mark_purged(sink.as_ref(), &id, chrono::Utc::now(), cluster)
+                .await?;
         Some((engine, sink, marker))
     } else {
         None
     };
     let mut stack = None;
+    // The Lambdas' route of the shop goes with it: a shop added again with the same id
+    // must not find a route it did not ask for.
+    let lambda_route = raw
+        .elasticsearch
+        .as_mut()
+        .and_then(|es| es.tenants.remove(id.as_str()))
+        .is_some();
+    if lambda_route && at.is_none() {
+        write(file, &raw, version.as_ref()).await?;
+        eprintln!(
+            "cloudpf tenants: {id}'s route removed from {}",
+            file.location()
+        );
+    }
     if let Some(at) = at {
         let removed = raw.tenants.remove(at);
         if args.deprovision {
@@ -425,6 +472,18 @@ async fn remove(
         deprovision(shared, &args.stack, &cluster).await?;
     }
     Ok(())
+}
+
+/// The cluster the shop's indexes are on: its entry's, else the Lambdas' route.
+fn cluster_of(raw: &RawTenantsFile, id: &TenantId) -> Option<String> {
+    raw.tenants
+        .iter()
+        .find(|t| t.id == id.as_str())
+        .and_then(|t| t.search_cluster.clone())
+        .or_else(|| {
+            let es = raw.elasticsearch.as_ref()?;
+            es.tenants.get(id.as_str()).map(|r| r.cluster.clone())
+        })
 }
 
 /// Deploys the search cluster stack `name` with a new TLS identity (or finishes an
