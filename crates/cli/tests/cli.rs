@@ -664,21 +664,40 @@ fn issue_13_a_purged_shop_leaves_no_file_object_or_index_behind_and_a_late_recor
         );
     }
 
-    let report: serde_json::Value = serde_json::from_str(&ok(&[
-        &[
-            "tenants",
-            "remove",
-            gone,
-            "--purge",
-            "--settle-seconds",
-            "0",
-        ][..],
+    // A backfill run for the shop leaves its checkpoint, which the purge must take too.
+    ok(&[
+        &["backfill", "--table", "products", "--tenant", gone][..],
+        &tables,
         &lake,
-        &file,
     ]
-    .concat()))
-    .unwrap();
+    .concat());
+    let checkpoints = tree(&data.join("checkpoints"));
+    assert!(
+        checkpoints.iter().any(|(p, t)| p.contains(gone) || t.contains(gone)),
+        "the backfill left no checkpoint naming {gone}: {checkpoints:?}"
+    );
+    let purge = || -> serde_json::Value {
+        serde_json::from_str(&ok(&[
+            &[
+                "tenants",
+                "remove",
+                gone,
+                "--purge",
+                "--settle-seconds",
+                "0",
+            ][..],
+            &lake,
+            &file,
+        ]
+        .concat()))
+        .unwrap()
+    };
+    let report = purge();
     assert_eq!(report["removed_from_tenants_file"], true);
+    assert!(
+        !report["checkpoints"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
     assert_eq!(report["demo_keys"], true);
     assert!(
         !report["indexes"].as_array().unwrap().is_empty(),
@@ -765,6 +784,51 @@ fn issue_13_a_purged_shop_leaves_no_file_object_or_index_behind_and_a_late_recor
         letters[0].contains(&format!("tenant {gone} was purged")),
         "{}",
         letters[0]
+    );
+
+    // Run again (an operator repeating an interrupted purge): it succeeds, and takes the
+    // dead letter of the late record too.
+    let again = purge();
+    assert_eq!(again["removed_from_tenants_file"], false, "{again}");
+    let objects = rt.block_on(bucket_objects(&s3, &bucket));
+    assert!(
+        !objects
+            .iter()
+            .any(|(k, body)| k.starts_with("dlq/") && String::from_utf8_lossy(body).contains(gone)),
+        "the second purge left the late record's dead letter"
+    );
+
+    // The id added again is a new shop: its records are indexed, not dead-lettered.
+    ok(&[&["tenants", "add", gone][..], &lake, &file].concat());
+    assert!(
+        !rt.block_on(bucket_objects(&s3, &bucket))
+            .iter()
+            .any(|(k, _)| *k == marker),
+        "adding the id again left the purge marker"
+    );
+    rt.block_on(async {
+        let ddb = aws_sdk_dynamodb::Client::new(&shared);
+        let scan = ddb.scan().table_name(&products).send().await.unwrap();
+        let mut item = scan.items()[0].clone();
+        item.insert(
+            "tenant_id".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S(gone.to_owned()),
+        );
+        item.insert(
+            "name".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S("Returning lantern".to_owned()),
+        );
+        ddb.put_item()
+            .table_name(&products)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    });
+    ok(&[&["poll", "--until-idle"][..], &tables, &lake].concat());
+    assert!(
+        data.join("index").join(gone).exists(),
+        "the new shop's record was not indexed"
     );
 }
 
