@@ -673,7 +673,9 @@ fn issue_13_a_purged_shop_leaves_no_file_object_or_index_behind_and_a_late_recor
     .concat());
     let checkpoints = tree(&data.join("checkpoints"));
     assert!(
-        checkpoints.iter().any(|(p, t)| p.contains(gone) || t.contains(gone)),
+        checkpoints
+            .iter()
+            .any(|(p, t)| p.contains(gone) || t.contains(gone)),
         "the backfill left no checkpoint naming {gone}: {checkpoints:?}"
     );
     let purge = || -> serde_json::Value {

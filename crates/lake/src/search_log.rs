@@ -292,7 +292,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sink = Arc::new(LocalDirSink::new(dir.path()));
         let log = SearchLog::new(sink.clone());
-        let (kept, gone) = (TenantId::parse("kept").unwrap(), TenantId::parse("gone").unwrap());
+        let (kept, gone) = (
+            TenantId::parse("kept").unwrap(),
+            TenantId::parse("gone").unwrap(),
+        );
         crate::purge::mark_purged(sink.as_ref(), &gone, chrono::Utc::now(), None)
             .await
             .unwrap();
@@ -300,7 +303,11 @@ mod tests {
         log.record(&gone, event("2026-12-01T10:00:01Z", "tent"));
         assert_eq!(log.flush().await.unwrap(), 1);
         assert_eq!(read(dir.path(), "kept", "2026-12-01").len(), 1);
-        assert!(!dir.path().join("lake/search_events/json/tenant_id=gone").exists());
+        assert!(
+            !dir.path()
+                .join("lake/search_events/json/tenant_id=gone")
+                .exists()
+        );
         assert_eq!(log.stats().of_purged, 1);
         assert_eq!(log.stats().waiting, 0);
     }

@@ -227,7 +227,7 @@ async fn an_index_of_an_older_schema_version_is_copied_into_the_current_one_on_u
     assert_eq!(upgraded.len(), 1, "{upgraded:?}");
     assert_eq!(
         (upgraded[0].from.as_str(), upgraded[0].to.as_str()),
-        ("products-v0", "products-v1")
+        ("products-v0", "products-v1-g1")
     );
     assert_eq!(
         engine
@@ -242,4 +242,38 @@ async fn an_index_of_an_older_schema_version_is_copied_into_the_current_one_on_u
         engine.upgrade_schemas().await.unwrap().is_empty(),
         "nothing left to upgrade"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_13_the_first_batch_after_a_schema_upgrade_brings_the_older_index_along() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = TantivyEngine::new(dir.path());
+        fill(&engine).await;
+        engine.flush().await.unwrap();
+    }
+    let tenant_dir = dir.path().join("index/shop-a");
+    std::fs::rename(
+        tenant_dir.join("products-v1"),
+        tenant_dir.join("products-v0"),
+    )
+    .unwrap();
+    // A CDC Lambda after the deploy: no flush, no upgrade command, just its next batch.
+    let lambda = TantivyEngine::new(dir.path());
+    lambda
+        .apply_products(
+            &tenant("shop-a"),
+            vec![upsert(catalog_product(PRODUCTS), 5_000_000)],
+        )
+        .await
+        .unwrap();
+    let api = TantivyEngine::new(dir.path());
+    assert_eq!(
+        api.count(&tenant("shop-a"), Entity::Products)
+            .await
+            .unwrap(),
+        PRODUCTS,
+        "the old catalog (less its removed product) and the new change"
+    );
+    assert!(!tenant_dir.join("products-v0").exists());
 }

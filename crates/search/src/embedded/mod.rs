@@ -382,9 +382,7 @@ impl TantivyEngine {
     /// [`TantivyEngine::upgrade_schemas`]): every writing command flushes when it starts.
     pub async fn flush(&self) -> Result<(), SearchError> {
         self.blocking(|inner| {
-            for done in inner.upgrade_schemas()? {
-                tracing::info!(tenant = done.tenant, entity = %done.entity, from = done.from, to = done.to, documents = done.documents, "index upgraded to this schema version");
-            }
+            inner.upgrade_schemas()?;
             // Each index on its own: one that fails (another process holds its writer, a
             // disk error) is reported after the others are done.
             let mut first_error = None;
@@ -444,6 +442,9 @@ impl TantivyEngine {
         let tenant = tenant.clone();
         self.blocking(move |inner| {
             inner.writable(&tenant, T::ENTITY)?;
+            if !inner.is_open(&tenant, T::ENTITY) {
+                inner.upgrade(&tenant, T::ENTITY)?;
+            }
             let Some(ix) = inner.index_for(&tenant, T::ENTITY, IfMissing::Create, Use::Request)?
             else {
                 return Err(unavailable("index could not be created"));
@@ -536,6 +537,10 @@ impl Inner {
     }
 
     /// The indexes open now (the lock of open indexes is not held while working on them).
+    fn is_open(&self, tenant: &TenantId, entity: Entity) -> bool {
+        lock(&self.open).contains_key(&(tenant.clone(), entity))
+    }
+
     fn open_now(&self) -> Vec<Arc<TenantIndex>> {
         lock(&self.open).values().map(|s| s.index.clone()).collect()
     }
@@ -906,36 +911,73 @@ impl Inner {
                 continue;
             };
             for entity in Entity::ALL {
-                if self.dir(&tenant, entity).join("meta.json").exists() {
-                    continue;
-                }
-                // The newest older version's directory, any generation.
-                let older = (0..SCHEMA_VERSION)
-                    .rev()
-                    .flat_map(|v| {
-                        let first = format!("{entity}-v{v}");
-                        std::fs::read_dir(dir.path())
-                            .into_iter()
-                            .flatten()
-                            .filter_map(Result::ok)
-                            .map(|e| e.file_name().to_string_lossy().into_owned())
-                            .filter(move |n| generation_of(n, &first).is_some())
-                            .collect::<Vec<_>>()
-                    })
-                    .find(|n| dir.path().join(n).join("meta.json").exists());
-                let Some(from) = older else { continue };
-                let to = format!("{entity}-v{SCHEMA_VERSION}");
-                done.push(match entity {
-                    Entity::Products => {
-                        self.copy_and_switch::<Product>(&tenant, &from, &to, Duration::ZERO)?
-                    }
-                    Entity::Purchases => {
-                        self.copy_and_switch::<Purchase>(&tenant, &from, &to, Duration::ZERO)?
-                    }
-                });
+                done.extend(self.upgrade(&tenant, entity)?);
             }
         }
         Ok(done)
+    }
+
+    /// Rebuilds the tenant's `entity` index into this schema version when only an older
+    /// version's exists (cloudpf was upgraded; a CDC Lambda's first batch after a deploy
+    /// lands here). The copy goes to a new generation and the pointer switches to it, so
+    /// nobody writes to or reads a half-copied index. One process copies at a time (a lock
+    /// file of the tenant); a batch of another process meanwhile is refused as retryable.
+    fn upgrade(&self, tenant: &TenantId, entity: Entity) -> Result<Option<Reindexed>, SearchError> {
+        if self.dir(tenant, entity).join("meta.json").exists() {
+            return Ok(None);
+        }
+        let tenant_dir = self.root.join(tenant.as_str());
+        let older = |tenant_dir: &Path| {
+            (0..SCHEMA_VERSION).rev().find_map(|v| {
+                let first = format!("{entity}-v{v}");
+                let mut names: Vec<(u64, String)> = std::fs::read_dir(tenant_dir)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter_map(|n| Some((generation_of(&n, &first)?, n)))
+                    .filter(|(_, n)| tenant_dir.join(n).join("meta.json").exists())
+                    .collect();
+                names.sort();
+                names.pop().map(|(_, n)| n)
+            })
+        };
+        if older(&tenant_dir).is_none() {
+            return Ok(None);
+        }
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(tenant_dir.join(format!("{entity}.upgrading")))
+            .map_err(unavailable)?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(SearchError::Unavailable(format!(
+                    "the {entity} index of {tenant} is being upgraded to schema version {SCHEMA_VERSION} by another process; retry shortly"
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(unavailable(e)),
+        }
+        // Another process may have finished it while this one waited for the lock.
+        if self.dir(tenant, entity).join("meta.json").exists() {
+            return Ok(None);
+        }
+        let Some(from) = older(&tenant_dir) else {
+            return Ok(None);
+        };
+        let to = format!("{entity}-v{SCHEMA_VERSION}-g1");
+        let done = match entity {
+            Entity::Products => {
+                self.copy_and_switch::<Product>(tenant, &from, &to, Duration::ZERO)?
+            }
+            Entity::Purchases => {
+                self.copy_and_switch::<Purchase>(tenant, &from, &to, Duration::ZERO)?
+            }
+        };
+        tracing::info!(%tenant, %entity, from = %done.from, to = %done.to, documents = done.documents, "index upgraded to this schema version");
+        Ok(Some(done))
     }
 
     fn close_idle(&self) {
