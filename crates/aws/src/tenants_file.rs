@@ -205,6 +205,21 @@ impl TenantsFile {
                 }
             }
             (Location::Path(path), _) => {
+                // Check and rename under an exclusive lock of a file beside it, so that two
+                // editors cannot both pass the check and the second overwrite the first.
+                // The lock goes with the file handle (also if this process dies).
+                let lock_path = {
+                    let mut name = path.file_name().unwrap_or_default().to_os_string();
+                    name.push(".lock");
+                    path.with_file_name(name)
+                };
+                let lock = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&lock_path)
+                    .and_then(|f| f.lock().map(|()| f))
+                    .map_err(|e| write_error(format!("locking {}: {e}", lock_path.display())))?;
                 let current = match self.version().await {
                     Ok(v) => Some(v),
                     Err(TenantsFileError::Missing(_)) => None,
@@ -230,6 +245,7 @@ impl TenantsFile {
                     .map_err(|e| write_error(e.to_string()))?;
                 tmp.persist(path)
                     .map_err(|e| write_error(e.error.to_string()))?;
+                drop(lock);
                 Ok(content_version(text.as_bytes()))
             }
             (Location::S3 { .. }, None) => Err(write_error("no S3 client".to_owned())),

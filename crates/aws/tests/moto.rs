@@ -517,4 +517,31 @@ async fn a_tenants_file_edit_over_a_version_someone_else_replaced_is_refused() {
     file.write("# three\n", Some(&seen)).await.unwrap();
     let mode = std::fs::metadata(&local).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o644);
+
+    // Issue #13: editors racing over the same version of a local file. The check and the
+    // rename happen under a lock, so exactly one of each race wins and the file holds
+    // its text.
+    for round in 0..20 {
+        let (_, seen) = file.read().await.unwrap();
+        let edits: Vec<_> = (0..4)
+            .map(|n| {
+                let file = TenantsFile::new(&local.display().to_string(), &shared, true);
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let text = format!("# round {round} editor {n}\n");
+                    file.write(&text, Some(&seen)).await.map(|_| text)
+                })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for edit in edits {
+            match edit.await.unwrap() {
+                Ok(text) => won.push(text),
+                Err(TenantsFileError::Changed(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(won.len(), 1, "round {round}: {won:?}");
+        assert_eq!(file.read().await.unwrap().0, won[0]);
+    }
 }
