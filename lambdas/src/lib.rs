@@ -21,7 +21,7 @@ use serde_json::value::RawValue;
 /// is required; `CLOUDPF_DATA_DIR` defaults to `/mnt/index` (the EFS mount) and
 /// `CLOUDPF_TENANTS_FILE`, a path or an `s3://bucket/key` URL, to
 /// `<data dir>/tenants.toml`, checked for changes at most every
-/// `CLOUDPF_TENANTS_REFRESH_SECONDS` (10); the Athena workgroup and database come as a
+/// `CLOUDPF_TENANTS_REFRESH_SECONDS` (1, so that a revoked key is refused within a second); the Athena workgroup and database come as a
 /// pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaConfig {
@@ -131,7 +131,7 @@ impl LambdaConfig {
 }
 
 /// How often a warm function checks the tenants file unless configured.
-pub const DEFAULT_TENANTS_REFRESH: Duration = Duration::from_secs(10);
+pub const DEFAULT_TENANTS_REFRESH: Duration = Duration::from_secs(1);
 
 /// A CDC function's pipeline: fixed for the embedded engine (which reads no routes),
 /// rebuilt from the tenants file when it changes for Elasticsearch.

@@ -98,7 +98,7 @@ pub const ATHENA_DATABASE: Var = Var {
 pub const TENANTS_REFRESH_SECONDS: Var = Var {
     name: "CLOUDPF_TENANTS_REFRESH_SECONDS",
     flag: "",
-    meaning: "Lambdas: the longest a change of the tenants file waits to be seen (10)",
+    meaning: "Lambdas: the longest a change of the tenants file waits to be seen (1)",
 };
 
 pub const TOKEN_SECRET: Var = Var {
