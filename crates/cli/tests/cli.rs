@@ -749,21 +749,26 @@ fn issue_13_a_purged_shop_leaves_no_file_object_or_index_behind_and_a_late_recor
 
     // A change of the purged shop still arriving on the stream is dead-lettered with the
     // reason, and brings back neither its index nor its partitions.
-    rt.block_on(async {
-        let ddb = aws_sdk_dynamodb::Client::new(&shared);
-        let scan = ddb.scan().table_name(&products).send().await.unwrap();
-        let mut item = scan.items()[0].clone();
-        item.insert(
-            "tenant_id".into(),
-            aws_sdk_dynamodb::types::AttributeValue::S(gone.to_owned()),
-        );
-        ddb.put_item()
-            .table_name(&products)
-            .set_item(Some(item))
-            .send()
-            .await
-            .unwrap();
-    });
+    // A product of the other shop written again as the purged shop's, named `name`.
+    let put_as_gone = |name: Option<&str>| {
+        rt.block_on(async {
+            let ddb = aws_sdk_dynamodb::Client::new(&shared);
+            let scan = ddb.scan().table_name(&products).send().await.unwrap();
+            let mut item = scan.items()[0].clone();
+            let text = aws_sdk_dynamodb::types::AttributeValue::S;
+            item.insert("tenant_id".into(), text(gone.to_owned()));
+            if let Some(name) = name {
+                item.insert("name".into(), text(name.to_owned()));
+            }
+            ddb.put_item()
+                .table_name(&products)
+                .set_item(Some(item))
+                .send()
+                .await
+                .unwrap();
+        });
+    };
+    put_as_gone(None);
     ok(&[&["poll", "--until-idle"][..], &tables, &lake].concat());
     assert!(
         !data.join("index").join(gone).exists(),
@@ -808,25 +813,7 @@ fn issue_13_a_purged_shop_leaves_no_file_object_or_index_behind_and_a_late_recor
             .any(|(k, _)| *k == marker),
         "adding the id again left the purge marker"
     );
-    rt.block_on(async {
-        let ddb = aws_sdk_dynamodb::Client::new(&shared);
-        let scan = ddb.scan().table_name(&products).send().await.unwrap();
-        let mut item = scan.items()[0].clone();
-        item.insert(
-            "tenant_id".into(),
-            aws_sdk_dynamodb::types::AttributeValue::S(gone.to_owned()),
-        );
-        item.insert(
-            "name".into(),
-            aws_sdk_dynamodb::types::AttributeValue::S("Returning lantern".to_owned()),
-        );
-        ddb.put_item()
-            .table_name(&products)
-            .set_item(Some(item))
-            .send()
-            .await
-            .unwrap();
-    });
+    put_as_gone(Some("Returning lantern"));
     ok(&[&["poll", "--until-idle"][..], &tables, &lake].concat());
     assert!(
         data.join("index").join(gone).exists(),

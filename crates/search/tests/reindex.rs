@@ -60,6 +60,24 @@ async fn fill(engine: &TantivyEngine) {
         .unwrap();
 }
 
+/// What an earlier release left: shop-a's filled products index under an older schema
+/// version's name. The data directory, and the shop's directory in it.
+async fn left_by_an_older_release() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = TantivyEngine::new(dir.path());
+        fill(&engine).await;
+        engine.flush().await.unwrap();
+    }
+    let tenant_dir = dir.path().join("index/shop-a");
+    std::fs::rename(
+        tenant_dir.join("products-v1"),
+        tenant_dir.join("products-v0"),
+    )
+    .unwrap();
+    (dir, tenant_dir)
+}
+
 fn lanterns() -> ProductQuery {
     ProductQuery {
         text: "lantern".into(),
@@ -201,19 +219,7 @@ async fn a_rebuild_during_continuous_searches_and_writes_answers_every_search_an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_index_of_an_older_schema_version_is_copied_into_the_current_one_on_upgrade() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let engine = TantivyEngine::new(dir.path());
-        fill(&engine).await;
-        engine.flush().await.unwrap();
-    }
-    // What an earlier release left: the same documents under an older version's name.
-    let tenant_dir = dir.path().join("index/shop-a");
-    std::fs::rename(
-        tenant_dir.join("products-v1"),
-        tenant_dir.join("products-v0"),
-    )
-    .unwrap();
+    let (dir, tenant_dir) = left_by_an_older_release().await;
     let engine = TantivyEngine::new(dir.path());
     assert_eq!(
         engine
@@ -246,18 +252,7 @@ async fn an_index_of_an_older_schema_version_is_copied_into_the_current_one_on_u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_13_the_first_batch_after_a_schema_upgrade_brings_the_older_index_along() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let engine = TantivyEngine::new(dir.path());
-        fill(&engine).await;
-        engine.flush().await.unwrap();
-    }
-    let tenant_dir = dir.path().join("index/shop-a");
-    std::fs::rename(
-        tenant_dir.join("products-v1"),
-        tenant_dir.join("products-v0"),
-    )
-    .unwrap();
+    let (dir, tenant_dir) = left_by_an_older_release().await;
     // A CDC Lambda after the deploy: no flush, no upgrade command, just its next batch.
     let lambda = TantivyEngine::new(dir.path());
     lambda

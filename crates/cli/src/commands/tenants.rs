@@ -365,11 +365,13 @@ async fn remove(
     let id = TenantId::parse(&args.id)?;
     let (mut raw, version) = read(file).await?;
     let at = raw.tenants.iter().position(|t| t.id == id.as_str());
-    let lambda_routed = raw
+    // The Lambdas' route of the shop goes with it: a shop added again with the same id
+    // must not find a route it did not ask for.
+    let lambda_route = raw
         .elasticsearch
-        .as_ref()
-        .is_some_and(|es| es.tenants.contains_key(id.as_str()));
-    if at.is_none() && !lambda_routed && !args.purge {
+        .as_mut()
+        .and_then(|es| es.tenants.remove(id.as_str()));
+    if at.is_none() && lambda_route.is_none() && !args.purge {
         bail!("tenant {id} is not in {}", file.location());
     }
     // A purge needs the shop's search route, which the edit below takes away; run again
@@ -377,7 +379,10 @@ async fn remove(
     let purging = if args.purge {
         let sink = args.data.sink(force_path_style).await;
         let earlier = cloudpf_lake::purge::purge_marker(sink.as_ref(), &id).await?;
-        let cluster = cluster_of(&raw, &id).or(earlier.and_then(|m| m.search_cluster));
+        let cluster = at
+            .and_then(|at| raw.tenants[at].search_cluster.clone())
+            .or_else(|| lambda_route.as_ref().map(|r| r.cluster.clone()))
+            .or_else(|| earlier.and_then(|m| m.search_cluster));
         let mut routed = raw.clone();
         if let (Some(cluster), Some(es)) = (&cluster, routed.elasticsearch.as_mut())
             && es.clusters.contains_key(cluster)
@@ -399,14 +404,7 @@ async fn remove(
         None
     };
     let mut stack = None;
-    // The Lambdas' route of the shop goes with it: a shop added again with the same id
-    // must not find a route it did not ask for.
-    let lambda_route = raw
-        .elasticsearch
-        .as_mut()
-        .and_then(|es| es.tenants.remove(id.as_str()))
-        .is_some();
-    if lambda_route && at.is_none() {
+    if lambda_route.is_some() && at.is_none() {
         write(file, &raw, version.as_ref()).await?;
         eprintln!(
             "cloudpf tenants: {id}'s route removed from {}",
@@ -472,18 +470,6 @@ async fn remove(
         deprovision(shared, &args.stack, &cluster).await?;
     }
     Ok(())
-}
-
-/// The cluster the shop's indexes are on: its entry's, else the Lambdas' route.
-fn cluster_of(raw: &RawTenantsFile, id: &TenantId) -> Option<String> {
-    raw.tenants
-        .iter()
-        .find(|t| t.id == id.as_str())
-        .and_then(|t| t.search_cluster.clone())
-        .or_else(|| {
-            let es = raw.elasticsearch.as_ref()?;
-            es.tenants.get(id.as_str()).map(|r| r.cluster.clone())
-        })
 }
 
 /// Deploys the search cluster stack `name` with a new TLS identity (or finishes an

@@ -536,11 +536,11 @@ impl Inner {
         }
     }
 
-    /// The indexes open now (the lock of open indexes is not held while working on them).
     fn is_open(&self, tenant: &TenantId, entity: Entity) -> bool {
         lock(&self.open).contains_key(&(tenant.clone(), entity))
     }
 
+    /// The indexes open now (the lock of open indexes is not held while working on them).
     fn open_now(&self) -> Vec<Arc<TenantIndex>> {
         lock(&self.open).values().map(|s| s.index.clone()).collect()
     }
@@ -927,24 +927,23 @@ impl Inner {
             return Ok(None);
         }
         let tenant_dir = self.root.join(tenant.as_str());
-        let older = |tenant_dir: &Path| {
-            (0..SCHEMA_VERSION).rev().find_map(|v| {
-                let first = format!("{entity}-v{v}");
-                let mut names: Vec<(u64, String)> = std::fs::read_dir(tenant_dir)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter_map(|n| Some((generation_of(&n, &first)?, n)))
-                    .filter(|(_, n)| tenant_dir.join(n).join("meta.json").exists())
-                    .collect();
-                names.sort();
-                names.pop().map(|(_, n)| n)
-            })
-        };
-        if older(&tenant_dir).is_none() {
+        // The newest generation of the newest older version that holds an index.
+        let older = (0..SCHEMA_VERSION).rev().find_map(|v| {
+            let first = format!("{entity}-v{v}");
+            let mut names: Vec<(u64, String)> = std::fs::read_dir(&tenant_dir)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter_map(|n| Some((generation_of(&n, &first)?, n)))
+                .filter(|(_, n)| tenant_dir.join(n).join("meta.json").exists())
+                .collect();
+            names.sort();
+            names.pop().map(|(_, n)| n)
+        });
+        let Some(from) = older else {
             return Ok(None);
-        }
+        };
         let lock_file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -960,13 +959,11 @@ impl Inner {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(unavailable(e)),
         }
-        // Another process may have finished it while this one waited for the lock.
+        // Another process may have finished it (and removed `from`) before this one got
+        // the lock.
         if self.dir(tenant, entity).join("meta.json").exists() {
             return Ok(None);
         }
-        let Some(from) = older(&tenant_dir) else {
-            return Ok(None);
-        };
         let to = format!("{entity}-v{SCHEMA_VERSION}-g1");
         let done = match entity {
             Entity::Products => {
